@@ -1,0 +1,128 @@
+"""The ``tbotan`` command line (SPEC §8.3).
+
+Physics tools (reduced units, extended XYZ in and out):
+    tbotan energy FILE [--json]
+    tbotan quench IN OUT [--tolerance 1e-12] [--max-steps N] [--platform NAME] [--json]
+    tbotan tau --temperature T --N N [--seed S] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from . import __version__
+
+MIN_DISTANCE = 0.5  # sigma_AA: closer pairs are overlaps that blow up any dynamics
+
+
+def _check_overlaps(conf, path) -> None:
+    from .targets import neighbour_pairs
+    from .xyz import ConfigurationError
+
+    i, j, d = neighbour_pairs(conf.positions, conf.box, MIN_DISTANCE)
+    if len(d):
+        k = int(np.argmin(d))
+        raise ConfigurationError(f"{path}: particles {i[k]} and {j[k]} overlap (r = {d[k]:.3g} < "
+                                 f"{MIN_DISTANCE} sigma_AA); {len(d) // 2} such pairs")
+
+
+def _load(path):
+    from . import xyz
+
+    conf = xyz.read(path)
+    if conf.box <= 5.0:
+        raise xyz.ConfigurationError(f"{path}: box {conf.box:g} is shorter than twice the A-A cutoff (5.0)")
+    _check_overlaps(conf, path)
+    return conf
+
+
+def _print(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+
+
+def cmd_energy(args) -> None:
+    from . import engine
+
+    conf = _load(args.file)
+    e, f = engine.energy_and_forces(conf.types, conf.positions, conf.box)
+    _print({"energy_per_particle": e / len(conf.types), "mean_force": engine.mean_force(f),
+            "N": len(conf.types), "box": conf.box, "platform": engine.choose_platform("double").describe()},
+           args.json)
+
+
+def cmd_quench(args) -> None:
+    from . import fire, xyz
+
+    conf = _load(args.input)
+    params = fire.FireParameters(tolerance=args.tolerance, max_steps=args.max_steps)
+    result = fire.quench(conf.types, conf.positions, conf.box, params, platform=args.platform)
+    from .targets import wrap
+
+    xyz.write(args.output, conf.types, wrap(result.positions, conf.box), conf.box,
+              comment=f'energy_per_particle={result.energy_per_particle!r} mean_force={result.mean_force!r}')
+    _print(result.summary(), args.json)
+
+
+def cmd_tau(args) -> None:
+    from . import relaxation
+
+    result = relaxation.measure_tau_alpha(args.temperature, args.N, seed=args.seed, dt=args.dt,
+                                          platform=args.platform)
+    if not args.json:
+        result = {k: v for k, v in result.items() if k not in ("fs", "fs_times")}
+    _print(result, args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tbotan", description="T-BOTAN: glassy dynamics from static structure.")
+    p.add_argument("--version", action="version", version=f"tbotan {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("energy", help="potential energy per particle and mean force of a configuration (double precision)")
+    s.add_argument("file", help="extended XYZ configuration")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_energy)
+
+    s = sub.add_parser("quench", help="FIRE inherent structure of a configuration (SPEC §2.2)")
+    s.add_argument("input", help="extended XYZ configuration")
+    s.add_argument("output", help="where to write the inherent structure (extended XYZ, 17 digits)")
+    s.add_argument("--tolerance", type=float, default=1e-12, help="mean force per particle to reach (default 1e-12)")
+    s.add_argument("--max-steps", type=int, default=500_000, help="give up (with an error) after this many steps")
+    s.add_argument("--platform", default=None, help="double-precision OpenMM platform (default: CUDA if present, "
+                   "else CPU then Reference)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_quench)
+
+    s = sub.add_parser("tau", help="equilibrate at T and measure tau_alpha from F_s(q, t) of A particles")
+    s.add_argument("--temperature", type=float, required=True, help="reduced temperature")
+    s.add_argument("--N", type=int, required=True, help="number of particles (80%% A)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--dt", type=float, default=0.005, help="MD time step (reduced units)")
+    s.add_argument("--platform", default=None, help="OpenMM platform for MD (default: CUDA if present, else CPU)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_tau)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "temperature", 1.0) <= 0 or getattr(args, "N", 1) <= 0:
+        print("tbotan: error: temperature and N must be positive", file=sys.stderr)
+        return 2
+    try:
+        args.func(args)
+    except (ValueError, FloatingPointError, RuntimeError, OSError) as e:
+        print(f"tbotan {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

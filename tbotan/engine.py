@@ -1,0 +1,110 @@
+"""OpenMM platforms and contexts: which platform runs what, at which precision.
+
+Two precisions are asked for:
+- ``"mixed"`` for molecular dynamics: CUDA (mixed) on a GPU, else the CPU platform (single-precision
+  forces, which is what MD needs and is fast);
+- ``"double"`` for energies, forces and the end of the FIRE quench: CUDA with Precision=double on a GPU,
+  else the Reference platform (double precision, ~6x slower than CPU).
+
+The CPU platform has no Precision property: its forces carry single-precision error (measured in
+docs/physics.md), so it never serves a ``"double"`` request.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import openmm
+
+from . import kalj
+
+
+@dataclass(frozen=True)
+class PlatformChoice:
+    name: str
+    properties: dict
+
+    def describe(self) -> str:
+        extra = ",".join(f"{k}={v}" for k, v in sorted(self.properties.items()) if k != "Threads")
+        return f"{self.name}({extra})" if extra else self.name
+
+
+def available_platforms() -> list[str]:
+    return [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
+
+
+def choose_platform(precision: str = "mixed", name: str | None = None, threads: int | None = None,
+                    deterministic: bool = True) -> PlatformChoice:
+    """The platform for ``precision`` ("mixed" or "double"); ``name`` forces one ("CPU", "CUDA", ...).
+
+    ``threads`` sets the CPU platform's thread count (default: OPENMM_CPU_THREADS or all cores), so
+    that several workers on one node don't oversubscribe it. ``deterministic`` turns on the CPU
+    platform's DeterministicForces, without which re-runs are not bit-identical.
+    """
+    if precision not in ("mixed", "double"):
+        raise ValueError(f"precision must be 'mixed' or 'double', not {precision!r}")
+    have = available_platforms()
+    if name is None:
+        if "CUDA" in have:
+            name = "CUDA"
+        elif precision == "double":
+            name = "Reference"
+        else:
+            name = "CPU"
+    if name not in have:
+        raise ValueError(f"OpenMM platform {name!r} is not available here (have: {', '.join(have)})")
+    props: dict = {}
+    if name in ("CUDA", "OpenCL"):
+        props["Precision"] = precision
+        if name == "CUDA":
+            props["DeterministicForces"] = "true" if deterministic else "false"
+    elif name == "CPU":
+        if precision == "double":
+            raise ValueError("the CPU platform has no double precision: use Reference (or CUDA) for 'double'")
+        threads = threads or int(os.environ.get("OPENMM_CPU_THREADS", 0)) or None
+        if threads:
+            props["Threads"] = str(threads)
+        props["DeterministicForces"] = "true" if deterministic else "false"
+    return PlatformChoice(name, props)
+
+
+def make_context(system: openmm.System, integrator: openmm.Integrator, choice: PlatformChoice,
+                 positions: np.ndarray, velocities: np.ndarray | None = None) -> openmm.Context:
+    platform = openmm.Platform.getPlatformByName(choice.name)
+    context = openmm.Context(system, integrator, platform, dict(choice.properties))
+    context.setPositions(np.ascontiguousarray(positions, dtype=np.float64))
+    if velocities is not None:
+        context.setVelocities(np.ascontiguousarray(velocities, dtype=np.float64))
+    return context
+
+
+def read_state(context: openmm.Context, positions=True, velocities=False, forces=False, energy=False) -> dict:
+    """Plain NumPy arrays (reduced units) of what is asked; positions are not wrapped (continuous)."""
+    state = context.getState(getPositions=positions, getVelocities=velocities, getForces=forces,
+                             getEnergy=energy)
+    out = {}
+    if positions:
+        out["positions"] = state.getPositions(asNumpy=True)._value
+    if velocities:
+        out["velocities"] = state.getVelocities(asNumpy=True)._value
+    if forces:
+        out["forces"] = state.getForces(asNumpy=True)._value
+    if energy:
+        out["potential_energy"] = state.getPotentialEnergy()._value
+        out["kinetic_energy"] = state.getKineticEnergy()._value
+    return out
+
+
+def energy_and_forces(types: np.ndarray, positions: np.ndarray, box: float,
+                      choice: PlatformChoice | None = None) -> tuple[float, np.ndarray]:
+    """Total potential energy and forces (N, 3) of a configuration, in double precision by default."""
+    choice = choice or choose_platform("double")
+    context = make_context(kalj.make_system(types, box), openmm.VerletIntegrator(0.001), choice, positions)
+    s = read_state(context, positions=False, forces=True, energy=True)
+    return s["potential_energy"], s["forces"]
+
+
+def mean_force(forces: np.ndarray) -> float:
+    """Mean force magnitude per particle, the FIRE convergence measure of SPEC §2.2."""
+    return float(np.linalg.norm(forces, axis=1).mean())
