@@ -19,8 +19,7 @@ import openmm
 from . import engine, kalj
 
 
-class BlowUp(FloatingPointError):
-    """A run produced a non-finite energy or position."""
+BlowUp = engine.BlowUp
 
 
 def random_configuration(types: np.ndarray, box: float, seed: int, platform: str | None = None) -> np.ndarray:
@@ -81,7 +80,8 @@ def equilibrate(types, positions, box, temperature, duration, dt=0.005, seed=0, 
     times, energies, done = [], [], 0
     while done < n_steps:
         k = min(chunk, n_steps - done)
-        integrator.step(k)
+        with engine.blowup_guard(f"equilibration at T={temperature}"):
+            integrator.step(k)
         done += k
         s = engine.read_state(context, energy=True)
         _check(s, f"equilibration at T={temperature}")
@@ -121,7 +121,8 @@ def run_replica(types, positions, box, temperature, times, seed, dt=0.005, platf
     energy = [(s["potential_energy"] + s["kinetic_energy"]) / n]
     frames, done = [], 0
     for target in steps:
-        integrator.step(int(target - done))
+        with engine.blowup_guard(label):
+            integrator.step(int(target - done))
         done = int(target)
         s = engine.read_state(context, energy=True)
         _check(s, f"{label} at t={done * dt:g}")

@@ -101,7 +101,7 @@ def _fire_stage(system, p, choice, positions, velocities, globals_, target, step
         s = engine.read_state(context, positions=True, velocities=True, forces=True, energy=True)
         residual = engine.mean_force(s["forces"])
         if not np.isfinite(s["potential_energy"]) or not np.isfinite(residual):
-            raise FloatingPointError(f"FIRE blew up on {choice.describe()} after {steps} steps "
+            raise engine.BlowUp(f"FIRE blew up on {choice.describe()} after {steps} steps "
                                      f"(energy {s['potential_energy']}): overlapping particles?")
         if residual < 0.5 * best:
             best, best_at = residual, steps
@@ -111,7 +111,8 @@ def _fire_stage(system, p, choice, positions, velocities, globals_, target, step
             globals_["dt"] = ig.getStepSize()
             return s, residual, steps, globals_
         n = min(p.check_every, steps_left - steps)
-        ig.step(n)
+        with engine.blowup_guard(f"FIRE on {choice.describe()} after {steps} steps"):
+            ig.step(n)
         steps += n
 
 

@@ -93,7 +93,8 @@ def production_frames(types, positions, velocities, box, duration, interval, dt=
     frames, energies = [], []
     for f in range(n_frames):
         if f:
-            integrator.step(every)
+            with engine.blowup_guard("tau_alpha production run"):
+                integrator.step(every)
         s = engine.read_state(context, energy=True)
         if not np.isfinite(s["potential_energy"]):
             raise dynamics.BlowUp(f"tau_alpha production run blew up at t={f * every * dt:g}")

@@ -1,0 +1,133 @@
+"""NVE throughput of the KA mixture: OpenMM CPU platform (as tbotan sets it up) vs LAMMPS, same system.
+
+    python benchmarks/md_throughput.py [--sizes 1000,4096] [--repeats 1] [--tag run1]
+
+For each N: one liquid configuration (random start + short Langevin NVT at T=0.8), Maxwell-Boltzmann
+velocities at T=0.8, velocity Verlet with dt=0.005 for the same number of steps in every engine, after a
+warm-up that is not timed. Engines/variants:
+  openmm_det         tbotan.kalj.make_system + choose_platform('mixed', 'CPU') (DeterministicForces=true)
+  openmm_nondet      the same with DeterministicForces=false
+  openmm_threads1    DeterministicForces=true, Threads=1 (one core, to compare with serial LAMMPS)
+  openmm_split3      DeterministicForces=true, three CustomNonbondedForces (AA, AB, BB) with interaction
+                     groups, each with its own cutoff (2.5, 2.0, 2.2) and constant eps/sigma
+  lammps_serial      lmp, lj/smooth/linear, neighbor 0.3 bin, every 1 check yes
+  lammps_mpi2        mpirun -np 2 lmp (Debian's lammps is built with OpenMPI; no OPENMP package, so no -sf omp)
+LAMMPS times are its own "Loop time" of the timed run (the warm-up is a separate run command).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import openmm
+
+from tbotan import dynamics, engine, kalj
+
+import lammps
+
+DT = 0.005
+T = 0.8
+
+
+def split_system(types: np.ndarray, box: float) -> openmm.System:
+    """The same potential as kalj.make_system, as three forces restricted by interaction groups."""
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(openmm.Vec3(box, 0, 0), openmm.Vec3(0, box, 0), openmm.Vec3(0, 0, box))
+    for _ in types:
+        system.addParticle(1.0)
+    a = [int(i) for i in np.nonzero(types == 0)[0]]
+    b = [int(i) for i in np.nonzero(types == 1)[0]]
+    for s, (g1, g2) in enumerate(((a, a), (a, b), (b, b))):
+        eps, sig = kalj.EPSILON[s], kalj.SIGMA[s]
+        rc = kalj.CUTOFF_RATIO * sig
+        expr = (f"4*{eps!r}*(x^2 - x) - {eps * kalj.U_RC!r} - (r - {rc!r})*{eps / sig * kalj.DU_RC!r};"
+                f"x = ({sig!r}/r)^6")
+        f = openmm.CustomNonbondedForce(expr)
+        f.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
+        f.setCutoffDistance(rc)
+        f.setUseSwitchingFunction(False)
+        f.setUseLongRangeCorrection(False)
+        for _ in types:
+            f.addParticle([])
+        f.addInteractionGroup(g1, g2)
+        system.addForce(f)
+    return system
+
+
+def openmm_rate(system, choice, x, v, steps, warmup):
+    integrator = openmm.VerletIntegrator(DT)
+    context = engine.make_context(system, integrator, choice, x, v)
+    e0 = context.getState(getEnergy=True).getPotentialEnergy()._value
+    integrator.step(warmup)
+    context.getState(getPositions=True)
+    t0 = time.perf_counter()
+    integrator.step(steps)
+    context.getState(getPositions=True)  # synchronise
+    wall = time.perf_counter() - t0
+    return {"steps": steps, "wall_s": wall, "steps_per_s": steps / wall, "initial_potential_energy": e0,
+            "platform": choice.describe(), "threads": context.getPlatform().getPropertyValue(context, "Threads")}
+
+
+def lammps_rate(types, x, v, box, steps, warmup, nprocs):
+    with tempfile.TemporaryDirectory(prefix="ka_speed_") as tmp:
+        lammps.write_data(f"{tmp}/start.data", types, x, box, velocities=v)
+        script = (lammps.header("start.data", "sf") + f"timestep {DT}\nfix 1 all nve\n"
+                  + f"thermo {steps}\nrun {warmup}\nrun {steps}\n")
+        t0 = time.perf_counter()
+        log = lammps.run(script, tmp, nprocs=nprocs)
+        total = time.perf_counter() - t0
+    loop = lammps.loop_times(log)[-1]
+    return {"steps": steps, "wall_s": loop, "steps_per_s": steps / loop, "process_wall_s": total,
+            "nprocs": nprocs, "lammps_reported_timesteps_per_s": lammps.performance(log)[-1]}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="1000,4096")
+    p.add_argument("--steps", default="", help="comma list per size (default 4000 for N<=1000, else 1000)")
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--tag", default="", help="suffix of the results file name")
+    a = p.parse_args()
+    sizes = [int(s) for s in a.sizes.split(",")]
+    steps_list = [int(s) for s in a.steps.split(",")] if a.steps else [4000 if n <= 1000 else 1000 for n in sizes]
+
+    result = {"dt": DT, "temperature": T, "cpu_count": os.cpu_count(), "warmup_steps": a.warmup,
+              "load_average_start": os.getloadavg(), "sizes": {}}
+    for n, steps in zip(sizes, steps_list):
+        types, box = kalj.species(n), kalj.box_length(n)
+        x = dynamics.random_configuration(types, box, seed=11)
+        x = dynamics.equilibrate(types, x, box, T, 5.0, seed=11).positions
+        v = dynamics.maxwell_boltzmann(n, T, seed=12)
+        det = engine.choose_platform("mixed", "CPU", deterministic=True)
+        rows = {
+            "openmm_det": openmm_rate(kalj.make_system(types, box), det, x, v, steps, a.warmup),
+            "openmm_nondet": openmm_rate(kalj.make_system(types, box),
+                                         engine.choose_platform("mixed", "CPU", deterministic=False),
+                                         x, v, steps, a.warmup),
+            "openmm_threads1": openmm_rate(kalj.make_system(types, box),
+                                           engine.choose_platform("mixed", "CPU", threads=1), x, v, steps, a.warmup),
+            "openmm_split3": openmm_rate(split_system(types, box), det, x, v, steps, a.warmup),
+            "lammps_serial": lammps_rate(types, x, v, box, steps, a.warmup, 1),
+            "lammps_mpi2": lammps_rate(types, x, v, box, steps, a.warmup, 2),
+        }
+        for r in rows.values():
+            r["particle_steps_per_s"] = r["steps_per_s"] * n
+        e_ref = rows["openmm_det"]["initial_potential_energy"]
+        result["sizes"][str(n)] = {
+            "N": n, "steps": steps, "engines": rows,
+            "ratio_openmm_det_over_lammps_serial": rows["openmm_det"]["steps_per_s"] / rows["lammps_serial"]["steps_per_s"],
+            "ratio_openmm_det_over_lammps_mpi2": rows["openmm_det"]["steps_per_s"] / rows["lammps_mpi2"]["steps_per_s"],
+            "ratio_openmm_threads1_over_lammps_serial":
+                rows["openmm_threads1"]["steps_per_s"] / rows["lammps_serial"]["steps_per_s"],
+            "split3_energy_relative_difference":
+                abs(rows["openmm_split3"]["initial_potential_energy"] - e_ref) / abs(e_ref),
+        }
+    result["load_average_end"] = os.getloadavg()
+    lammps.emit("md_throughput" + (f"_{a.tag}" if a.tag else ""), result)
+
+
+if __name__ == "__main__":
+    main()
