@@ -1,5 +1,10 @@
 """The ``tbotan`` command line (SPEC §8.3).
 
+Pipeline:
+    tbotan validate SPEC
+    tbotan simulate SPEC [--store PATH] [--cluster PROFILE]
+    tbotan status STORE [--json]
+
 Physics tools (reduced units, extended XYZ in and out):
     tbotan energy FILE [--json]
     tbotan quench IN OUT [--tolerance 1e-12] [--max-steps N] [--platform NAME] [--json]
@@ -80,10 +85,79 @@ def cmd_tau(args) -> None:
     _print(result, args.json)
 
 
+def default_store(spec_path) -> str:
+    from pathlib import Path
+
+    return str(Path("storage") / (Path(spec_path).stem + ".zarr"))
+
+
+def cmd_validate(args) -> None:
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    counts = ", ".join(f"{t}: {spec.configurations_for(t)}" for t in spec.temperatures)
+    print(f"{args.spec}: valid. N={spec.N}, T={spec.temperatures}, configurations {{{counts}}}, "
+          f"K={spec.replicas}, tau_alpha {'measured' if spec.measure_tau else 'given'}, "
+          f"training on {spec.training_temperatures}")
+
+
+def cmd_simulate(args) -> None:
+    from pathlib import Path
+
+    from . import cluster, pipeline
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)  # a bad spec fails here, before any cluster starts
+    store_path = Path(args.store or default_store(args.spec))
+    profile = cluster.load_profile(args.cluster)
+    with cluster.open_cluster(profile, logs=store_path.with_name(store_path.name + ".logs")) as client:
+        print(f"cluster: {cluster.describe(client)}", flush=True)
+        result = pipeline.simulate(spec, store_path, client, log=lambda line: print(line, flush=True))
+    _print_status(result["summary"])
+
+
+def _print_status(rows) -> None:
+    print(f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'worst FIRE':>11} {'time (s)':>9}  errors")
+    for r in rows:
+        tau = f"{r['tau_alpha']:.4g}" if r["tau_alpha"] is not None else "-"
+        res = f"{r['worst_fire_residual']:.2e}" if r["worst_fire_residual"] is not None else "-"
+        print(f"{r['T']:>7.3f} {r['done']:>4}/{r['configurations']:<4} {r['equilibrated']:>7} {tau:>10} "
+              f"{r['tau_alpha_source']:>9} {res:>11} {r['wall_time_s']:>9.1f}  {len(r['errors'])}")
+        for c, msg in sorted(r["errors"].items(), key=lambda kv: int(kv[0])):
+            print(f"        configuration {c}: {msg}")
+    left = sum(r["left"] for r in rows)
+    print("complete" if not left else f"{left} configurations left")
+
+
+def cmd_status(args) -> None:
+    from . import store
+
+    rows = store.summary(store.open_store(args.store))
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        _print_status(rows)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tbotan", description="T-BOTAN: glassy dynamics from static structure.")
     p.add_argument("--version", action="version", version=f"tbotan {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("validate", help="check a job spec; every mistake is reported with its field")
+    s.add_argument("spec", help="job spec (YAML)")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("simulate", help="generate (or resume) the data of a job spec into a Zarr store")
+    s.add_argument("spec", help="job spec (YAML)")
+    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr)")
+    s.add_argument("--cluster", help="cluster profile (YAML, e.g. hpc/slurm-cpu.yaml; default: a LocalCluster)")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("status", help="what is done and what is left in a store, per temperature")
+    s.add_argument("store", help="Zarr store")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("energy", help="potential energy per particle and mean force of a configuration (double precision)")
     s.add_argument("file", help="extended XYZ configuration")

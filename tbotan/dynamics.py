@@ -71,7 +71,7 @@ def equilibrate(types, positions, box, temperature, duration, dt=0.005, seed=0, 
     """NVT (Langevin) run of ``duration`` reduced time units; returns the end state and an energy trace."""
     n_steps = int(round(duration / dt))
     integrator = openmm.LangevinMiddleIntegrator(kalj.temperature_kelvin(temperature), friction, dt)
-    integrator.setRandomNumberSeed(int(seed) % 2**31)
+    integrator.setRandomNumberSeed(int(seed) % (2**31 - 1) + 1)  # 0 would mean "pick one at random"
     if velocities is None:
         velocities = maxwell_boltzmann(len(types), temperature, seed)
     context = engine.make_context(kalj.make_system(types, box), integrator,
