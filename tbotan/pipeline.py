@@ -182,7 +182,7 @@ def simulate(spec, path, client: Client, log=print) -> dict:
     log(f"{'created' if created else 'resuming'} {path}: " + ", ".join(
         f"T={t}: {int(v.sum())}/{len(v)} left" for t, v in left.items()))
     n, box, dt = spec.N, kalj.box_length(spec.N, spec.density), spec.dt
-    params = fire.FireParameters(**spec.fire.model_dump())
+    params = spec.fire.parameters()
 
     # tau_alpha first, where it is to be measured (all temperatures in parallel)
     to_measure = [t for t, g in groups.items() if g.attrs.get("tau_alpha") is None and left[t].any()]
