@@ -1,0 +1,165 @@
+"""The data pipeline on a real Dask LocalCluster and a real Zarr store (jobs/ci.yaml)."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+from distributed import Client, LocalCluster
+
+import reference as ref
+from tbotan import pipeline, store, targets
+from tbotan.spec import load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+CI_SPEC = ROOT / "jobs" / "ci.yaml"
+ARRAYS = ["types", "thermal", "velocities", "inherent", "fire_residual", "fire_steps", "replica_positions",
+          "replica_seeds", "cb", "propensity", "n_edges", "edges", "edge_targets", "split", "done"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def reference_store(tmp_path_factory, client):
+    """An uninterrupted run of jobs/ci.yaml: the reference every other run must equal bit for bit."""
+    path = tmp_path_factory.mktemp("ref") / "ci.zarr"
+    pipeline.simulate(load_spec(CI_SPEC), path, client, log=lambda s: None)
+    return path
+
+
+def assert_same_data(a, b):
+    ra, rb = zarr.open_group(str(a), mode="r"), zarr.open_group(str(b), mode="r")
+    for name, _ in ra.groups():
+        for arr in ARRAYS:
+            x, y = ra[name][arr][:], rb[name][arr][:]
+            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f"{name}/{arr} differs"
+
+
+def test_store_is_complete_and_follows_the_schema(reference_store):
+    root = zarr.open_group(str(reference_store), mode="r")
+    assert root.attrs["units"] == "reduced (sigma_AA, eps_AA, tau_LJ)"
+    assert set(root.attrs["software"]) >= {"tbotan", "openmm", "torch", "zarr", "numpy"}
+    spec = load_spec(CI_SPEC)
+    assert root.attrs["spec"]["N"] == spec.N
+    for t in spec.temperatures:
+        g = root[f"T{t:.3f}"]
+        assert g.attrs["tau_alpha_source"] == "given" and g.attrs["tau_alpha"] == spec.tau_for(t)
+        assert g["done"][:].all() and g["replica_positions"].shape == (3, 2, 1, 256, 3)
+        assert np.array_equal(g["split"][:], spec.split_for(t))
+        assert (g["fire_residual"][:] < spec.fire.tolerance).all()
+        thermal = g["thermal"][:]
+        assert (thermal >= 0).all() and (thermal < g.attrs["L"]).all()
+        ds = xr.open_zarr(str(reference_store), group=f"T{t:.3f}", consolidated=False)
+        assert ds["cb"].dims == ("configuration", "time", "particle")
+
+
+def test_targets_in_the_store_match_brute_force(reference_store):
+    g = zarr.open_group(str(reference_store), mode="r")["T0.800"]
+    box = g.attrs["L"]
+    for c in range(3):
+        types, x0 = g["types"][c], g["thermal"][c]
+        frames = g["replica_positions"][c].astype(np.float64)     # (K, n_t, N, 3), stored as float32
+        cb = ref.bond_breaking_brute(types, x0, list(frames[:, 0]), box)
+        np.testing.assert_allclose(g["cb"][c, 0], cb, atol=1e-12)
+        n = g["n_edges"][c]
+        edges, e = ref.edge_targets_brute(g["inherent"][c], x0, list(frames[:, 0]), box)
+        np.testing.assert_array_equal(g["edges"][c, :n], edges)
+        # targets are computed from the runs' float64 positions; the store keeps them as float32 (~1e-6)
+        np.testing.assert_allclose(g["edge_targets"][c, 0, :n], e, atol=2e-5)
+        assert (g["edges"][c, n:] == -1).all() and np.isnan(g["edge_targets"][c, 0, n:]).all()
+
+
+def test_rerun_does_nothing_and_another_spec_is_refused(reference_store, client, tmp_path):
+    lines = []
+    pipeline.simulate(load_spec(CI_SPEC), reference_store, client, log=lines.append)
+    assert lines == [f"{reference_store}: every configuration is already done; nothing to do"]
+    other = load_spec(CI_SPEC).model_dump()
+    other["replicas"] = 3
+    with pytest.raises(store.StoreError, match="different job spec.*replicas"):
+        pipeline.simulate(parse_spec(other), reference_store, client)
+    (tmp_path / "file.zarr").write_text("x")
+    with pytest.raises(store.StoreError, match="is a file"):
+        pipeline.simulate(load_spec(CI_SPEC), tmp_path / "file.zarr", client)
+
+
+def test_partial_store_resumes_to_the_same_data(reference_store, client, tmp_path):
+    """Half-finished stores (some done, some only equilibrated, some nothing) finish bit-identical."""
+    path = tmp_path / "partial.zarr"
+    spec = load_spec(CI_SPEC)
+    pipeline.simulate(spec, path, client, log=lambda s: None)
+    root = zarr.open_group(str(path), mode="r+")
+    g = root["T0.800"]
+    g["done"][1] = False                     # as if killed after its data but before the flag
+    g["cb"][1] = np.zeros_like(g["cb"][1])   # ... with a half-written array
+    g["done"][2] = False
+    g["equilibrated"][2] = False             # as if killed before the chain reached it
+    g["thermal"][2] = np.zeros_like(g["thermal"][2])
+    pipeline.simulate(spec, path, client, log=lambda s: None)
+    assert_same_data(reference_store, path)
+
+
+def test_a_failing_unit_is_recorded_and_the_rest_completes(client, tmp_path):
+    data = load_spec(CI_SPEC).model_dump()
+    data["fire"]["max_steps"] = 50           # FIRE cannot converge: every configuration fails the same way
+    data["temperatures"] = [0.8]
+    data["tau_alpha"] = {0.8: 2.7}
+    data["configurations"] = {0.8: 3}
+    spec = parse_spec(data)
+    path = tmp_path / "fail.zarr"
+    with pytest.raises(pipeline.SimulationFailed, match="3 configurations failed"):
+        pipeline.simulate(spec, path, client, log=lambda s: None)
+    rows = store.summary(store.open_store(path))
+    assert rows[0]["done"] == 0 and rows[0]["equilibrated"] == 3   # the chain's states were kept
+    assert all("T=0.8 configuration" in m and "did not converge" in m for m in rows[0]["errors"].values())
+
+
+def test_killed_worker_does_not_fail_the_run(reference_store, tmp_path):
+    path = tmp_path / "killed.zarr"
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as c:
+        pids = list(c.run(os.getpid).values())
+
+        def kill_one():
+            time.sleep(4.0)
+            os.kill(pids[0], signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_one)
+        killer.start()
+        pipeline.simulate(load_spec(CI_SPEC), path, c, log=lambda s: None)
+        killer.join()
+        assert pids[0] not in c.run(os.getpid).values()   # the worker really died (the nanny made a new one)
+    assert_same_data(reference_store, path)
+
+
+def test_sigkill_of_the_driver_then_resume_is_bit_identical(reference_store, tmp_path):
+    path = tmp_path / "sigkill.zarr"
+    cmd = [sys.executable, "-m", "tbotan", "simulate", str(CI_SPEC), "--store", str(path)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline:               # wait until at least one configuration is done
+        try:
+            if zarr.open_group(str(path), mode="r")["T0.800"]["done"][:].any():
+                break
+        except Exception:
+            pass
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = sum(int(g["done"][:].sum()) for _, g in zarr.open_group(str(path), mode="r").groups())
+    assert 0 < done < 6, "the kill should land mid-run"
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "resuming" in out.stdout
+    assert_same_data(reference_store, path)
+    status = subprocess.run([sys.executable, "-m", "tbotan", "status", str(path)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert status.returncode == 0 and "complete" in status.stdout
