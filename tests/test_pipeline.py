@@ -163,3 +163,18 @@ def test_sigkill_of_the_driver_then_resume_is_bit_identical(reference_store, tmp
     status = subprocess.run([sys.executable, "-m", "tbotan", "status", str(path)], cwd=ROOT,
                             capture_output=True, text=True)
     assert status.returncode == 0 and "complete" in status.stdout
+
+
+def test_tau_alpha_measure_is_stored_and_used(client, tmp_path):
+    data = load_spec(CI_SPEC).model_dump()
+    data.update(temperatures=[2.0], tau_alpha="measure", configurations={2.0: 1})
+    data["training"]["temperatures"] = [2.0]
+    data["splits"] = {"validation": 0, "test": 0}
+    path = tmp_path / "measure.zarr"
+    pipeline.simulate(parse_spec(data), path, client, log=lambda s: None)
+    g = store.open_store(path)["T2.000"]
+    tau = g.attrs["tau_alpha"]
+    assert g.attrs["tau_alpha_source"] == "measured" and 0.05 < tau < 1.0
+    assert g.attrs["times"] == [tau] and g.attrs["equilibration_time"] == pytest.approx(5 * tau)
+    assert g.attrs["tau_alpha_measurement"]["equilibration_tau"] >= 30
+    assert g["done"][0]
