@@ -88,6 +88,8 @@ def reduce(state: dict, quenched: dict, replicas: list, n: int, box: float, dtyp
         "propensity": targets.propensity(state["thermal"], frames),
         "edges": edges.astype(np.int32), "edge_targets": targets.edge_targets(edges, state["thermal"], frames, box),
         "wall_time": quenched["wall_time"] + sum(r["wall_time"] for r in replicas) + time.perf_counter() - start,
+        "unit_times": {"quench": quenched["wall_time"], "replica": [r["wall_time"] for r in replicas],
+                       "reduce": time.perf_counter() - start},
     }
 
 
@@ -231,6 +233,7 @@ def simulate(spec, path, client: Client, log=print) -> dict:
                 totals["configurations"] += 1
                 totals["replicas"] += spec.replicas
     progress = Progress({k: v for k, v in totals.items() if v}, log=log)
+    timings = {"segment": [], "quench": [], "replica": [], "reduce": []}
     failed = 0
     for f in as_completed(list(kinds)):
         kind, t, c = kinds.pop(f)
@@ -243,13 +246,19 @@ def simulate(spec, path, client: Client, log=print) -> dict:
                 log(f"FAILED T={t} configuration {c}: {err}")
             continue
         if kind == "segment":
-            _write_segment(g, c, f.result())
+            result = f.result()
+            timings["segment"].append(result["wall_time"])
+            _write_segment(g, c, result)
         elif kind == "configuration":
-            _write_configuration(g, c, f.result())
+            result = f.result()
+            for unit, value in result["unit_times"].items():
+                timings[unit] += value if isinstance(value, list) else [value]
+            _write_configuration(g, c, result)
         f.release()
         progress.tick(kind + "s")
     summary = store.summary(root)
     if failed:
         raise SimulationFailed(f"{failed} configurations failed (see `tbotan status {path}`); "
                                "the rest of the store is complete and a rerun retries only what is missing")
-    return {"status": "complete", "summary": summary}
+    return {"status": "complete", "summary": summary, "unit_times": timings,
+            "wall_time": time.perf_counter() - progress.start}
