@@ -84,3 +84,18 @@ def test_bad_configurations_name_the_file_and_the_cause(tmp_path, text, cause):
         assert out.returncode == 1
         assert str(path) in out.stderr and cause in out.stderr, out.stderr
         assert out.stdout == ""
+
+
+def test_validate_reports_every_mistake_with_its_field(tmp_path):
+    ok = tbotan("validate", "jobs/quickstart.yaml")
+    assert ok.returncode == 0 and "valid" in ok.stdout
+    bad = _write(tmp_path / "bad.yaml", "N: -5\ntemperatures: [0.8, -1]\nreplicas: 1\ncolour: blue\n")
+    out = tbotan("validate", bad)
+    assert out.returncode == 1
+    for field in ("N", "temperatures", "replicas", "colour"):
+        assert f"{field}" in out.stderr, out.stderr
+
+
+def test_status_of_a_missing_store_says_what_to_run(tmp_path):
+    out = tbotan("status", tmp_path / "nothing.zarr")
+    assert out.returncode == 1 and "tbotan simulate" in out.stderr
