@@ -149,7 +149,7 @@ def open_or_create(path: str | Path, spec) -> tuple[zarr.Group, bool]:
 
 
 def temperatures(root: zarr.Group) -> list[float]:
-    return sorted(float(g.attrs["T"]) for _, g in root.groups())
+    return sorted(float(g.attrs["T"]) for name, g in root.groups() if name.startswith("T") and "T" in g.attrs)
 
 
 def summary(root: zarr.Group) -> list[dict]:

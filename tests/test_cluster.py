@@ -197,7 +197,7 @@ CHILD = textwrap.dedent("""
 
 
 @slurm
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_slurm_jobs_cancelled_when_client_is_killed(slurm_up, tmp_path, sig):
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(HPC / "slurm-cpu.yaml"), str(tmp_path)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
