@@ -178,3 +178,62 @@ def test_tau_alpha_measure_is_stored_and_used(client, tmp_path):
     assert g.attrs["times"] == [tau] and g.attrs["equilibration_time"] == pytest.approx(5 * tau)
     assert g.attrs["tau_alpha_measurement"]["equilibration_tau"] >= 30
     assert g["done"][0]
+
+
+# -- the same pipeline with every worker a SLURM job (real one-node SLURM: .ci/slurm-up.sh) -----------
+
+def _slurm_jobs() -> list[tuple[str, str]]:
+    """(job id, state) of this user's tbotan worker jobs."""
+    out = subprocess.run(["squeue", "-h", "-u", "root", "-o", "%i %j %T"], capture_output=True, text=True)
+    return [(i, s) for i, name, s in (line.split() for line in out.stdout.splitlines()) if name.startswith("tbotan-")]
+
+
+def _simulate_on_slurm(path, on_running=None):
+    from test_cluster import _slurm_missing
+
+    if reason := _slurm_missing():
+        pytest.skip(reason)
+    cmd = [sys.executable, "-m", "tbotan", "simulate", str(CI_SPEC), "--store", str(path),
+           "--cluster", str(ROOT / "hpc" / "slurm-cpu.yaml")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = set()
+    while proc.poll() is None:
+        running = [i for i, s in _slurm_jobs() if s == "RUNNING"]
+        seen.update(running)
+        if running and on_running and on_running(running):
+            on_running = None
+        time.sleep(0.5)
+    output = proc.stdout.read()
+    assert proc.returncode == 0, output
+    return seen, output
+
+
+@pytest.mark.slurm
+def test_simulate_on_slurm_equals_the_local_run(reference_store, tmp_path):
+    path = tmp_path / "slurm.zarr"
+    seen, output = _simulate_on_slurm(path)
+    assert seen, "no worker ran as a SLURM job"
+    assert "slurm" in output and "dashboard" in output
+    assert_same_data(reference_store, path)
+    assert not _slurm_jobs()                               # every worker job cancelled at the end
+    assert any(path.with_name(path.name + ".logs").iterdir())  # worker logs next to the store
+
+
+@pytest.mark.slurm
+def test_scancel_of_a_worker_job_mid_run_still_completes(reference_store, tmp_path):
+    path = tmp_path / "scancel.zarr"
+    cancelled = []
+
+    def cancel_first(running):
+        try:                                               # once the run has made progress ...
+            started = zarr.open_group(str(path), mode="r")["T0.800"]["equilibrated"][:].any()
+        except Exception:                                  # (store not made yet)
+            return False
+        if started:
+            subprocess.run(["scancel", running[0]], check=True)   # ... cancel a running worker job
+            cancelled.append(running[0])
+        return started
+
+    seen, _ = _simulate_on_slurm(path, on_running=cancel_first)
+    assert cancelled and len(seen) >= 2                    # a replacement job was started
+    assert_same_data(reference_store, path)
