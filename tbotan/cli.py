@@ -111,7 +111,6 @@ def cmd_simulate(args) -> None:
     store_path = Path(args.store or default_store(args.spec))
     profile = cluster.load_profile(args.cluster)
     with cluster.open_cluster(profile, logs=store_path.with_name(store_path.name + ".logs")) as client:
-        print(f"cluster: {cluster.describe(client)}", flush=True)
         result = pipeline.simulate(spec, store_path, client, log=lambda line: print(line, flush=True))
     _print_status(result["summary"])
 
