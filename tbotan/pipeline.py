@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from distributed import Client, as_completed
+from distributed import Client, wait
 
 from . import dynamics, fire, kalj, relaxation, store, targets
 
@@ -100,7 +100,7 @@ class Progress:
     """Units done / total per stage, with rate and ETA, printed as lines at most every ``every`` s."""
     totals: dict
     log: callable = print
-    every: float = 5.0
+    every: float = 10.0
     done: dict = field(default_factory=dict)
     start: float = field(default_factory=time.perf_counter)
     last: float = 0.0
@@ -120,6 +120,18 @@ class Progress:
             eta = (total - d) / rate if rate > 0 else float("inf")
             parts.append(f"{stage} {d}/{total}" + (f" ({rate:.2f}/s, ETA {eta:.0f} s)" if d < total and d else ""))
         return f"[{now - self.start:7.1f} s] " + " | ".join(parts)
+
+
+def _completed(futures, progress: Progress):
+    """Yield futures as they finish; print a progress line every ``progress.every`` s while none does."""
+    pending = set(futures)
+    while pending:
+        try:
+            finished, pending = wait(pending, timeout=progress.every, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            progress.log(progress.line(time.perf_counter()))
+            continue
+        yield from finished
 
 
 class SimulationFailed(RuntimeError):
@@ -235,7 +247,7 @@ def simulate(spec, path, client: Client, log=print) -> dict:
     progress = Progress({k: v for k, v in totals.items() if v}, log=log)
     timings = {"segment": [], "quench": [], "replica": [], "reduce": []}
     failed = 0
-    for f in as_completed(list(kinds)):
+    for f in _completed(list(kinds), progress):
         kind, t, c = kinds.pop(f)
         g = groups[t]
         if f.status == "error":
