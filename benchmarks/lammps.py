@@ -6,7 +6,8 @@ mixture, runs the Debian ``lmp`` binary in a directory, and reads back text dump
 
 Potentials (cutoff 2.5 sigma_ab per pair, as in tbotan.kalj):
 - ``"sf"``: ``lj/smooth/linear`` = shifted-force LJ, U = u(r) - u(rc) - (r - rc) u'(rc) (tbotan's);
-- ``"ts"``: ``lj/cut`` + ``pair_modify shift yes`` = truncated-and-shifted LJ, U = u(r) - u(rc).
+- ``"ts"``: ``lj/cut`` + ``pair_modify shift yes`` = truncated-and-shifted LJ, U = u(r) - u(rc);
+- ``"sf-global"``, ``"ts-global"``: the same with one cutoff 2.5 (= 2.5 sigma_AA) for every pair.
 """
 from __future__ import annotations
 
@@ -44,14 +45,19 @@ def write_data(path, types, positions, box, velocities=None) -> None:
 
 
 def pair_lines(potential: str = "sf") -> str:
-    """``pair_style``/``pair_coeff`` lines of the KA mixture ("sf": shifted force, "ts": truncated-shifted)."""
+    """``pair_style``/``pair_coeff`` lines of the KA mixture ("sf": shifted force, "ts": truncated-shifted;
+    a suffix "-global" puts every pair's cutoff at 2.5 sigma_AA = 2.5 instead of 2.5 sigma_ab)."""
+    potential, _, scope = potential.partition("-")
+    if scope not in ("", "global"):
+        raise ValueError(f"unknown cutoff scope {scope!r}")
     if potential == "sf":
         head = [f"pair_style lj/smooth/linear {CUTOFF_RATIO}"]
     elif potential == "ts":
         head = [f"pair_style lj/cut {CUTOFF_RATIO}", "pair_modify shift yes"]
     else:
         raise ValueError(f"potential must be 'sf' or 'ts', not {potential!r}")
-    coeffs = [f"pair_coeff {i} {j} {eps} {sig} {CUTOFF_RATIO * sig:.17g}" for i, j, eps, sig in KA_PAIRS]
+    coeffs = [f"pair_coeff {i} {j} {eps} {sig} {CUTOFF_RATIO * (1.0 if scope else sig):.17g}"
+              for i, j, eps, sig in KA_PAIRS]
     # pair_modify must follow pair_style; coefficients after both
     return "\n".join(head + coeffs) + "\n"
 

@@ -1,17 +1,17 @@
 """NVE throughput of the KA mixture: OpenMM CPU platform (as tbotan sets it up) vs LAMMPS, same system.
 
-    python benchmarks/md_throughput.py [--sizes 1000,4096] [--repeats 1] [--tag run1]
+    python benchmarks/md_throughput.py [--sizes 1000,4096] [--tag run1] [--skip-split]
 
 For each N: one liquid configuration (random start + short Langevin NVT at T=0.8), Maxwell-Boltzmann
 velocities at T=0.8, velocity Verlet with dt=0.005 for the same number of steps in every engine, after a
-warm-up that is not timed. Engines/variants:
-  openmm_det         tbotan.kalj.make_system + choose_platform('mixed', 'CPU') (DeterministicForces=true)
-  openmm_nondet      the same with DeterministicForces=false
-  openmm_threads1    DeterministicForces=true, Threads=1 (one core, to compare with serial LAMMPS)
-  openmm_split3      DeterministicForces=true, three CustomNonbondedForces (AA, AB, BB) with interaction
-                     groups, each with its own cutoff (2.5, 2.0, 2.2) and constant eps/sigma
-  lammps_serial      lmp, lj/smooth/linear, neighbor 0.3 bin, every 1 check yes
-  lammps_mpi2        mpirun -np 2 lmp (Debian's lammps is built with OpenMPI; no OPENMP package, so no -sf omp)
+warm-up that is not timed. Engines/variants (OpenMM: tbotan.kalj.make_system on the CPU platform):
+  openmm_default          choose_platform('mixed', 'CPU') as tbotan uses it (DeterministicForces, 1 thread)
+  openmm_{det,nondet}_1thread / _2threads   DeterministicForces true/false at Threads = 1 and 2
+  openmm_split3_1thread   alternative potential layout: three CustomNonbondedForces (AA, AB, BB) with
+                          interaction groups, own cutoffs (2.5, 2.0, 2.2), constant eps/sigma; timed over
+                          steps/10 (it is slow)
+  lammps_serial           lmp, lj/smooth/linear, neighbor 0.3 bin, every 1 check yes
+  lammps_mpi2             mpirun -np 2 lmp (Debian's lammps has OpenMPI but no OPENMP package: no -sf omp)
 LAMMPS times are its own "Loop time" of the timed run (the warm-up is a separate run command).
 """
 from __future__ import annotations
@@ -41,9 +41,9 @@ def split_system(types: np.ndarray, box: float) -> openmm.System:
     a = [int(i) for i in np.nonzero(types == 0)[0]]
     b = [int(i) for i in np.nonzero(types == 1)[0]]
     for s, (g1, g2) in enumerate(((a, a), (a, b), (b, b))):
-        eps, sig = kalj.EPSILON[s], kalj.SIGMA[s]
+        eps, sig = float(kalj.EPSILON[s]), float(kalj.SIGMA[s])
         rc = kalj.CUTOFF_RATIO * sig
-        expr = (f"4*{eps!r}*(x^2 - x) - {eps * kalj.U_RC!r} - (r - {rc!r})*{eps / sig * kalj.DU_RC!r};"
+        expr = (f"4*{eps!r}*(x^2 - x) - {float(eps * kalj.U_RC)!r} - (r - {rc!r})*{float(eps / sig * kalj.DU_RC)!r};"
                 f"x = ({sig!r}/r)^6")
         f = openmm.CustomNonbondedForce(expr)
         f.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
@@ -90,6 +90,7 @@ def main():
     p.add_argument("--steps", default="", help="comma list per size (default 4000 for N<=1000, else 1000)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--tag", default="", help="suffix of the results file name")
+    p.add_argument("--skip-split", action="store_true", help="leave out the (slow) three-force variant")
     a = p.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
     steps_list = [int(s) for s in a.steps.split(",")] if a.steps else [4000 if n <= 1000 else 1000 for n in sizes]
@@ -101,30 +102,38 @@ def main():
         x = dynamics.random_configuration(types, box, seed=11)
         x = dynamics.equilibrate(types, x, box, T, 5.0, seed=11).positions
         v = dynamics.maxwell_boltzmann(n, T, seed=12)
-        det = engine.choose_platform("mixed", "CPU", deterministic=True)
+        cpu = lambda det, threads=None: engine.choose_platform("mixed", "CPU", threads=threads, deterministic=det)
+        system = kalj.make_system(types, box)
         rows = {
-            "openmm_det": openmm_rate(kalj.make_system(types, box), det, x, v, steps, a.warmup),
-            "openmm_nondet": openmm_rate(kalj.make_system(types, box),
-                                         engine.choose_platform("mixed", "CPU", deterministic=False),
-                                         x, v, steps, a.warmup),
-            "openmm_threads1": openmm_rate(kalj.make_system(types, box),
-                                           engine.choose_platform("mixed", "CPU", threads=1), x, v, steps, a.warmup),
-            "openmm_split3": openmm_rate(split_system(types, box), det, x, v, steps, a.warmup),
-            "lammps_serial": lammps_rate(types, x, v, box, steps, a.warmup, 1),
-            "lammps_mpi2": lammps_rate(types, x, v, box, steps, a.warmup, 2),
+            "openmm_default": openmm_rate(system, cpu(True), x, v, steps, a.warmup),
+            "openmm_det_1thread": openmm_rate(system, cpu(True, 1), x, v, steps, a.warmup),
+            "openmm_nondet_1thread": openmm_rate(system, cpu(False, 1), x, v, steps, a.warmup),
+            "openmm_det_2threads": openmm_rate(system, cpu(True, 2), x, v, steps, a.warmup),
+            "openmm_nondet_2threads": openmm_rate(system, cpu(False, 2), x, v, steps, a.warmup),
         }
+        if not a.skip_split:
+            rows["openmm_split3_1thread"] = openmm_rate(split_system(types, box), cpu(True, 1), x, v,
+                                                        max(50, steps // 10), a.warmup // 4)
+        rows["lammps_serial"] = lammps_rate(types, x, v, box, steps, a.warmup, 1)
+        rows["lammps_mpi2"] = lammps_rate(types, x, v, box, steps, a.warmup, 2)
         for r in rows.values():
             r["particle_steps_per_s"] = r["steps_per_s"] * n
-        e_ref = rows["openmm_det"]["initial_potential_energy"]
-        result["sizes"][str(n)] = {
+        sps = {k: r["steps_per_s"] for k, r in rows.items()}
+        entry = {
             "N": n, "steps": steps, "engines": rows,
-            "ratio_openmm_det_over_lammps_serial": rows["openmm_det"]["steps_per_s"] / rows["lammps_serial"]["steps_per_s"],
-            "ratio_openmm_det_over_lammps_mpi2": rows["openmm_det"]["steps_per_s"] / rows["lammps_mpi2"]["steps_per_s"],
-            "ratio_openmm_threads1_over_lammps_serial":
-                rows["openmm_threads1"]["steps_per_s"] / rows["lammps_serial"]["steps_per_s"],
-            "split3_energy_relative_difference":
-                abs(rows["openmm_split3"]["initial_potential_energy"] - e_ref) / abs(e_ref),
+            "ratio_openmm_default_over_lammps_serial": sps["openmm_default"] / sps["lammps_serial"],
+            "ratio_openmm_best2threads_over_lammps_mpi2":
+                max(sps["openmm_det_2threads"], sps["openmm_nondet_2threads"]) / sps["lammps_mpi2"],
+            "nondet_over_det_1thread": sps["openmm_nondet_1thread"] / sps["openmm_det_1thread"],
+            "nondet_over_det_2threads": sps["openmm_nondet_2threads"] / sps["openmm_det_2threads"],
+            "two_threads_over_one_det": sps["openmm_det_2threads"] / sps["openmm_det_1thread"],
         }
+        if "openmm_split3_1thread" in rows:
+            e_ref = rows["openmm_default"]["initial_potential_energy"]
+            entry["split3_over_det_1thread"] = sps["openmm_split3_1thread"] / sps["openmm_det_1thread"]
+            entry["split3_energy_relative_difference"] = \
+                abs(rows["openmm_split3_1thread"]["initial_potential_energy"] - e_ref) / abs(e_ref)
+        result["sizes"][str(n)] = entry
     result["load_average_end"] = os.getloadavg()
     lammps.emit("md_throughput" + (f"_{a.tag}" if a.tag else ""), result)
 

@@ -1,6 +1,6 @@
 """tau_alpha of the KA mixture measured with the same protocol in OpenMM (tbotan) and in LAMMPS.
 
-    python benchmarks/tau_alpha.py [--seeds 3] [--N 1000] [--temperature 0.8] [--engines openmm,lammps]
+    python benchmarks/tau_alpha.py [--seeds 3] [--N 1000] [--temperature 0.8] [--engines openmm,lammps] [--first-seed 1] [--tag X]
 
 OpenMM: tbotan.relaxation.measure_tau_alpha (random start, minimise, Langevin NVT equilibration,
 NVE production, F_s of the A particles at the first peak of S_AA(q), tau = 1/e crossing).
@@ -139,6 +139,7 @@ def main():
     p.add_argument("--first-seed", type=int, default=1)
     p.add_argument("--engines", default="openmm,lammps")
     p.add_argument("--keep-fs", action="store_true", help="keep F_s(t) of every run in the JSON")
+    p.add_argument("--tag", default="", help="suffix of the results file name")
     a = p.parse_args()
     engines = a.engines.split(",")
 
@@ -167,7 +168,7 @@ def main():
             key: ratio(pe["openmm"][key], pe["lammps"][key]) for key in ("tau_alpha", "tau_alpha_q7.25")}
         result["paper_table_I_tau_alpha"] = relaxation.guess_tau(a.temperature) if a.temperature in (
             0.44, 0.47, 0.50, 0.56, 0.64, 0.80) else None
-    name = f"tau_alpha_T{a.temperature:g}_N{a.N}"
+    name = f"tau_alpha_T{a.temperature:g}_N{a.N}" + (f"_{a.tag}" if a.tag else "")
     lammps.emit(name, result)
 
 

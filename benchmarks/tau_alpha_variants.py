@@ -11,6 +11,8 @@ Langevin NVT equilibration for 30 x the Table-I tau, fresh Maxwell-Boltzmann vel
   langevin  Langevin production (fix nve + fix langevin, damp 1.0, as in equilibration) instead of NVE
   n4096     N = 4096 instead of 1000
   ts4096    truncated-and-shifted LJ and N = 4096 together
+  sf_global shifted-force LJ with one cutoff 2.5 sigma_AA for every pair (not 2.5 sigma_ab)
+  ts_global truncated-and-shifted LJ with one cutoff 2.5 sigma_AA for every pair
 Definition variants (q = 7.25 instead of the measured peak, a single time origin instead of all,
 all particles instead of A only) are evaluated on every run's frames.
 """
@@ -30,6 +32,8 @@ VARIANTS = {
     "langevin": {"production_thermostat": "langevin"},
     "n4096": {"n_particles": 4096},
     "ts4096": {"potential": "ts", "n_particles": 4096},
+    "sf_global": {"potential": "sf-global"},
+    "ts_global": {"potential": "ts-global"},
 }
 KEYS = ("tau_alpha", "tau_alpha_q7.25", "tau_alpha_single_origin", "tau_alpha_all_particles", "q",
         "mean_potential_energy", "production_mean_temperature")
