@@ -4,6 +4,7 @@ Pipeline:
     tbotan validate SPEC
     tbotan simulate SPEC [--store PATH] [--cluster PROFILE]
     tbotan status STORE [--json]
+    tbotan train SPEC [--store PATH] [--variant V] [--lambda-g X] [--seeds S ...] [--epochs E]
 
 Physics tools (reduced units, extended XYZ in and out):
     tbotan energy FILE [--json]
@@ -138,6 +139,22 @@ def cmd_status(args) -> None:
         _print_status(rows)
 
 
+def cmd_train(args) -> None:
+    from .spec import load_spec
+    from .train import distributed_session, train
+
+    spec = load_spec(args.spec)
+    store_path = args.store or default_store(args.spec)
+    variants = [args.variant] if args.variant else list(spec.training.variants)
+    lambdas = [args.lambda_g] if args.lambda_g is not None else spec.training.lambda_g_values
+    with distributed_session():
+        for variant in variants:
+            for lambda_g in lambdas:
+                train(spec, store_path, variant=variant, lambda_g=lambda_g, seeds=args.seeds,
+                      graphs_per_step=args.graphs_per_step, epochs=args.epochs,
+                      log=lambda line: print(line, flush=True))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tbotan", description="T-BOTAN: glassy dynamics from static structure.")
     p.add_argument("--version", action="version", version=f"tbotan {__version__}")
@@ -157,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("store", help="Zarr store")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("train", help="train T-BOTAN on a store (every seed, variant and lambda_g of the spec; "
+                       "resumes from checkpoints; under torchrun/srun the seeds share the ranks)")
+    s.add_argument("spec", help="job spec (YAML)")
+    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr); models go to <store>/models/")
+    s.add_argument("--variant", choices=["both", "inherent", "thermal"], help="only this variant (default: the spec's)")
+    s.add_argument("--lambda-g", type=float, default=None, help="only this lambda_g (default: the spec's values)")
+    s.add_argument("--seeds", type=int, nargs="+", default=None, help="seed ids to train (default 0..seeds-1)")
+    s.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (default: the spec's)")
+    s.add_argument("--graphs-per-step", type=int, default=1, help="graphs per step and rank (default 1)")
+    s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("energy", help="potential energy per particle and mean force of a configuration (double precision)")
     s.add_argument("file", help="extended XYZ configuration")
