@@ -47,10 +47,16 @@ def kinetic_temperature(velocities: np.ndarray) -> float:
     return float(np.sum(v * v) / (3 * len(v) - 3))
 
 
-def replica_seeds(seed: int, count: int) -> np.ndarray:
-    """``count`` independent 63-bit seeds derived from one ``seed`` (numpy SeedSequence)."""
-    state = np.random.SeedSequence(seed).generate_state(count, dtype=np.uint64)
+def derive_seeds(*key: int, count: int = 1) -> np.ndarray:
+    """``count`` independent non-negative 63-bit seeds for the unit identified by the integers ``key``
+    (numpy SeedSequence): the one way every seed of a run is derived from the spec's seed."""
+    state = np.random.SeedSequence([int(k) for k in key]).generate_state(count, dtype=np.uint64)
     return (state >> np.uint64(1)).astype(np.int64)
+
+
+def replica_seeds(seed: int, count: int) -> np.ndarray:
+    """``count`` independent seeds derived from one ``seed``."""
+    return derive_seeds(seed, count=count)
 
 
 def _check(s: dict, what: str) -> None:

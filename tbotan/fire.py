@@ -19,7 +19,7 @@ the path taken. ``tests/reference.py`` holds an independent NumPy version of the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 
 import numpy as np
 import openmm
@@ -142,7 +142,3 @@ def quench(types: np.ndarray, positions: np.ndarray, box: float, params: FirePar
                                f">= tolerance {params.tolerance:.1e}")
     return QuenchResult(positions=x, energy_per_particle=s["potential_energy"] / len(types),
                         mean_force=residual, steps=steps, platform="+".join(used))
-
-
-def parameters_dict(p: FireParameters) -> dict:
-    return asdict(p)

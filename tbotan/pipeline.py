@@ -24,12 +24,7 @@ import numpy as np
 from distributed import Client, wait
 
 from . import dynamics, fire, kalj, relaxation, store, targets
-
-
-def seeds(*key: int, count: int = 1) -> np.ndarray:
-    """Independent non-negative 63-bit seeds for a unit identified by integers ``key``."""
-    state = np.random.SeedSequence([int(k) for k in key]).generate_state(count, dtype=np.uint64)
-    return (state >> np.uint64(1)).astype(np.int64)
+from .dynamics import derive_seeds as seeds
 
 
 def temperature_key(t: float) -> int:
