@@ -9,14 +9,12 @@ A stand-in for `tbotan evaluate` (issue 6) that reads only the store and the che
 JSON object (and writes benchmarks/results/learned_signal_<spec stem>.json).
 """
 import argparse
-import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 from tbotan.graphs import edge_features, load_graphs
 from tbotan.spec import load_spec
 from tbotan.train import build_model, load_checkpoint, model_dir, model_shape
@@ -57,13 +55,9 @@ def main() -> None:
                          "test_configurations": len(node_a), "best_epoch": ck.get("epoch"),
                          "pearson_node_A": float(np.mean(node_a)), "pearson_node_A_std": float(np.std(node_a)),
                          "pearson_node_all": float(np.mean(node_all)), "T_pred": float(np.mean(t_pred))})
-    out = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), "store": store,
+    out = {"store": store,
            "variant": args.variant, "rows": rows}
-    text = json.dumps(out, indent=1)
-    print(text)
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"learned_signal_{Path(args.spec).stem}.json").write_text(text + "\n")
+    emit(f"learned_signal_{Path(args.spec).stem}", out)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ and the parallel efficiency of 2 LocalCluster workers against 1, in one run.
 Prints one JSON object (and writes benchmarks/results/pipeline_<spec stem>.json).
 """
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from distributed import Client, LocalCluster
 
+from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 from tbotan import pipeline
 from tbotan.spec import load_spec
 
@@ -42,16 +42,12 @@ def main() -> None:
         runs[w] = {"workers": w, "wall_s": result["wall_time"], "units": units,
                    "bytes_per_configuration": store_bytes(path) / n_conf, "configurations": n_conf}
         shutil.rmtree(tmp)
-    out = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), "spec": args.spec,
+    out = {"spec": args.spec,
            "N": spec.N, "temperatures": spec.temperatures, "replicas": spec.replicas,
            "cpu_count": os.cpu_count(), "runs": list(runs.values())}
     if 1 in runs and 2 in runs:
         out["parallel_efficiency_2_vs_1"] = runs[1]["wall_s"] / (2 * runs[2]["wall_s"])
-    text = json.dumps(out, indent=1)
-    print(text)
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / f"pipeline_{Path(args.spec).stem}.json").write_text(text + "\n")
+    emit(f"pipeline_{Path(args.spec).stem}", out)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,13 @@ targets (targets do not change the cost). Prints one JSON object (and writes
 benchmarks/results/training.json).
 """
 import argparse
-import json
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 from tbotan import dynamics, fire, kalj, targets
 from tbotan.graphs import Graph
 from tbotan.model import TBotan, parameter_count
@@ -94,14 +92,10 @@ def main() -> None:
             rows.append({"N": n, "edges": len(graph.edges), "device": device, "threads": threads, "bf16": bf16,
                          "seconds_per_step": s, "graphs_per_second": 1 / s,
                          "paper_epoch_s_extrapolated": 400 * s * (4096 / n)})
-    out = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv), "torch": torch.__version__,
+    out = {"torch": torch.__version__,
            "parameters": parameter_count(TBotan()), "cpu_count": os.cpu_count(),
            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "rows": rows}
-    text = json.dumps(out, indent=1)
-    print(text)
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / "training.json").write_text(text + "\n")
+    emit("training", out)
 
 
 if __name__ == "__main__":
