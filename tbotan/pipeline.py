@@ -134,10 +134,8 @@ class SimulationFailed(RuntimeError):
 
 
 def _write_tau(g, result: dict, spec) -> None:
-    tau = result["tau_alpha"]
-    g.attrs.update({"tau_alpha": tau, "tau_alpha_source": "measured", "tau_alpha_measurement": result,
-                    "times": [x * tau for x in spec.times], "equilibration_time": spec.equilibration * tau,
-                    "decorrelation_time": spec.decorrelation * tau})
+    g.attrs.update({**store.tau_attributes(spec, result["tau_alpha"]), "tau_alpha_source": "measured",
+                    "tau_alpha_measurement": result})
 
 
 def _write_segment(g, c: int, r: dict) -> None:
@@ -206,8 +204,7 @@ def simulate(spec, path, client: Client, log=print) -> dict:
     totals = {"segments": 0, "configurations": 0, "replicas": 0}
     kinds = {}
     for t, g in groups.items():
-        tau = g.attrs["tau_alpha"]
-        times = [x * tau for x in spec.times]
+        times = g.attrs["times"]
         eq, done = g["equilibrated"][:], g["done"][:]
         for chain in range(spec.chains):
             previous = None
@@ -218,7 +215,7 @@ def simulate(spec, path, client: Client, log=print) -> dict:
                     if not done[c] or (c + spec.chains < len(done) and not eq[c + spec.chains]):
                         state = {"thermal": g["thermal"][c], "velocities": g["velocities"][c]}
                 else:
-                    duration = (spec.equilibration if k == 0 else spec.decorrelation) * tau
+                    duration = g.attrs["equilibration_time" if k == 0 else "decorrelation_time"]
                     state = client.submit(segment, t, n, box, duration, dt,
                                           int(seeds(spec.seed, temperature_key(t), chain, k)[0]),
                                           previous, key=f"segment-T{t:.3f}-c{c}", pure=False)

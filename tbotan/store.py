@@ -76,6 +76,13 @@ def _arrays(spec, temperature: float) -> dict:
     }
 
 
+def tau_attributes(spec, tau: float | None) -> dict:
+    """The group attributes that follow from tau_alpha: the value and the times in reduced units."""
+    scale = (lambda x: x * tau) if tau is not None else (lambda x: None)
+    return {"tau_alpha": tau, "times": [scale(x) for x in spec.times] if tau is not None else None,
+            "equilibration_time": scale(spec.equilibration), "decorrelation_time": scale(spec.decorrelation)}
+
+
 def create(path: str | Path, spec) -> zarr.Group:
     """A new, empty store for ``spec`` (refuses to overwrite anything)."""
     path = Path(path)
@@ -92,10 +99,8 @@ def create(path: str | Path, spec) -> zarr.Group:
         tau = spec.tau_for(t)
         g.attrs.update({
             "T": t, "N": spec.N, "L": kalj.box_length(spec.N, spec.density), "density": spec.density,
-            "tau_alpha": tau, "tau_alpha_source": "given" if tau is not None else "measure (pending)",
-            "times_tau": list(spec.times), "times": [x * tau for x in spec.times] if tau else None,
-            "dt": spec.dt, "equilibration_time": spec.equilibration * tau if tau else None,
-            "decorrelation_time": spec.decorrelation * tau if tau else None, "chains": spec.chains,
+            **tau_attributes(spec, tau), "tau_alpha_source": "given" if tau is not None else "measure (pending)",
+            "times_tau": list(spec.times), "dt": spec.dt, "chains": spec.chains,
             "dynamics": "configurations: Langevin NVT (friction 1) chains; replicas: NVE velocity Verlet "
                         "from Maxwell-Boltzmann velocities (rescaled to T, zero momentum)",
             "errors": {},
