@@ -5,6 +5,9 @@ Pipeline:
     tbotan simulate SPEC [--store PATH] [--cluster PROFILE]
     tbotan status STORE [--json]
     tbotan train SPEC [--store PATH] [--variant V] [--lambda-g X] [--seeds S ...] [--epochs E]
+    tbotan evaluate SPEC [--store PATH] [--variant V] [--lambda-g X]
+    tbotan report --store PATH [--partial]
+    tbotan run SPEC [--store PATH] [--cluster PROFILE] [--ranks P]     (simulate, train, evaluate, report)
 
 Physics tools (reduced units, extended XYZ in and out):
     tbotan energy FILE [--json]
@@ -140,19 +143,48 @@ def cmd_status(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from .distributed import session
     from .spec import load_spec
-    from .train import distributed_session, train
+    from .train import train
 
     spec = load_spec(args.spec)
     store_path = args.store or default_store(args.spec)
-    variants = [args.variant] if args.variant else list(spec.training.variants)
-    lambdas = [args.lambda_g] if args.lambda_g is not None else spec.training.lambda_g_values
-    with distributed_session():
-        for variant in variants:
-            for lambda_g in lambdas:
-                train(spec, store_path, variant=variant, lambda_g=lambda_g, seeds=args.seeds,
-                      graphs_per_step=args.graphs_per_step, epochs=args.epochs,
-                      log=lambda line: print(line, flush=True))
+    with session():
+        for variant, lambda_g in _sweep(spec, args):
+            train(spec, store_path, variant=variant, lambda_g=lambda_g, seeds=args.seeds,
+                  graphs_per_step=args.graphs_per_step, epochs=args.epochs, log=lambda line: print(line, flush=True))
+
+
+def _sweep(spec, args):
+    variants = [args.variant] if getattr(args, "variant", None) else list(spec.training.variants)
+    lambdas = [args.lambda_g] if getattr(args, "lambda_g", None) is not None else spec.training.lambda_g_values
+    return [(v, lam) for v in variants for lam in lambdas]
+
+
+def cmd_evaluate(args) -> None:
+    from .distributed import session
+    from .evaluate import evaluate
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    store_path = args.store or default_store(args.spec)
+    with session():
+        for variant, lambda_g in _sweep(spec, args):
+            evaluate(spec, store_path, variant=variant, lambda_g=lambda_g, seeds=args.seeds, force=args.force,
+                     log=lambda line: print(line, flush=True))
+
+
+def cmd_report(args) -> None:
+    from .report import write_report
+
+    write_report(args.store, allow_partial=args.partial, log=lambda line: print(line, flush=True))
+
+
+def cmd_run(args) -> None:
+    from . import run
+
+    run.run(args.spec, store_path=args.store or default_store(args.spec), cluster_profile=args.cluster,
+            ranks=args.ranks, log=lambda line: print(line, flush=True))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +217,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (default: the spec's)")
     s.add_argument("--graphs-per-step", type=int, default=1, help="graphs per step and rank (default 1)")
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="predict the test configurations of every temperature with each seed's "
+                       "best checkpoint; writes <store>/predictions/ (under torchrun/srun the work is shared)")
+    s.add_argument("spec", help="job spec (YAML)")
+    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr)")
+    s.add_argument("--variant", choices=["both", "inherent", "thermal"], help="only this variant (default: the spec's)")
+    s.add_argument("--lambda-g", type=float, default=None, help="only this lambda_g (default: the spec's values)")
+    s.add_argument("--seeds", type=int, nargs="+", default=None, help="seed ids (default 0..seeds-1)")
+    s.add_argument("--force", action="store_true", help="recompute predictions that are up to date")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("report", help="figures and numbers of the paper for a store: <store>/report/index.html")
+    s.add_argument("--store", required=True, help="Zarr store with predictions (`tbotan evaluate`)")
+    s.add_argument("--partial", action="store_true", help="report what exists (into report_partial/) when some "
+                   "variants or seeds are missing; report/ is left as it is")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("run", help="the whole pipeline: simulate, train, evaluate, report (resumes what is unfinished)")
+    s.add_argument("spec", help="job spec (YAML)")
+    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr)")
+    s.add_argument("--cluster", help="cluster profile for the simulation (default: a LocalCluster)")
+    s.add_argument("--ranks", type=int, default=None, help="training processes (torch.distributed, gloo on CPU); "
+                   "default: one per seed, at most one per CPU core")
+    s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("energy", help="potential energy per particle and mean force of a configuration (double precision)")
     s.add_argument("file", help="extended XYZ configuration")

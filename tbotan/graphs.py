@@ -13,7 +13,6 @@ not compound from one epoch to the next.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -52,12 +52,10 @@ seeds go on, and ``train`` raises ``TrainingError`` listing the failures at the 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +64,7 @@ import torch.distributed as dist
 
 from . import loss as loss_mod
 from .graphs import Graph, edge_features, load_graphs, random_orthogonal
+from .distributed import Layout, reduce_sum, setup
 from .model import EDGE_FEATURES, TBotan
 
 TERMS = ("mse", "var", "corr", "edge", "global")
@@ -115,69 +114,8 @@ def _settings(spec, lambda_g: float, graphs_per_step: int, group_size: int) -> d
             "ranks_per_seed": group_size, "spec_seed": spec.seed}
 
 
-# --- distributed layout -------------------------------------------------------------------------------
-@dataclass
-class _Layout:
-    rank: int = 0
-    world: int = 1
-    device: torch.device = torch.device("cpu")
-    initialized_here: bool = False
-    final_group: object = None  # a gloo group with a long timeout for the last barrier
-
-
-def _env_distributed() -> bool:
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-        return True
-    if "SLURM_PROCID" in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "MASTER_ADDR" in os.environ:
-        os.environ.setdefault("RANK", os.environ["SLURM_PROCID"])
-        os.environ.setdefault("WORLD_SIZE", os.environ["SLURM_NTASKS"])
-        os.environ.setdefault("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
-        os.environ.setdefault("MASTER_PORT", "29500")
-        return True
-    return False
-
-
-def _wants_cuda(device) -> bool:
-    return torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
-
-
-def _init(device) -> bool:
-    """init_process_group (nccl with CUDA, else gloo) when launched by torchrun/srun; True if it did."""
-    if dist.is_initialized() or not _env_distributed():
-        return False
-    if _wants_cuda(device):
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if _wants_cuda(device) else "gloo")
-    return True
-
-
-@contextlib.contextmanager
-def distributed_session(device=None):
-    """One process group for several ``train`` calls (a sweep) when launched by torchrun/srun."""
-    made = _init(device)
-    try:
-        yield
-    finally:
-        if made:
-            dist.destroy_process_group()
-
-
-def _setup(device) -> _Layout:
-    lay = _Layout()
-    cuda = _wants_cuda(device)
-    if dist.is_initialized() or _env_distributed():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        lay.initialized_here = _init(device)
-        lay.rank, lay.world = dist.get_rank(), dist.get_world_size()
-        lay.device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
-        if lay.world > 1:
-            lay.final_group = dist.new_group(backend="gloo", timeout=datetime.timedelta(days=30))
-    else:
-        lay.device = torch.device(device) if device is not None else torch.device("cuda" if cuda else "cpu")
-    return lay
-
-
-def _assign(seeds: list[int], lay: _Layout):
+# --- seeds over ranks -----------------------------------------------------------------------------------
+def _assign(seeds: list[int], lay: Layout):
     """[(seed, group, group ranks)] this rank trains; every rank creates every group in the same order."""
     P, S = lay.world, len(seeds)
     if P == 1:
@@ -209,12 +147,6 @@ def objective(t: dict, switched_on: bool, settings: dict) -> torch.Tensor:
     return total if switched_on else total + 0.0 * t["global"]
 
 
-def _reduce(values: torch.Tensor, group) -> torch.Tensor:
-    if group is not None:
-        dist.all_reduce(values, group=group)
-    return values
-
-
 @torch.no_grad()
 def evaluate(model, graphs: list[Graph], variant: str, settings: dict, group=None, group_rank: int = 0,
              group_size: int = 1) -> dict:
@@ -225,7 +157,7 @@ def evaluate(model, graphs: list[Graph], variant: str, settings: dict, group=Non
         sums += torch.tensor([float(t[k]) for k in TERMS] + [float(objective(t, True, settings)), 1.0],
                              dtype=torch.float64)
     dev = next(model.parameters()).device
-    sums = _reduce(sums.to(dev), group).cpu()
+    sums = reduce_sum(sums.to(dev), group).cpu()
     n = max(float(sums[-1]), 1.0)
     return {**{k: float(sums[i]) / n for i, k in enumerate(TERMS)}, "objective": float(sums[-2]) / n}
 
@@ -281,7 +213,7 @@ def _fmt_time(s: float) -> str:
 
 # --- one seed ------------------------------------------------------------------------------------------
 def _train_seed(spec, store_path: Path, variant: str, lambda_g: float, seed: int, group, ranks: list[int],
-                lay: _Layout, train_graphs, val_graphs, epochs: int, graphs_per_step: int, log) -> dict:
+                lay: Layout, train_graphs, val_graphs, epochs: int, graphs_per_step: int, log) -> dict:
     t = spec.training
     W = len(ranks)
     grank = ranks.index(lay.rank) if lay.world > 1 else 0
@@ -351,7 +283,7 @@ def _train_seed(spec, store_path: Path, variant: str, lambda_g: float, seed: int
                                          dtype=torch.float64)
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip)
             flag = torch.tensor([0.0 if bad is None else 1.0], device=lay.device)
-            if float(_reduce(flag, group)) > 0 or not torch.isfinite(gnorm).item():
+            if float(reduce_sum(flag, group)) > 0 or not torch.isfinite(gnorm).item():
                 where = [bad.id] if bad is not None else []
                 if group is not None:
                     everyone = [None] * W
@@ -367,7 +299,7 @@ def _train_seed(spec, store_path: Path, variant: str, lambda_g: float, seed: int
                                     f"configurations {ids}; last good checkpoint: "
                                     f"{last_path if last_path.exists() else 'none'}")
             opt.step()
-        sums = _reduce(sums.to(lay.device), group).cpu()
+        sums = reduce_sum(sums.to(lay.device), group).cpu()
         count = max(float(sums[-1]), 1.0)
         train_means = {**{k: float(sums[i]) / count for i, k in enumerate(TERMS)}, "total": float(sums[-2]) / count}
         net.eval()
@@ -422,7 +354,7 @@ def train(spec, store_path, variant: str = "both", lambda_g: float | None = None
     epochs = spec.training.epochs if epochs is None else int(epochs)
     temps = spec.training_temperatures
 
-    lay = _setup(device)
+    lay = setup(device)
     try:
         train_graphs = load_graphs(store_path, temps, split=0, time_index=time_index)
         val_graphs = load_graphs(store_path, temps, split=1, time_index=time_index, allow_empty=True)

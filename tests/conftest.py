@@ -25,6 +25,22 @@ def liquid_500():
     return liquid(500, 0.8)
 
 
+@pytest.fixture(scope="session")
+def ci_store(tmp_path_factory):
+    """The store of jobs/ci.yaml, made once per test session by the real pipeline on a LocalCluster.
+    Tests that change it work on a copy."""
+    from distributed import Client, LocalCluster
+
+    from tbotan import pipeline
+    from tbotan.spec import load_spec
+
+    path = tmp_path_factory.mktemp("ci") / "ci.zarr"
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as c:
+        pipeline.simulate(load_spec(Path(__file__).resolve().parents[1] / "jobs" / "ci.yaml"), path, c,
+                          log=lambda line: None)
+    return path
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -13,9 +13,7 @@ import pytest
 import torch
 import yaml
 import zarr
-from distributed import Client, LocalCluster
 
-from tbotan import pipeline
 from tbotan.graphs import edge_features, load_graphs
 from tbotan.spec import load_spec
 from tbotan.store import StoreError
@@ -34,14 +32,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def ci_store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("train") / "ci.zarr"
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as c:
-        pipeline.simulate(load_spec(CI_SPEC), path, c, log=quiet)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,91 @@
+"""``tbotan run``: simulate -> train -> evaluate -> report, each stage resuming what is unfinished.
+
+    tbotan run jobs/quickstart.yaml                     # the embedded default: LocalCluster, OpenMM CPU
+    tbotan run jobs/ci.yaml --store /tmp/ci.zarr --ranks 1
+
+* simulate: skipped (no cluster started) when every configuration is done; otherwise the Dask cluster of the
+  profile (default LocalCluster) fills the store (tbotan.pipeline).
+* train: every variant and lambda_g of the spec. With ``ranks`` > 1 (default: one per seed, at most one per CPU
+  core) it runs as ``python -m torch.distributed.run --standalone --nproc_per_node P -m tbotan train ...`` (gloo
+  on CPU, nccl on GPUs), each process with cores / P threads; checkpoints make a rerun continue where it stopped.
+* evaluate: every variant; up-to-date predictions are kept.
+* report: ``<store>/report/index.html``.
+The time of each stage is printed at the end.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None, log=print) -> dict:
+    from . import cluster, pipeline, store
+    from .evaluate import evaluate
+    from .report import write_report
+    from .spec import load_spec
+    from .train import train
+
+    spec = load_spec(spec_path)  # a bad spec fails before anything starts
+    store_path = Path(store_path)
+    times = {}
+
+    t0 = time.perf_counter()
+    left = None
+    if store_path.exists():
+        try:
+            left = sum(r["left"] for r in store.summary(store.open_store(store_path)))
+        except store.StoreError:
+            left = None  # let simulate explain what is wrong with it
+    if left == 0:
+        store.open_or_create(store_path, spec)  # refuses a store of another spec
+        log(f"simulate: {store_path} is complete")
+    else:
+        profile = cluster.load_profile(cluster_profile)
+        with cluster.open_cluster(profile, logs=store_path.with_name(store_path.name + ".logs")) as client:
+            pipeline.simulate(spec, store_path, client, log=log)
+    times["simulate"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    cores = _cores()
+    ranks = ranks or max(1, min(spec.training.seeds, cores))
+    if ranks > 1:
+        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // ranks))}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
+               "-m", "tbotan", "train", str(spec_path), "--store", str(store_path)]
+        log(f"train: {' '.join(cmd[2:])}")
+        done = subprocess.run(cmd, env=env)
+        if done.returncode:
+            raise RuntimeError(f"training failed (exit status {done.returncode}; its messages are above); rerun "
+                               f"`tbotan run {spec_path}` to continue from the last checkpoints")
+    else:
+        import torch
+
+        torch.set_num_threads(cores)
+        for v in spec.training.variants:
+            for lam in spec.training.lambda_g_values:
+                train(spec, store_path, variant=v, lambda_g=lam, log=log)
+    times["train"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    for v in spec.training.variants:
+        for lam in spec.training.lambda_g_values:
+            evaluate(spec, store_path, variant=v, lambda_g=lam, log=log)
+    times["evaluate"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    index = write_report(store_path, log=log)
+    times["report"] = time.perf_counter() - t0
+    times["total"] = sum(times.values())
+    log("stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
+    log(f"open {index} in a browser")
+    return {"index": index, "times": times}
