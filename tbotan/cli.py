@@ -132,14 +132,52 @@ def _print_status(rows) -> None:
     print("complete" if not left else f"{left} configurations left")
 
 
+def later_stages(store_path) -> dict:
+    """Training, evaluation and report state of a store: {"models": [...], "predictions": [...], "report": ...}."""
+    from pathlib import Path
+
+    from . import store
+
+    path = Path(store_path)
+    root = store.open_store(path)
+    spec_epochs = (root.attrs.get("spec") or {}).get("training", {}).get("epochs")
+    models = []
+    for hist in sorted(path.glob("models/*/seed*/history.json")):
+        h = json.loads(hist.read_text())
+        best = [x for x in h if x.get("best")]
+        models.append({"variant": hist.parent.parent.name, "seed": hist.parent.name, "epochs": len(h),
+                       "of": spec_epochs, "best_epoch": best[-1]["epoch"] if best else None,
+                       "best_validation": best[-1]["validation"]["objective"] if best else None})
+    predictions = []
+    if "predictions" in root:
+        for name, grp in root["predictions"].groups():
+            for seed, sg in grp.groups():
+                predictions.append({"variant": name, "seed": seed, "complete": bool(sg.attrs.get("complete"))})
+    report = None
+    for folder in ("report", "report_partial"):
+        if (path / folder / "index.html").exists():
+            report = str(path / folder / "index.html")
+            break
+    return {"models": models, "predictions": predictions, "report": report}
+
+
 def cmd_status(args) -> None:
     from . import store
 
     rows = store.summary(store.open_store(args.store))
+    later = later_stages(args.store)
     if args.json:
-        print(json.dumps(rows))
-    else:
-        _print_status(rows)
+        print(json.dumps({"simulate": rows, **later}))
+        return
+    _print_status(rows)
+    for m in later["models"]:
+        best = f"best validation {m['best_validation']:.4g} at epoch {m['best_epoch']}" if m["best_epoch"] else ""
+        print(f"train    {m['variant']} {m['seed']}: epoch {m['epochs']}/{m['of']} {best}")
+    if not later["models"]:
+        print("train    nothing trained yet (`tbotan train`)")
+    for p in later["predictions"]:
+        print(f"evaluate {p['variant']} {p['seed']}: {'complete' if p['complete'] else 'INCOMPLETE (rerun `tbotan evaluate`)'}")
+    print(f"report   {later['report'] or 'not made yet (`tbotan report`)'}")
 
 
 def cmd_train(args) -> None:

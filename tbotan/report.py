@@ -193,7 +193,6 @@ def sb_figure(res: dict, trained: list[float], q_fit_max: float):
             if np.isfinite(fit["xi"]):
                 ax.plot(qq, fit["S0"] / (1 + (qq * fit["xi"]) ** 2), "--", color=color, lw=1,
                         label=rf"OZ fit, $\xi_4$={fit['xi']:.2f}")
-        ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(Q_LABEL)
         ax.set_title(f"T = {T:g}" + ("" if T in trained else " (not trained on)"),
@@ -292,7 +291,7 @@ def maps_figure(root, res: dict, trained: list[float], slab: list[float]):
     seeds = sorted(res)
     s0 = seeds[0]
     temps = sorted(res[s0]["T"])
-    fig, axes = plt.subplots(2, len(temps), figsize=(3.2 * len(temps), 6.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(temps), figsize=(3.6 * len(temps), 6.6), squeeze=False, layout="constrained")
     rows, used = [], {}
     for k, T in enumerate(temps):
         pr = res[s0]["T"][T]
@@ -303,7 +302,7 @@ def maps_figure(root, res: dict, trained: list[float], slab: list[float]):
         pred = pr["node"][0]
         lo, hi = slab[0] * L, slab[1] * L
         sel = (pos[:, 2] >= lo) & (pos[:, 2] < hi)
-        vmin, vmax = float(np.min(md[sel], initial=0.0)), float(np.max(md[sel], initial=1.0))
+        vmin, vmax = (float(v) for v in np.percentile(md, [5, 95]))  # MD's range, the same for both rows
         used[T] = {"configuration": c, "seed": s0, "z_range": [lo, hi], "particles": int(sel.sum())}
         for row, (values, what) in enumerate(((md, "MD"), (pred, "T-BOTAN"))):
             ax = axes[row][k]
@@ -320,14 +319,18 @@ def maps_figure(root, res: dict, trained: list[float], slab: list[float]):
         rows += [{"T": T, "configuration": c, "particle": int(j), "type": int(types[j]), "x": pos[j, 0], "y": pos[j, 1],
                   "z": pos[j, 2], "cb_md": md[j], "cb_pred": pred[j]} for j in np.flatnonzero(sel)]
     fig.suptitle(f"$C_B(\\tau_\\alpha)$ in the slab {slab[0]:.3f} L < z < {slab[1]:.3f} L (first test configuration, "
-                 f"seed {s0}; large: A, small: B)", fontsize=10)
+                 f"seed {s0}; large: A, small: B;\ncolour scale: 5-95 % range of MD, shared by MD and prediction)",
+                 fontsize=10)
     return fig, {"maps": used}, rows
 
 
 def loss_figure(store_path: Path, name: str, seeds: list[int], switch_epoch: int):
     plt = _plt()
     terms = ("mse", "var", "corr", "edge", "global")
-    fig, axes = plt.subplots(1, len(terms) + 1, figsize=(3.0 * (len(terms) + 1), 3.2))
+    from matplotlib.ticker import NullFormatter
+
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6.5), layout="constrained")
+    axes = axes.ravel()
     rows = []
     for s in seeds:
         path = store_path / "models" / name / f"seed{s}" / "history.json"
@@ -348,6 +351,7 @@ def loss_figure(store_path: Path, name: str, seeds: list[int], switch_epoch: int
     for ax, title in zip(axes, titles):
         ax.axvline(switch_epoch, color="grey", ls=":", lw=1)
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("epoch")
         ax.set_title(title, fontsize=9)
     axes[0].legend(fontsize=6)

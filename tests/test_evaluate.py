@@ -186,3 +186,22 @@ def test_partial_report_never_replaces_a_complete_one(trained, tmp_path):
     assert index.parent.name == "report_partial" and "PARTIAL" in index.read_text()
     assert (copy / "report" / "pearson_vs_T.json").read_text() == before
     assert not list(copy.glob(".report*"))  # no temporary folder left behind
+
+
+# --- the whole pipeline ----------------------------------------------------------------------------------
+def test_run_goes_from_nothing_to_a_report_and_resumes(tmp_path):
+    store = tmp_path / "ci.zarr"
+    cmd = [sys.executable, "-m", "tbotan", "run", str(CI_SPEC), "--store", str(store), "--ranks", "2"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert (store / "report" / "index.html").exists() and "stage times" in first.stdout
+    status = subprocess.run([sys.executable, "-m", "tbotan", "status", str(store), "--json"], capture_output=True,
+                            text=True, timeout=120, cwd=ROOT)
+    state = json.loads(status.stdout)
+    assert all(r["left"] == 0 for r in state["simulate"])
+    assert [(m["seed"], m["epochs"]) for m in state["models"]] == [("seed0", 4), ("seed1", 4)]
+    assert all(p["complete"] for p in state["predictions"]) and len(state["predictions"]) == 2
+    assert state["report"].endswith("report/index.html")
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "is complete" in again.stdout and "already trained" in again.stdout and "up to date" in again.stdout
