@@ -34,7 +34,7 @@ import zarr
 from . import fourpoint, kalj
 from .distributed import reduce_sum, setup
 from .graphs import edge_features, load_graphs
-from .store import group_name, open_store
+from .store import group_name, open_store, record_spec
 from .train import build_model, load_checkpoint, model_dir, model_shape, variant_name
 
 AA_CUTOFF = 1.35  # sigma_AA: the A-A edges the reference code evaluates (thermal distance at t = 0)
@@ -136,6 +136,7 @@ def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = N
         items = [(s, T, int(c)) for s in todo for T in spec.temperatures for c in tests[T]]
         mine = items[lay.rank::lay.world]
         if lay.rank == 0:
+            record_spec(store_path, spec)
             log(f"evaluating {name}: seeds {todo}, {len(items)} (seed, T, configuration) items on {lay.world} rank(s)")
             _create(store_path, spec, variant, lambda_g, todo, tests, shape["hidden"], shas, checkpoints)
         if world is not None:

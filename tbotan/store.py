@@ -141,6 +141,13 @@ def open_or_create(path: str | Path, spec) -> tuple[zarr.Group, bool]:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         return create(path, spec), True
+    return record_spec(path, spec), False
+
+
+def record_spec(path: str | Path, spec) -> zarr.Group:
+    """Reopen an existing store for ``spec``: refused if its data were made from another data spec; otherwise
+    the root ``spec`` attribute becomes ``spec`` (training and evaluation settings may change between stages,
+    and the report reads them from there)."""
     root = open_store(path, mode="r+")
     theirs = root.attrs.get("data_spec")
     ours = json.loads(spec.data_json())
@@ -149,8 +156,8 @@ def open_or_create(path: str | Path, spec) -> tuple[zarr.Group, bool]:
         raise StoreError(f"{path} was made from a different job spec (fields that differ: {', '.join(diff)}); "
                          "use another --store")
     if json.loads(spec.to_json()) != root.attrs.get("spec"):
-        root.attrs["spec"] = json.loads(spec.to_json())  # training / evaluation settings may change
-    return root, False
+        root.attrs["spec"] = json.loads(spec.to_json())
+    return root
 
 
 def temperatures(root: zarr.Group) -> list[float]:

@@ -66,6 +66,7 @@ from . import loss as loss_mod
 from .graphs import Graph, edge_features, load_graphs, random_orthogonal
 from .distributed import Layout, reduce_sum, setup
 from .model import EDGE_FEATURES, TBotan
+from .store import record_spec
 
 TERMS = ("mse", "var", "corr", "edge", "global")
 _TAG = 0x7B07A  # separates the training's random streams from the data's (same spec.seed)
@@ -365,6 +366,7 @@ def train(spec, store_path, variant: str = "both", lambda_g: float | None = None
         train_graphs = [g.to(lay.device) for g in train_graphs]
         val_graphs = [g.to(lay.device) for g in val_graphs]
         if lay.rank == 0:
+            record_spec(store_path, spec)
             _ensure_models_group(store_path)
             log(f"training {variant_name(spec, variant, lambda_g)} on T={temps}: {len(train_graphs)} train, "
                 f"{len(val_graphs)} validation graphs; seeds {seeds}; {lay.world} rank(s) on {lay.device}; "

@@ -205,3 +205,35 @@ def test_run_goes_from_nothing_to_a_report_and_resumes(tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert "is complete" in again.stdout and "already trained" in again.stdout and "up to date" in again.stdout
+
+
+def test_ablations_and_lambda_sweep_are_reported(ci_store, tmp_path):
+    import yaml
+
+    data = yaml.safe_load(CI_SPEC.read_text())
+    data["training"].update({"variants": ["both", "thermal"], "lambda_g": [0.01, 0.1], "seeds": 1, "epochs": 2,
+                             "switch_epoch": 1})
+    spec_path = tmp_path / "sweep.yaml"
+    spec_path.write_text(yaml.safe_dump(data))
+    spec = load_spec(spec_path)
+    store = tmp_path / "ci.zarr"
+    shutil.copytree(ci_store, store)
+    for variant in ("both", "thermal"):
+        for lam in (0.01, 0.1):
+            train(spec, store, variant=variant, lambda_g=lam, log=quiet)
+            if (variant, lam) != ("thermal", 0.1):
+                evaluate(spec, store, variant=variant, lambda_g=lam, log=quiet)
+    with pytest.raises(ReportError, match="thermal_lambda0.1 seed 0: trained but not evaluated.*--variant thermal "
+                                          "--lambda-g 0.1"):
+        write_report(store, log=quiet)
+    evaluate(spec, store, variant="thermal", lambda_g=0.1, log=quiet)
+    folder = write_report(store, log=quiet).parent
+    ablation = json.loads((folder / "ablations.json").read_text())
+    assert {r["variant"] for r in ablation["rows"]} == {"both", "thermal"}
+    sweep = json.loads((folder / "lambda_sweep.json").read_text())
+    assert {r["variant"] for r in sweep["rows"]} == {"both", "both_lambda0.1"}
+    row = next(r for r in sweep["rows"] if r["variant"] == "both_lambda0.1" and r["T"] == 2.0)
+    pearson = zarr.open_group(str(store), mode="r")["predictions/both_lambda0.1/seed0/T2.000/pearson_node_A"][:]
+    assert row["pearson_node_A"] == pytest.approx(pearson.mean())
+    for stem in ("ablations", "lambda_sweep", "loss_thermal_lambda0.1"):
+        assert (folder / f"{stem}.png").exists()
