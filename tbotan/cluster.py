@@ -53,6 +53,42 @@ class LocalProfile(_Workers):
     workers: int = Field(default_factory=_cpu_count, ge=1)
 
 
+def _check_walltime(v):
+    if isinstance(v, int):  # YAML 1.1 reads an unquoted 12:00:00 as the integer 43200
+        raise ValueError("quote it, e.g. '12:00:00' (unquoted, YAML reads it as a number)")
+    if isinstance(v, str) and not re.fullmatch(r"(\d+-\d{1,2}(:\d\d){0,2}|\d+(:\d\d){0,2})", v):
+        raise ValueError("not a SLURM time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)")
+    return v
+
+
+def _check_memory(v: str) -> str:
+    from dask.utils import parse_bytes
+    try:
+        parse_bytes(v)
+    except (ValueError, TypeError):
+        raise ValueError("not a memory size like '2GB' or '3.5GiB'") from None
+    return v
+
+
+class TrainingJob(BaseModel):
+    """The SLURM job that trains, evaluates and reports after the data are made (tbotan.slurm): ``srun`` starts
+    nodes x tasks_per_node torch.distributed ranks (one per GPU on GPU nodes)."""
+    model_config = ConfigDict(extra="forbid")
+    queue: str | None = None
+    account: str | None = None
+    nodes: int = Field(1, ge=1)
+    tasks_per_node: int = Field(1, ge=1)
+    cpus_per_task: int = Field(1, ge=1)
+    gpus_per_task: int = Field(0, ge=0)
+    memory: str = "4GB"  # per node
+    walltime: str = "01:00:00"
+    job_extra_directives: list[str] = []
+    job_script_prologue: list[str] = []
+
+    _walltime = field_validator("walltime", mode="before")(classmethod(lambda cls, v: _check_walltime(v)))
+    _memory = field_validator("memory")(classmethod(lambda cls, v: _check_memory(v)))
+
+
 class SlurmProfile(_Profile):
     kind: Literal["slurm"]
     queue: str | None = None
@@ -70,24 +106,10 @@ class SlurmProfile(_Profile):
     local_directory: str | None = None
     python: str | None = None
 
-    @field_validator("walltime", mode="before")
-    @classmethod
-    def _walltime(cls, v):
-        if isinstance(v, int):  # YAML 1.1 reads an unquoted 12:00:00 as the integer 43200
-            raise ValueError("quote it, e.g. '12:00:00' (unquoted, YAML reads it as a number)")
-        if isinstance(v, str) and not re.fullmatch(r"(\d+-\d{1,2}(:\d\d){0,2}|\d+(:\d\d){0,2})", v):
-            raise ValueError("not a SLURM time (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)")
-        return v
+    training: TrainingJob = Field(default_factory=TrainingJob)  # the job of `sbatch slurm/pipeline.sh` after the data
 
-    @field_validator("memory")
-    @classmethod
-    def _memory(cls, v: str) -> str:
-        from dask.utils import parse_bytes
-        try:
-            parse_bytes(v)
-        except (ValueError, TypeError):
-            raise ValueError("not a memory size like '2GB' or '3.5GiB'") from None
-        return v
+    _walltime = field_validator("walltime", mode="before")(classmethod(lambda cls, v: _check_walltime(v)))
+    _memory = field_validator("memory")(classmethod(lambda cls, v: _check_memory(v)))
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -1,3 +1,6 @@
+import functools
+import shutil
+import subprocess
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -44,3 +47,24 @@ def ci_store(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@functools.lru_cache(maxsize=None)
+def slurm_missing() -> str | None:
+    """Why SLURM cannot be used here (None when a node answers); .ci/slurm-up.sh brings one up."""
+    if shutil.which("sinfo") is None:
+        return "no SLURM here (sinfo is not on PATH; .ci/slurm-up.sh brings one up)"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return "SLURM is not responding (sinfo timed out)"
+    states = out.stdout.split()
+    if out.returncode or not any(s.rstrip("*~#") in ("idle", "mix", "alloc") for s in states):
+        return f"SLURM is not responding or has no usable node (sinfo: {(out.stdout + out.stderr).strip()!r})"
+    return None
+
+
+@pytest.fixture
+def slurm_up():
+    if reason := slurm_missing():
+        pytest.skip(reason)

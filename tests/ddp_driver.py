@@ -20,7 +20,7 @@ def main():
     p.add_argument("--graphs-per-step", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(1)
-    rank = int(os.environ["RANK"])
+    rank = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
     results = train(load_spec(a.spec), a.store, seeds=a.seeds, epochs=a.epochs, graphs_per_step=a.graphs_per_step,
                     log=lambda line: print(f"[rank {rank}] {line}", flush=True))
     for seed, r in results.items():

@@ -1,9 +1,7 @@
 """Cluster profiles: a real LocalCluster, and a real SLURM (tests marked `slurm`, skipped without one;
 bring one up on this machine with .ci/slurm-up.sh)."""
-import functools
 import getpass
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -108,27 +106,7 @@ def test_local_cluster_two_worker_processes(capsys):
 
 # -- SLURM ------------------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
-def _slurm_missing() -> str | None:
-    if shutil.which("sinfo") is None:
-        return "no SLURM here (sinfo is not on PATH; .ci/slurm-up.sh brings one up)"
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=15)
-    except subprocess.TimeoutExpired:
-        return "SLURM is not responding (sinfo timed out)"
-    states = out.stdout.split()
-    if out.returncode or not any(s.rstrip("*~#") in ("idle", "mix", "alloc") for s in states):
-        return f"SLURM is not responding or has no usable node (sinfo: {(out.stdout + out.stderr).strip()!r})"
-    return None
-
-
 slurm = pytest.mark.slurm
-
-
-@pytest.fixture
-def slurm_up():
-    if reason := _slurm_missing():
-        pytest.skip(reason)
 
 
 def our_jobs(name: str) -> list[str]:

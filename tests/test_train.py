@@ -238,3 +238,29 @@ def test_cli_train_and_resume(wide, tmp_path, capsys):
     assert load_checkpoint(model_dir(store, spec, "both", seed=1) / "last.pt")["epoch"] == 2
     assert cli.main(["train", str(spec_path), "--store", str(tmp_path / "none.zarr")]) == 1
     assert "tbotan simulate" in capsys.readouterr().err
+
+
+@pytest.mark.slurm
+def test_srun_two_tasks_one_seed_equals_one_process(slurm_up, wide, tmp_path):
+    """The same DDP step as under torchrun, with the ranks from SLURM (srun -n 2; SLURM_PROCID etc.)."""
+    import socket
+
+    spec_path, spec, store = wide
+    ddp_store = copy(store, tmp_path, "srun.zarr")
+    out = tmp_path / "out"
+    out.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        env.pop(k, None)
+    cmd = ["srun", "--ntasks=2", "--cpus-per-task=1", "--mem=1G", "--time=10", "--kill-on-bad-exit=1",
+           sys.executable, str(DRIVER), str(spec_path), str(ddp_store), str(out), "--seeds", "0", "--epochs", "3"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r0, r1 = (torch.load(out / f"rank{k}_seed0.pt") for k in (0, 1))
+    assert_same(r0, r1)
+    single = train(spec, copy(store, tmp_path, "one.zarr"), seeds=[0], epochs=3, graphs_per_step=2, log=quiet)
+    assert_same(r0, single[0]["model"].state_dict(), atol=1e-6)
+    assert load_checkpoint(model_dir(ddp_store, spec, "both", seed=0) / "last.pt")["settings"]["ranks_per_seed"] == 2
