@@ -115,7 +115,8 @@ def cmd_simulate(args) -> None:
     store_path = Path(args.store or default_store(args.spec))
     profile = cluster.load_profile(args.cluster)
     with cluster.open_cluster(profile, logs=store_path.with_name(store_path.name + ".logs")) as client:
-        result = pipeline.simulate(spec, store_path, client, log=lambda line: print(line, flush=True))
+        result = pipeline.simulate(spec, store_path, client, log=lambda line: print(line, flush=True),
+                                   worker_timeout=profile.worker_timeout)
     _print_status(result["summary"])
 
 

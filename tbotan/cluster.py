@@ -16,6 +16,7 @@ import getpass
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,6 +42,7 @@ def _cpu_count() -> int:
 class _Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dashboard_address: Union[str, int, None] = ":8787"  # a random port if this one is busy
+    worker_timeout: float = Field(900.0, gt=0)  # s without any worker (e.g. jobs pending) before giving up
 
 
 class _Workers(_Profile):
@@ -224,6 +226,20 @@ def open_cluster(profile: Profile, logs: str | os.PathLike | None = None, *, ver
         yield client
 
 
+def _check_slurm(profile: SlurmProfile) -> None:
+    """sbatch on PATH and the partition known to SLURM, before any job is submitted."""
+    for tool in ("sbatch", "squeue", "scancel"):
+        if shutil.which(tool) is None:
+            raise ProfileError(f"cluster profile kind 'slurm' needs SLURM's {tool} on PATH; it is not (run on a "
+                               "login node of the cluster, or use the local profile)")
+    if profile.queue:
+        out = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=60)
+        known = out.stdout.split()
+        if out.returncode == 0 and profile.queue not in known:
+            raise ProfileError(f"partition {profile.queue!r} (field 'queue') does not exist on this cluster; "
+                               f"sinfo lists: {', '.join(known) or 'none'}")
+
+
 @contextlib.contextmanager
 def _slurm_cluster(profile: SlurmProfile, logs):
     ctrl_c = signal.getsignal(signal.SIGINT)
@@ -231,6 +247,7 @@ def _slurm_cluster(profile: SlurmProfile, logs):
     if ctrl_c is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, ctrl_c)  # undo dask_jobqueue's import-time `SIGINT -> sys.exit()` (status 0)
 
+    _check_slurm(profile)
     folder = Path(profile.log_directory or logs or "dask-logs").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     job_name = f"tbotan-{uuid.uuid4().hex[:8]}"  # unique, so leftovers can be found and cancelled by name
@@ -266,6 +283,23 @@ def _start_mpi(profile: MpiProfile) -> None:
         nthreads=profile.threads_per_worker, memory_limit=profile.memory_limit, interface=profile.interface,
         local_directory=profile.local_directory, dashboard=profile.dashboard_address is not None,
         dashboard_address=_dashboard(profile.dashboard_address) or ":8787")
+
+
+def waiting_reason(client) -> str:
+    """Why there are no workers, as far as the cluster can tell (for SLURM: each job's state and reason)."""
+    cluster = client.cluster
+    if cluster is not None and type(cluster).__name__ == "SLURMCluster":
+        try:
+            out = subprocess.run(["squeue", "-h", "-n", cluster.job_name, "-o", "%i %T %r"], capture_output=True,
+                                 text=True, timeout=30)
+            jobs = [line.split(maxsplit=2) for line in out.stdout.splitlines()]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"squeue failed ({e})"
+        if not jobs:
+            return (f"no worker job named {cluster.job_name} is queued; sbatch may have refused them (see the "
+                    f"worker logs and `sacct -n --name {cluster.job_name}`)")
+        return "worker jobs " + "; ".join(f"{j[0]} {j[1]} (reason: {j[2] if len(j) > 2 else '?'})" for j in jobs)
+    return "the cluster has started no worker"
 
 
 def describe(client) -> str:

@@ -117,16 +117,36 @@ class Progress:
         return f"[{now - self.start:7.1f} s] " + " | ".join(parts)
 
 
-def _completed(futures, progress: Progress):
-    """Yield futures as they finish; print a progress line every ``progress.every`` s while none does."""
+def _completed(futures, progress: Progress, client: Client, worker_timeout: float | None):
+    """Yield futures as they finish; print a progress line every ``progress.every`` s while none does.
+
+    With no worker connected for ``worker_timeout`` s (jobs pending forever, a partition that does not run them,
+    every worker dead), stop with NoWorkers saying why, instead of waiting without end."""
     pending = set(futures)
+    alone_since = None
     while pending:
         try:
             finished, pending = wait(pending, timeout=progress.every, return_when="FIRST_COMPLETED")
         except TimeoutError:
             progress.log(progress.line(time.perf_counter()))
+            if worker_timeout is not None:
+                now = time.monotonic()
+                if client.scheduler_info().get("workers"):
+                    alone_since = None
+                elif alone_since is None:
+                    alone_since = now
+                elif now - alone_since > worker_timeout:
+                    from .cluster import waiting_reason
+                    raise NoWorkers(f"no Dask worker connected for {now - alone_since:.0f} s (worker_timeout "
+                                    f"{worker_timeout:g} s): {waiting_reason(client)}. Everything finished so far "
+                                    f"is in the store; rerun the same command to go on")
             continue
+        alone_since = None
         yield from finished
+
+
+class NoWorkers(RuntimeError):
+    pass
 
 
 class SimulationFailed(RuntimeError):
@@ -178,8 +198,9 @@ def _record_error(g, c: int, message: str) -> None:
     g.attrs["errors"] = errors
 
 
-def simulate(spec, path, client: Client, log=print) -> dict:
-    """Generate (or finish) the store at ``path`` for ``spec`` on ``client``'s cluster; returns the summary."""
+def simulate(spec, path, client: Client, log=print, worker_timeout: float | None = None) -> dict:
+    """Generate (or finish) the store at ``path`` for ``spec`` on ``client``'s cluster; returns the summary.
+    ``worker_timeout``: give up (NoWorkers) when no worker has been connected for that many seconds."""
     root, created = store.open_or_create(path, spec)
     groups = {t: root[store.group_name(t)] for t in spec.temperatures}
     left = {t: ~g["done"][:] for t, g in groups.items()}
@@ -239,7 +260,7 @@ def simulate(spec, path, client: Client, log=print) -> dict:
     progress = Progress({k: v for k, v in totals.items() if v}, log=log)
     timings = {"segment": [], "quench": [], "replica": [], "reduce": []}
     failed = 0
-    for f in _completed(list(kinds), progress):
+    for f in _completed(list(kinds), progress, client, worker_timeout):
         kind, t, c = kinds.pop(f)
         g = groups[t]
         if f.status == "error":

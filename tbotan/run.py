@@ -52,7 +52,7 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None, l
     else:
         profile = cluster.load_profile(cluster_profile)
         with cluster.open_cluster(profile, logs=store_path.with_name(store_path.name + ".logs")) as client:
-            pipeline.simulate(spec, store_path, client, log=log)
+            pipeline.simulate(spec, store_path, client, log=log, worker_timeout=profile.worker_timeout)
     times["simulate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

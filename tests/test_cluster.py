@@ -13,7 +13,8 @@ import pytest
 
 from tbotan.cluster import LocalProfile, MpiProfile, ProfileError, SlurmProfile, describe, load_profile, open_cluster
 
-HPC = Path(__file__).resolve().parent.parent / "hpc"
+ROOT = Path(__file__).resolve().parent.parent
+HPC = ROOT / "hpc"
 
 
 def _by_value():
@@ -190,3 +191,35 @@ def test_slurm_jobs_cancelled_when_client_is_killed(slurm_up, tmp_path, sig):
             child.kill()
     assert child.returncode != 0
     assert wait_until_gone(name) == [], f"worker jobs left after {sig.name}: {our_jobs(name)}"
+
+
+def test_slurm_profile_without_sbatch_on_path_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no SLURM tools
+    with pytest.raises(ProfileError, match="sbatch on PATH"):
+        with open_cluster(load_profile(HPC / "slurm-cpu.yaml"), logs=tmp_path, verbose=False):
+            pass
+
+
+@slurm
+def test_unknown_partition_is_refused_before_any_job(slurm_up, tmp_path):
+    profile = load_profile(HPC / "slurm-cpu.yaml").model_copy(update={"queue": "no-such-partition"})
+    with pytest.raises(ProfileError, match="'no-such-partition'.*does not exist.*sinfo lists: debug"):
+        with open_cluster(profile, logs=tmp_path, verbose=False):
+            pass
+
+
+@slurm
+def test_worker_jobs_pending_forever_end_in_a_clear_error(slurm_up, tmp_path):
+    """Worker jobs that cannot start (here: held until an hour from now) stop the run after worker_timeout with
+    each job's state and reason, and leave no job behind."""
+    from tbotan import pipeline
+    from tbotan.spec import load_spec
+
+    profile = load_profile(HPC / "slurm-cpu.yaml").model_copy(
+        update={"job_extra_directives": ["--begin=now+3600"], "worker_timeout": 15.0})
+    with pytest.raises(pipeline.NoWorkers, match=r"no Dask worker connected for \d+ s.*PENDING \(reason: BeginTime\)"):
+        with open_cluster(profile, logs=tmp_path, verbose=False) as client:
+            name = client.cluster.job_name
+            pipeline.simulate(load_spec(ROOT / "jobs" / "ci.yaml"), tmp_path / "ci.zarr", client,
+                              log=lambda line: None, worker_timeout=profile.worker_timeout)
+    assert wait_until_gone(name) == []
