@@ -105,11 +105,14 @@ def _oz(q: np.ndarray, s0: float, xi: float) -> np.ndarray:
     return s0 / (1.0 + (q * xi) ** 2)
 
 
-def ornstein_zernike(q: np.ndarray, s: np.ndarray, q_fit_max: float) -> dict:
+def ornstein_zernike(q: np.ndarray, s: np.ndarray, q_fit_max: float, xi_max: float | None = None) -> dict:
     """Fit s = S0 / (1 + (q xi)^2) on the bins with q <= q_fit_max and finite s (curve_fit, S0, xi >= 0).
 
     Returns {"S0", "xi", "S0_err", "xi_err", "q_min", "q_max", "points"} (q_min, q_max: the range actually
-    fitted); with fewer than 2 usable points, or a failed fit, the numbers are nan and "reason" says why."""
+    fitted); with fewer than 2 usable points, or a failed fit, the numbers are nan and "reason" says why.
+    ``xi_max`` (e.g. L/2): a fitted xi beyond it says only that S_B(q) has not levelled off at the smallest q
+    of the box, not what the length is; it is reported as nan with that reason, the raw fit kept as
+    "xi_fit", "S0_fit"."""
     q = np.asarray(q, dtype=np.float64)
     s = np.asarray(s, dtype=np.float64)
     use = np.isfinite(q) & np.isfinite(s) & (q <= q_fit_max)
@@ -131,4 +134,8 @@ def ornstein_zernike(q: np.ndarray, s: np.ndarray, q_fit_max: float) -> dict:
     except (RuntimeError, ValueError) as err:
         return {**out, "reason": f"fit failed: {err}"}
     err = np.sqrt(np.abs(np.diag(pcov)))
+    if xi_max is not None and popt[1] > xi_max:
+        return {**out, "xi_fit": float(popt[1]), "S0_fit": float(popt[0]),
+                "reason": f"fitted xi = {popt[1]:.3g} exceeds {xi_max:.3g}: S_B(q) does not level off at the "
+                          f"smallest q of this box, so the length is not measurable here"}
     return {**out, "S0": float(popt[0]), "xi": float(popt[1]), "S0_err": float(err[0]), "xi_err": float(err[1])}

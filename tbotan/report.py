@@ -179,8 +179,9 @@ def sb_figure(res: dict, trained: list[float], q_fit_max: float):
         pred = per_seed.mean(axis=0)
         pred_err = per_seed.std(axis=0) if len(seeds) > 1 else np.nanstd(first["sb_pred"], axis=0)
         md_err = np.nanstd(first["sb_md"], axis=0) / np.sqrt(len(first["sb_md"]))
-        fit_md = fourpoint.ornstein_zernike(q, md, q_fit_max)
-        fit_pred = fourpoint.ornstein_zernike(q, pred, q_fit_max)
+        xi_max = np.pi / q[0]  # about L/2: a longer length is not resolved by this box
+        fit_md = fourpoint.ornstein_zernike(q, md, q_fit_max, xi_max=xi_max)
+        fit_pred = fourpoint.ornstein_zernike(q, pred, q_fit_max, xi_max=xi_max)
         fits[T] = {"md": fit_md, "prediction": fit_pred}
         curves[T] = {"q": q, "md": md, "md_err": md_err, "prediction": pred, "prediction_err": pred_err}
         for i in range(len(q)):
@@ -209,6 +210,7 @@ def sb_figure(res: dict, trained: list[float], q_fit_max: float):
                     mfc="none" if key == "prediction" else None, capsize=3, label="MD" if key == "md" else "T-BOTAN")
     for T in temps:
         xi_rows.append({"T": T, "trained": T in trained, "xi4_md": fits[T]["md"]["xi"],
+                        "xi4_md_note": fits[T]["md"].get("reason", ""), "xi4_pred_note": fits[T]["prediction"].get("reason", ""),
                         "xi4_md_err": fits[T]["md"]["xi_err"], "xi4_pred": fits[T]["prediction"]["xi"],
                         "xi4_pred_err": fits[T]["prediction"]["xi_err"], "fit_q_min": fits[T]["md"]["q_min"],
                         "fit_q_max": fits[T]["md"]["q_max"], "fit_points": fits[T]["md"]["points"]})

@@ -10,10 +10,11 @@
   on CPU, nccl on GPUs), each process with cores / P threads; checkpoints make a rerun continue where it stopped.
 * evaluate: every variant; up-to-date predictions are kept.
 * report: ``<store>/report/index.html``.
-The time of each stage is printed at the end.
+The time of each stage is printed at the end and appended to the store's root attribute ``run_times``.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -86,6 +87,10 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None, l
     index = write_report(store_path, log=log)
     times["report"] = time.perf_counter() - t0
     times["total"] = sum(times.values())
+    root = store.open_store(store_path, mode="r+")
+    root.attrs["run_times"] = [*root.attrs.get("run_times", []), {
+        **{k: round(v, 1) for k, v in times.items()}, "ranks": ranks, "cores": cores,
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}]
     log("stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     log(f"open {index} in a browser")
     return {"index": index, "times": times}

@@ -3,6 +3,7 @@ vector, the large-q sum rule S_B -> var_A(C_B), synthetic OZ data, translation i
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tbotan import fourpoint
 
@@ -146,3 +147,12 @@ def test_translation_invariance_and_fixed_bins():
     for k in (6, 13):                                 # 13 * dq * 8.5 / (2 pi) = 12.999999999999998
         assert len(fourpoint.shell_bins(box, k * dq)[1]) == k
         assert len(fourpoint.four_point(x, types, cb, box, k * dq)[0]) == k
+
+
+def test_ornstein_zernike_refuses_a_length_the_box_cannot_resolve():
+    q = np.array([1.0, 1.8, 2.6])
+    s = 5.0 / (1 + (q * 40.0) ** 2)  # xi = 40, far beyond a box of L = 7.5
+    fit = fourpoint.ornstein_zernike(q, s, 3.0, xi_max=3.75)
+    assert np.isnan(fit["xi"]) and fit["xi_fit"] > 3.75 and "not measurable" in fit["reason"]
+    ok = fourpoint.ornstein_zernike(q, 5.0 / (1 + (q * 1.5) ** 2), 3.0, xi_max=3.75)
+    assert ok["xi"] == pytest.approx(1.5, rel=1e-6) and "reason" not in ok
