@@ -20,6 +20,7 @@ is simply submitted again (rerun pipeline.sh, or ``sbatch <store>.logs/train-job
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import subprocess
@@ -67,7 +68,10 @@ def submit_training(spec_path, store_path, profile: SlurmProfile, log=print) -> 
     logs.mkdir(parents=True, exist_ok=True)
     script = logs / "train-job.sh"
     script.write_text(job_script(spec_path, store, profile))
-    r = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True, timeout=120)
+    # submitted from inside the driver job: its SLURM_* variables (SLURM_MEM_PER_CPU, ...) must not leak into
+    # the new job, where srun would mix them with the job's own settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    r = subprocess.run(["sbatch", "--parsable", str(script)], capture_output=True, text=True, timeout=120, env=env)
     if r.returncode:
         raise RuntimeError(f"sbatch refused the training job ({script}): {r.stderr.strip() or r.stdout.strip()}")
     job = r.stdout.strip().split(";")[0]
