@@ -151,8 +151,8 @@ def later_stages(store_path) -> dict:
                        "best_validation": best[-1]["validation"]["objective"] if best else None})
     predictions = []
     if "predictions" in root:
-        for name, grp in root["predictions"].groups():
-            for seed, sg in grp.groups():
+        for name, grp in sorted(root["predictions"].groups()):
+            for seed, sg in sorted(grp.groups()):
                 predictions.append({"variant": name, "seed": seed, "complete": bool(sg.attrs.get("complete"))})
     report = None
     for folder in ("report", "report_partial"):
