@@ -55,14 +55,23 @@ class TBotan(nn.Module):
         self.global_decoder = decoder(hidden)
 
     def forward(self, species: torch.Tensor, edges: torch.Tensor, edge_features: torch.Tensor) -> Output:
-        """``species`` (N,) 0/1, ``edges`` (E, 2) (src, dst), ``edge_features`` (E, F) for this variant."""
+        """``species`` (N,) 0/1, ``edges`` (E, 2) (src, dst), ``edge_features`` (E, F) for this variant.
+
+        The edge MLP's first layer acts on [h_src, h_dst, e, e_enc]; it is evaluated as the sum of its four
+        blocks, W_src h[src] + W_dst h[dst] + W_e e + (W_enc e_enc + b), with the node blocks applied per node
+        before the gather and the e_enc block once for all steps: the same function as the concatenation
+        (tests/test_model.py), with ~2.5x fewer operations per edge."""
         src, dst = edges[:, 0], edges[:, 1]
         h_enc = self.node_encoder(nn.functional.one_hot(species.long(), 2).to(edge_features.dtype))
         e_enc = self.edge_encoder(edge_features)
+        first, rest = self.edge_mlp[0], self.edge_mlp[1:]
+        w_src, w_dst, w_e, w_enc = first.weight.split(self.hidden, dim=1)
+        enc_part = nn.functional.linear(e_enc, w_enc, first.bias)
         h, e = h_enc, e_enc
         g = h.new_zeros(self.hidden)
         for _ in range(self.steps):
-            e = self.edge_mlp(torch.cat([h[src], h[dst], e, e_enc], dim=1))
+            pre = (h @ w_src.T)[src] + (h @ w_dst.T)[dst] + e @ w_e.T + enc_part
+            e = rest(pre)
             incoming = torch.zeros_like(h).index_add_(0, dst, e)
             h = self.node_mlp(torch.cat([h, h_enc, incoming], dim=1))
             g = self.global_mlp(torch.cat([g, h.mean(dim=0)]))
