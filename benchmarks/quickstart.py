@@ -3,16 +3,49 @@
     tbotan run jobs/quickstart.yaml                    # first (on a fresh store: rm -r storage/quickstart.zarr)
     python benchmarks/quickstart.py [--store storage/quickstart.zarr]
 
-Reads only the store: the root attribute ``run_times`` (written by `tbotan run`) and ``predictions/`` (node
-Pearson over A particles per test configuration, T_pred), per seed and temperature. Prints one JSON object
-and writes benchmarks/results/quickstart.json.
+Reads the store: the root attribute ``run_times`` (written by `tbotan run`) and ``predictions/`` (node
+Pearson over A particles per test configuration, T_pred), per seed and temperature. And, per seed and
+training configuration (``displacement`` rows), what its best model follows: Pearson rho over A particles of
+the prediction and of the MD C_B with each particle's distance from its inherent-structure position
+|r_thermal - r_IS|. Prints one JSON object and writes benchmarks/results/quickstart.json.
 """
 import argparse
 
 import numpy as np
+import torch
 import zarr
 
 from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+from tbotan.graphs import edge_features, load_graphs
+from tbotan.train import build_model, load_checkpoint
+
+
+def displacement_rows(store: str, variant: str, spec: dict) -> list[dict]:
+    root = zarr.open_group(store, mode="r")
+    shape = {"variant": variant, "hidden": spec["training"]["hidden"], "steps": spec["training"]["steps"],
+             "decoder": spec["training"]["decoder"]}
+    temps = spec["training"]["temperatures"] or spec["temperatures"]
+    rows = []
+    for seed in range(spec["training"]["seeds"]):
+        model = build_model(shape)
+        model.load_state_dict(load_checkpoint(f"{store}/models/{variant}/seed{seed}/best.pt")["model"])
+        model.eval()
+        for T in temps:
+            group = root[f"T{float(T):.3f}"]
+            L = float(group.attrs["L"])
+            for g in load_graphs(store, [T], split=0):
+                d = group["thermal"][g.c] - group["inherent"][g.c]
+                dist = np.linalg.norm(d - L * np.round(d / L), axis=1)
+                a = g.species.numpy() == 0
+                with torch.no_grad():
+                    pred = model(g.species, g.edges, edge_features(g, variant)).node.numpy()
+                cb = g.cb.numpy()
+                rows.append({"seed": seed, "T": float(T), "configuration": g.c, "mean_distance_A": float(dist[a].mean()),
+                             "mean_cb_A": float(cb[a].mean()),
+                             "rho_cb_distance": float(np.corrcoef(cb[a], dist[a])[0, 1]),
+                             "rho_prediction_distance": float(np.corrcoef(pred[a], dist[a])[0, 1]),
+                             "rho_prediction_cb": float(np.corrcoef(pred[a], cb[a])[0, 1])})
+    return rows
 
 
 def main() -> None:
@@ -36,7 +69,8 @@ def main() -> None:
                          "T_pred": float(np.mean(tg["t_pred"][:])), "T_pred_std": float(np.std(tg["t_pred"][:]))})
     emit("quickstart", {"store": args.store, "variant": args.variant, "N": spec["N"],
                         "training": {k: spec["training"][k] for k in ("epochs", "switch_epoch", "seeds", "lr")},
-                        "run_times_s": root.attrs.get("run_times", []), "rows": rows})
+                        "run_times_s": root.attrs.get("run_times", []), "rows": rows,
+                        "displacement": displacement_rows(args.store, args.variant, spec)})
 
 
 if __name__ == "__main__":

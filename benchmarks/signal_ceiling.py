@@ -6,8 +6,8 @@
   the runs in two halves, correlate the two half-estimates (r), extrapolate to K runs with Spearman-Brown
   (R = 2r / (1 + r)); no predictor can exceed rho = sqrt(R) against the stored C_B.
 * Baselines: Pearson rho (A particles) of C_B with the per-particle potential energy in the inherent and in
-  the thermal structure (shifted-force KA LJ in plain NumPy) and with the coordination number (r < 1.4 in
-  the IS). Test configurations (split 2) of every temperature. Prints one JSON object and writes
+  the thermal structure (shifted-force KA LJ in plain NumPy), with the coordination number (r < 1.4 in
+  the IS), and with each particle's distance from its inherent-structure position, |r_thermal - r_IS|. Test configurations (split 2) of every temperature. Prints one JSON object and writes
   benchmarks/results/signal_ceiling.json.
 """
 import argparse
@@ -49,7 +49,7 @@ def main() -> None:
             continue
         L, K = float(g.attrs["L"]), g["replica_positions"].shape[1]
         chosen = np.flatnonzero(g["done"][:] & (g["split"][:] == 2))
-        half, e_is, e_th, coord, mean, std = [], [], [], [], [], []
+        half, e_is, e_th, coord, disp, mean, std = [], [], [], [], [], [], []
         for c in chosen:
             types, thermal, cb = g["types"][c], g["thermal"][c], g["cb"][c, 0]
             frames = g["replica_positions"][c]
@@ -61,6 +61,8 @@ def main() -> None:
             e_th.append(rho(pair_energy(types, thermal, L)[a], cb[a]))
             i, _, _ = neighbour_pairs(g["inherent"][c], L, 1.4)
             coord.append(rho(np.bincount(i, minlength=len(types))[a].astype(float), cb[a]))
+            d = thermal - g["inherent"][c]
+            disp.append(rho(np.linalg.norm(d - L * np.round(d / L), axis=1)[a], cb[a]))
             mean.append(cb[a].mean())
             std.append(cb[a].std())
         r = float(np.mean(half))
@@ -68,7 +70,8 @@ def main() -> None:
         rows.append({"T": float(g.attrs["T"]), "test_configurations": len(chosen), "replicas": K,
                      "split_half_r": r, "reliability": reliability, "ceiling_rho": float(np.sqrt(reliability)),
                      "rho_energy_inherent": float(np.mean(e_is)), "rho_energy_thermal": float(np.mean(e_th)),
-                     "rho_coordination": float(np.mean(coord)), "cb_mean_A": float(np.mean(mean)),
+                     "rho_coordination": float(np.mean(coord)), "rho_thermal_to_inherent_distance": float(np.mean(disp)),
+                     "cb_mean_A": float(np.mean(mean)),
                      "cb_std_A": float(np.mean(std))})
     emit("signal_ceiling", {"store": args.store, "rows": rows})
 

@@ -1,7 +1,8 @@
 """Training throughput: graphs per second of one T-BOTAN step (forward, loss with every term on,
 backward, clip, Adam) for KA graphs of N = 1000 and 4096, on the CPU (1 and 2 threads) and, where a
 GPU is present, on it with and without bf16 autocast; and the time per epoch of the paper's training
-set (400 graphs of N = 4096) extrapolated from it.
+set (400 graphs of N = 4096) extrapolated from it. Each is measured beside its peer, the same network
+evaluated with the plain concatenation of SPEC §4 (``Concatenation``), and the ratio is reported.
 
     python benchmarks/training.py [--N 1000 4096] [--steps 3]
 
@@ -19,10 +20,27 @@ import torch
 from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 from tbotan import dynamics, fire, kalj, targets
 from tbotan.graphs import Graph
-from tbotan.model import TBotan, parameter_count
+from tbotan.model import Output, TBotan, parameter_count
 from tbotan.train import graph_terms, objective
 
 SETTINGS = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 1e-2, "w_v": 1.0, "w_c": 0.5}
+
+
+class Concatenation(TBotan):
+    """The peer: the same network evaluated as SPEC §4 writes it, the edge MLP on the concatenation
+    [h_src, h_dst, e, e_enc] (tbotan.model evaluates its first layer block-wise)."""
+
+    def forward(self, species, edges, edge_features):
+        src, dst = edges[:, 0], edges[:, 1]
+        h_enc = self.node_encoder(torch.nn.functional.one_hot(species.long(), 2).to(edge_features.dtype))
+        e_enc = self.edge_encoder(edge_features)
+        h, e, g = h_enc, e_enc, h_enc.new_zeros(self.hidden)
+        for _ in range(self.steps):
+            e = self.edge_mlp(torch.cat([h[src], h[dst], e, e_enc], dim=1))
+            h = self.node_mlp(torch.cat([h, h_enc, torch.zeros_like(h).index_add_(0, dst, e)], dim=1))
+            g = self.global_mlp(torch.cat([g, h.mean(dim=0)]))
+        return Output(node=self.node_decoder(h).squeeze(-1), edge=self.edge_decoder(e).squeeze(-1),
+                      t=self.global_decoder(g).squeeze(-1), u=g)
 
 
 def ka_graph(n: int, seed: int = 0) -> Graph:
@@ -47,10 +65,10 @@ def ka_graph(n: int, seed: int = 0) -> Graph:
                  temperature=0.8, c=0)
 
 
-def time_steps(graph: Graph, device: str, steps: int, bf16: bool = False) -> float:
+def time_steps(graph: Graph, device: str, steps: int, bf16: bool = False, cls=TBotan) -> float:
     """Seconds per training step (mean over ``steps`` after one warm-up step)."""
     torch.manual_seed(0)
-    model = TBotan().to(device)
+    model = cls().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     g = graph.to(device)
     g.f_md()
@@ -89,9 +107,11 @@ def main() -> None:
             if threads:
                 torch.set_num_threads(threads)
             s = time_steps(graph, device, args.steps, bf16)
+            peer = time_steps(graph, device, args.steps, bf16, cls=Concatenation)
             rows.append({"N": n, "edges": len(graph.edges), "device": device, "threads": threads, "bf16": bf16,
                          "seconds_per_step": s, "graphs_per_second": 1 / s,
-                         "paper_epoch_s_extrapolated": 400 * s * (4096 / n)})
+                         "paper_epoch_s_extrapolated": 400 * s * (4096 / n),
+                         "concatenation_seconds_per_step": peer, "speedup_vs_concatenation": peer / s})
     out = {"torch": torch.__version__,
            "parameters": parameter_count(TBotan()), "cpu_count": os.cpu_count(),
            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "rows": rows}

@@ -108,9 +108,10 @@ def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = N
     checkpoints = {s: model_dir(store_path, spec, variant, lambda_g, s) / "best.pt" for s in seeds}
     missing = [s for s, p in checkpoints.items() if not p.exists()]
     if missing:
+        flags = ("" if variant == "both" else f" --variant {variant}") + \
+                ("" if name == variant else f" --lambda-g {float(lambda_g):g}")
         raise EvaluationError(f"no trained model for variant {name!r}, seed(s) {missing} ({checkpoints[missing[0]]} "
-                              f"is missing): run `tbotan train SPEC --store {store_path}"
-                              f"{'' if variant == 'both' else ' --variant ' + variant}` first")
+                              f"is missing): run `tbotan train SPEC --store {store_path}{flags}` first")
     tests = test_configurations(store_path, spec)
     lay = setup(device)
     world = dist.group.WORLD if lay.world > 1 else None
