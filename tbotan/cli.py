@@ -226,6 +226,15 @@ def cmd_run(args) -> None:
             ranks=args.ranks, log=lambda line: print(line, flush=True))
 
 
+def _model_arguments(s) -> None:
+    """What `train` and `evaluate` share: the spec, the store, and which variants, lambda_g and seeds."""
+    s.add_argument("spec", help="job spec (YAML)")
+    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr); models in <store>/models/")
+    s.add_argument("--variant", choices=["both", "inherent", "thermal"], help="only this variant (default: the spec's)")
+    s.add_argument("--lambda-g", type=float, default=None, help="only this lambda_g (default: the spec's values)")
+    s.add_argument("--seeds", type=int, nargs="+", default=None, help="seed ids (default 0..seeds-1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tbotan", description="T-BOTAN: glassy dynamics from static structure.")
     p.add_argument("--version", action="version", version=f"tbotan {__version__}")
@@ -248,22 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train T-BOTAN on a store (every seed, variant and lambda_g of the spec; "
                        "resumes from checkpoints; under torchrun/srun the seeds share the ranks)")
-    s.add_argument("spec", help="job spec (YAML)")
-    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr); models go to <store>/models/")
-    s.add_argument("--variant", choices=["both", "inherent", "thermal"], help="only this variant (default: the spec's)")
-    s.add_argument("--lambda-g", type=float, default=None, help="only this lambda_g (default: the spec's values)")
-    s.add_argument("--seeds", type=int, nargs="+", default=None, help="seed ids to train (default 0..seeds-1)")
+    _model_arguments(s)
     s.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (default: the spec's)")
     s.add_argument("--graphs-per-step", type=int, default=1, help="graphs per step and rank (default 1)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="predict the test configurations of every temperature with each seed's "
                        "best checkpoint; writes <store>/predictions/ (under torchrun/srun the work is shared)")
-    s.add_argument("spec", help="job spec (YAML)")
-    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr)")
-    s.add_argument("--variant", choices=["both", "inherent", "thermal"], help="only this variant (default: the spec's)")
-    s.add_argument("--lambda-g", type=float, default=None, help="only this lambda_g (default: the spec's values)")
-    s.add_argument("--seeds", type=int, nargs="+", default=None, help="seed ids (default 0..seeds-1)")
+    _model_arguments(s)
     s.add_argument("--force", action="store_true", help="recompute predictions that are up to date")
     s.set_defaults(func=cmd_evaluate)
 
