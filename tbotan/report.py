@@ -215,6 +215,15 @@ def sb_figure(res: dict, trained: list[float], q_fit_max: float):
                         "xi4_pred_err": fits[T]["prediction"]["xi_err"], "fit_q_min": fits[T]["md"]["q_min"],
                         "fit_q_max": fits[T]["md"]["q_max"], "fit_points": fits[T]["md"]["points"]})
     _mark_trained(ax, temps, trained)
+    pad = 0.05 * (max(temps) - min(temps) or 1.0)
+    ax.set_xlim(min(temps) - pad, max(temps) + pad)
+    missing = [f"{T:g} ({'MD' if not np.isfinite(fits[T]['md']['xi']) else ''}"
+               f"{'+' if not np.isfinite(fits[T]['md']['xi']) and not np.isfinite(fits[T]['prediction']['xi']) else ''}"
+               f"{'T-BOTAN' if not np.isfinite(fits[T]['prediction']['xi']) else ''})"
+               for T in temps if not (np.isfinite(fits[T]["md"]["xi"]) and np.isfinite(fits[T]["prediction"]["xi"]))]
+    if missing:
+        ax.text(0.02, 0.02, "not measurable in this box (fit xi > L/2): T = " + ", ".join(missing),
+                transform=ax.transAxes, fontsize=6, va="bottom")
     ax.set_xlabel(T_LABEL)
     ax.set_ylabel(r"$\xi_4$ ($\sigma_{AA}$), OZ fit for $q \leq$" + f" {q_fit_max:g}")
     ax.set_title("Dynamic correlation length (red band: not trained on)", fontsize=9)
