@@ -195,8 +195,9 @@ def cmd_train(args) -> None:
 
 
 def _sweep(spec, args):
-    variants = [args.variant] if getattr(args, "variant", None) else list(spec.training.variants)
-    lambdas = [args.lambda_g] if getattr(args, "lambda_g", None) is not None else spec.training.lambda_g_values
+    """The spec's runs (its variants x lambda_g values, tbotan.train.runs), or those --variant/--lambda-g pick."""
+    variants = [args.variant] if args.variant else spec.training.variants
+    lambdas = [args.lambda_g] if args.lambda_g is not None else spec.training.lambda_g_values
     return [(v, lam) for v in variants for lam in lambdas]
 
 

@@ -35,7 +35,7 @@ from . import fourpoint, kalj
 from .distributed import reduce_sum, setup
 from .graphs import edge_features, load_graphs
 from .store import group_name, open_store, record_spec
-from .train import build_model, load_checkpoint, model_dir, model_shape, variant_name
+from .train import build_model, load_checkpoint, model_dir, model_shape, run_flags, variant_name
 
 AA_CUTOFF = 1.35  # sigma_AA: the A-A edges the reference code evaluates (thermal distance at t = 0)
 
@@ -58,7 +58,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def predictions_group(store_path, spec, variant: str = "both", lambda_g: float | None = None, seed: int = 0) -> str:
+def predictions_group(spec, variant: str = "both", lambda_g: float | None = None, seed: int = 0) -> str:
     """Path of a seed's predictions inside the store, e.g. ``predictions/both/seed0``."""
     return f"predictions/{variant_name(spec, variant, lambda_g)}/seed{seed}"
 
@@ -80,8 +80,9 @@ def test_configurations(store_path, spec) -> dict[float, np.ndarray]:
     return out
 
 
-def _metrics(out, g, q_max: float, n_bins: int) -> np.ndarray:
-    """[pearson_node_A, pearson_node_all, pearson_edge_all, pearson_edge_AA, t_pred, sb_md.., sb_pred..]."""
+def _row(out, g, q_max: float) -> np.ndarray:
+    """One configuration's numbers: [pearson_node_A, pearson_node_all, pearson_edge_all, pearson_edge_AA, t_pred,
+    u.., sb_md.., sb_pred..] (the layout _finish reads)."""
     node, md = out.node.double().cpu().numpy(), g.cb.double().cpu().numpy()
     edge, e_md = out.edge.double().cpu().numpy(), g.edge_target.double().cpu().numpy()
     types = g.species.cpu().numpy()
@@ -91,9 +92,8 @@ def _metrics(out, g, q_max: float, n_bins: int) -> np.ndarray:
     pos = g.positions.cpu().numpy()
     _, sb_md = fourpoint.four_point(pos, types, md, g.box, q_max)
     _, sb_pred = fourpoint.four_point(pos, types, node, g.box, q_max)
-    assert len(sb_md) == n_bins
     return np.concatenate([[pearson(node[a], md[a]), pearson(node, md), pearson(edge, e_md),
-                            pearson(edge[aa], e_md[aa]), float(out.t)], sb_md, sb_pred])
+                            pearson(edge[aa], e_md[aa]), float(out.t)], out.u.double().cpu().numpy(), sb_md, sb_pred])
 
 
 SCALARS = ("pearson_node_A", "pearson_node_all", "pearson_edge_all", "pearson_edge_AA", "t_pred")
@@ -108,10 +108,9 @@ def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = N
     checkpoints = {s: model_dir(store_path, spec, variant, lambda_g, s) / "best.pt" for s in seeds}
     missing = [s for s, p in checkpoints.items() if not p.exists()]
     if missing:
-        flags = ("" if variant == "both" else f" --variant {variant}") + \
-                ("" if name == variant else f" --lambda-g {float(lambda_g):g}")
         raise EvaluationError(f"no trained model for variant {name!r}, seed(s) {missing} ({checkpoints[missing[0]]} "
-                              f"is missing): run `tbotan train SPEC --store {store_path}{flags}` first")
+                              f"is missing): run `tbotan train SPEC --store {store_path}"
+                              f"{run_flags(spec, variant, lambda_g)}` first")
     tests = test_configurations(store_path, spec)
     lay = setup(device)
     world = dist.group.WORLD if lay.world > 1 else None
@@ -120,7 +119,7 @@ def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = N
         root = open_store(store_path)
         todo = []
         for s in seeds:
-            path = predictions_group(store_path, spec, variant, lambda_g, s)
+            path = predictions_group(spec, variant, lambda_g, s)
             done = path in root and root[path].attrs.get("complete") and root[path].attrs.get("checkpoint_sha256") == shas[s]
             if done and not force:
                 if lay.rank == 0:
@@ -134,65 +133,60 @@ def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = N
         L = kalj.box_length(spec.N, spec.density)
         n_bins = len(fourpoint.shell_bins(L, q_max)[1])
         width = len(SCALARS) + shape["hidden"] + 2 * n_bins
-        items = [(s, T, int(c)) for s in todo for T in spec.temperatures for c in tests[T]]
-        mine = items[lay.rank::lay.world]
+        # (seed, T, position among T's test configurations, configuration); row k of the table is item k
+        items = [(s, T, i, int(c)) for s in todo for T in spec.temperatures for i, c in enumerate(tests[T])]
+        mine = list(enumerate(items))[lay.rank::lay.world]
+        checkpoint = {s: load_checkpoint(checkpoints[s]) for s in todo}
         if lay.rank == 0:
-            record_spec(store_path, spec)
             log(f"evaluating {name}: seeds {todo}, {len(items)} (seed, T, configuration) items on {lay.world} rank(s)")
-            _create(store_path, spec, variant, lambda_g, todo, tests, shape["hidden"], shas, checkpoints)
+            _create(record_spec(store_path, spec), store_path, spec, variant, lambda_g, tests, shas, checkpoints,
+                    checkpoint)
         if world is not None:
             dist.barrier()
         root = zarr.open_group(str(store_path), mode="r+")
         table = torch.zeros(len(items), width, dtype=torch.float64)
         models = {}
         graphs = {}
-        for s, T, c in mine:
+        for row, (s, T, i, c) in mine:
             if s not in models:
                 m = build_model(shape)
-                m.load_state_dict(load_checkpoint(checkpoints[s])["model"])
+                m.load_state_dict(checkpoint[s]["model"])
                 models[s] = m.to(lay.device).eval()
             if T not in graphs:
                 graphs[T] = {g.c: g for g in load_graphs(store_path, [T], split=2)}
             g = graphs[T][c].to(lay.device)
             with torch.no_grad():
                 out = models[s](g.species, g.edges, edge_features(g, variant))
-            row = items.index((s, T, c))
-            numbers = _metrics(out, g, q_max, n_bins)
-            table[row] = torch.from_numpy(np.concatenate([numbers[:len(SCALARS)], out.u.double().cpu().numpy(),
-                                                          numbers[len(SCALARS):]]))
-            grp = root[f"{predictions_group(store_path, spec, variant, lambda_g, s)}/{group_name(T)}"]
-            i = int(np.flatnonzero(tests[T] == c)[0])
+            table[row] = torch.from_numpy(_row(out, g, q_max))
+            grp = root[f"{predictions_group(spec, variant, lambda_g, s)}/{group_name(T)}"]
             grp["node"][i] = out.node.float().cpu().numpy()
             e = out.edge.float().cpu().numpy()
             grp["edge"][i, :len(e)] = e
         table = reduce_sum(table.to(lay.device), world).cpu().numpy()
         if lay.rank == 0:
-            _finish(root, store_path, spec, variant, lambda_g, todo, tests, items, table, shape["hidden"], n_bins, log)
+            _finish(root, spec, variant, lambda_g, todo, tests, items, table, shape["hidden"], n_bins, log)
         if world is not None:
             dist.barrier()
-        return {s: predictions_group(store_path, spec, variant, lambda_g, s) for s in todo}
+        return {s: predictions_group(spec, variant, lambda_g, s) for s in todo}
     finally:
         if lay.initialized_here:
             dist.destroy_process_group()
 
 
-def _create(store_path, spec, variant, lambda_g, seeds, tests, hidden, shas, checkpoints) -> None:
-    """Fresh (empty) prediction groups for ``seeds``, marked incomplete until _finish."""
-    root = zarr.open_group(str(store_path), mode="r+")
+def _create(root, store_path, spec, variant, lambda_g, tests, shas, paths, checkpoint) -> None:
+    """Fresh (empty) prediction groups for the seeds of ``checkpoint``, marked incomplete until _finish."""
     base = root.require_group("predictions")
     base.attrs["content"] = "T-BOTAN predictions on the test configurations (tbotan.evaluate)"
     top = base.require_group(variant_name(spec, variant, lambda_g))
-    data = open_store(store_path)
-    for s in seeds:
+    for s, ck in checkpoint.items():
         grp = top.create_group(f"seed{s}", overwrite=True)
-        ck = load_checkpoint(checkpoints[s])
         grp.attrs.update({"complete": False, "variant": variant, "lambda_g": ck.get("lambda_g"), "seed": s,
-                          "checkpoint": str(checkpoints[s].relative_to(store_path)), "checkpoint_sha256": shas[s],
+                          "checkpoint": str(paths[s].relative_to(store_path)), "checkpoint_sha256": shas[s],
                           "best_epoch": ck.get("best_epoch"), "epochs_trained": ck.get("epoch"),
                           "training_temperatures": [float(t) for t in spec.training_temperatures]})
         for T, cs in tests.items():
             tg = grp.create_group(group_name(T))
-            n_max = data[group_name(T)]["edges"].shape[1]
+            n_max = root[group_name(T)]["edges"].shape[1]
             tg.attrs.update({"T": T, "trained": T in spec.training_temperatures})
             tg.create_array("node", shape=(len(cs), spec.N), chunks=(1, spec.N), dtype="float32", fill_value=np.nan,
                             dimension_names=("test_configuration", "particle"))
@@ -200,20 +194,19 @@ def _create(store_path, spec, variant, lambda_g, seeds, tests, hidden, shas, che
                             dimension_names=("test_configuration", "edge"))
 
 
-def _finish(root, store_path, spec, variant, lambda_g, seeds, tests, items, table, hidden, n_bins, log) -> None:
-    data = open_store(store_path)
-    index = {it: k for k, it in enumerate(items)}
+def _finish(root, spec, variant, lambda_g, seeds, tests, items, table, hidden, n_bins, log) -> None:
+    index = {(s, T, c): k for k, (s, T, _, c) in enumerate(items)}
     # the bins' mean |q| depends on the box only: any one particle gives it
     q = fourpoint.structure_factor_field(np.zeros((1, 3)), np.zeros(1), kalj.box_length(spec.N, spec.density),
                                          spec.evaluation.sq_q_max)[0]
     for s in seeds:
-        grp = root[predictions_group(store_path, spec, variant, lambda_g, s)]
+        grp = root[predictions_group(spec, variant, lambda_g, s)]
         for T, cs in tests.items():
             tg = grp[group_name(T)]
             rows = table[[index[(s, T, int(c))] for c in cs]]
             dims = ("test_configuration",)
             tg.create_array("configurations", data=cs.astype(np.int64), dimension_names=dims)
-            tg.create_array("n_edges", data=data[group_name(T)]["n_edges"][:][cs], dimension_names=dims)
+            tg.create_array("n_edges", data=root[group_name(T)]["n_edges"][:][cs], dimension_names=dims)
             for k, key in enumerate(SCALARS):
                 tg.create_array(key, data=rows[:, k], dimension_names=dims)
             tg.create_array("u", data=rows[:, len(SCALARS):len(SCALARS) + hidden],

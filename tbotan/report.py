@@ -27,11 +27,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import zarr
 
 from . import fourpoint
 from .spec import parse_spec
 from .store import StoreError, group_name, open_store, software_versions
-from .train import variant_name
+from .train import run_flags, runs, variant_name
 
 T_LABEL = r"$T$ ($\epsilon_{AA}/k_B$)"
 Q_LABEL = r"$q$ ($\sigma_{AA}^{-1}$)"
@@ -62,8 +63,9 @@ def load_results(store_path, spec, names: list[str], seeds: list[int]) -> tuple[
     """{name: {seed: {T: arrays}}} of complete predictions, and a list of what is missing (as commands)."""
     root = open_store(store_path)
     results, missing = {}, []
+    flags = {variant_name(spec, v, lam): run_flags(spec, v, lam) for v, lam in runs(spec)}
     for name in names:
-        base = variant_and_lambda(spec, name)
+        base = flags.get(name, "")
         for s in seeds:
             path = f"predictions/{name}/seed{s}"
             ck = Path(store_path) / "models" / name / f"seed{s}" / "best.pt"
@@ -75,16 +77,6 @@ def load_results(store_path, spec, names: list[str], seeds: list[int]) -> tuple[
                 missing.append(f"{name} seed {s}: trained but not evaluated (run `tbotan evaluate SPEC --store "
                                f"{store_path}{base}`)")
     return results, missing
-
-
-def variant_and_lambda(spec, name: str) -> str:
-    """Command-line flags that select the variant called ``name``."""
-    for v in spec.training.variants:
-        for lam in spec.training.lambda_g_values:
-            if variant_name(spec, v, lam) == name:
-                flags = "" if v == "both" else f" --variant {v}"
-                return flags + ("" if lam == spec.training.lambda_g_values[0] else f" --lambda-g {lam:g}")
-    return ""
 
 
 def _stat(per_seed: list[np.ndarray]) -> tuple[float, float]:
@@ -420,7 +412,7 @@ def write_report(store_path, log=print, allow_partial: bool = False) -> Path:
     store_path = Path(store_path)
     root = open_store(store_path)
     spec = _spec(root)
-    names = [variant_name(spec, v, lam) for v in spec.training.variants for lam in spec.training.lambda_g_values]
+    names = [variant_name(spec, v, lam) for v, lam in runs(spec)]
     seeds = list(range(spec.training.seeds))
     results, missing = load_results(store_path, spec, names, seeds)
     main = names[0]
@@ -474,9 +466,9 @@ def write_report(store_path, log=print, allow_partial: bool = False) -> Path:
         key = _key_numbers(pear[2], xi[2], tp[2])
         (tmp / "key_numbers.json").write_text(json.dumps({"provenance": prov, "rows": key}, indent=1, default=_jsonable))
         (tmp / "index.html").write_text(_html(spec, prov, key, figures, missing))
-        (tmp / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {
+        zarr.open_group(str(tmp), mode="a").attrs.update({  # a Zarr group, so Zarr readers of the store list it
             "content": "report of this store (PNG, JSON, CSV, index.html), made by `tbotan report`",
-            "complete": not missing}}))
+            "complete": not missing})
         old = store_path / f".{target.name}.old{os.getpid()}"
         if target.exists():
             os.replace(target, old)

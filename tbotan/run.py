@@ -34,7 +34,7 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None, l
     from .evaluate import evaluate
     from .report import write_report
     from .spec import load_spec
-    from .train import train
+    from .train import runs, train
 
     spec = load_spec(spec_path)  # a bad spec fails before anything starts
     store_path = Path(store_path)
@@ -48,7 +48,7 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None, l
         except store.StoreError:
             left = None  # let simulate explain what is wrong with it
     if left == 0:
-        store.open_or_create(store_path, spec)  # refuses a store of another spec
+        store.record_spec(store_path, spec)  # refuses a store of another spec
         log(f"simulate: {store_path} is complete")
     else:
         profile = cluster.load_profile(cluster_profile)
@@ -72,15 +72,13 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None, l
         import torch
 
         torch.set_num_threads(cores)
-        for v in spec.training.variants:
-            for lam in spec.training.lambda_g_values:
-                train(spec, store_path, variant=v, lambda_g=lam, log=log)
+        for v, lam in runs(spec):
+            train(spec, store_path, variant=v, lambda_g=lam, log=log)
     times["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    for v in spec.training.variants:
-        for lam in spec.training.lambda_g_values:
-            evaluate(spec, store_path, variant=v, lambda_g=lam, log=log)
+    for v, lam in runs(spec):
+        evaluate(spec, store_path, variant=v, lambda_g=lam, log=log)
     times["evaluate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -61,10 +61,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+import zarr
 
 from . import loss as loss_mod
-from .graphs import Graph, edge_features, load_graphs, random_orthogonal
 from .distributed import Layout, reduce_sum, setup
+from .graphs import Graph, edge_features, load_graphs, random_orthogonal
 from .model import EDGE_FEATURES, TBotan
 from .store import record_spec
 
@@ -87,6 +88,17 @@ def variant_name(spec, variant: str, lambda_g: float | None = None) -> str:
     if lambda_g is None or float(lambda_g) == float(default):
         return variant
     return f"{variant}_lambda{float(lambda_g):g}"
+
+
+def runs(spec) -> list[tuple[str, float]]:
+    """Every (variant, lambda_g) the spec trains: its variants times its lambda_g values (a sweep)."""
+    return [(v, lam) for v in spec.training.variants for lam in spec.training.lambda_g_values]
+
+
+def run_flags(spec, variant: str, lambda_g: float | None = None) -> str:
+    """The `tbotan train/evaluate` options that select one run, e.g. ' --variant thermal --lambda-g 0.1'."""
+    return ("" if variant == "both" else f" --variant {variant}") + \
+           ("" if variant_name(spec, variant, lambda_g) == variant else f" --lambda-g {float(lambda_g):g}")
 
 
 def model_dir(store_path, spec, variant: str = "both", lambda_g: float | None = None, seed: int = 0) -> Path:
@@ -198,13 +210,11 @@ def _check_compatible(ck: dict, shape: dict, settings: dict, path: Path) -> None
                             "two trainings: restore them or move that folder away")
 
 
-def _ensure_models_group(store_path: Path) -> None:
-    meta = store_path / "models" / "zarr.json"
-    if not meta.exists():
-        meta.parent.mkdir(parents=True, exist_ok=True)
-        _save_json({"zarr_format": 3, "node_type": "group",
-                    "attributes": {"content": "T-BOTAN checkpoints (torch files, see tbotan.train), no arrays"}},
-                   meta)
+def _ensure_models_group(root: zarr.Group) -> None:
+    """``models/`` as an (empty) Zarr group, so that Zarr readers of the store list it as one."""
+    models = root.require_group("models")
+    if "content" not in models.attrs:
+        models.attrs["content"] = "T-BOTAN checkpoints (torch files, see tbotan.train), no arrays"
 
 
 def _fmt_time(s: float) -> str:
@@ -366,8 +376,7 @@ def train(spec, store_path, variant: str = "both", lambda_g: float | None = None
         train_graphs = [g.to(lay.device) for g in train_graphs]
         val_graphs = [g.to(lay.device) for g in val_graphs]
         if lay.rank == 0:
-            record_spec(store_path, spec)
-            _ensure_models_group(store_path)
+            _ensure_models_group(record_spec(store_path, spec))
             log(f"training {variant_name(spec, variant, lambda_g)} on T={temps}: {len(train_graphs)} train, "
                 f"{len(val_graphs)} validation graphs; seeds {seeds}; {lay.world} rank(s) on {lay.device}; "
                 f"{epochs} epochs, switch at {spec.training.switch_epoch}")
