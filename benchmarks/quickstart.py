@@ -17,20 +17,18 @@ import zarr
 
 from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 from tbotan.graphs import edge_features, load_graphs
-from tbotan.train import build_model, load_checkpoint
+from tbotan.spec import parse_spec
+from tbotan.train import build_model, load_checkpoint, model_shape
 
 
-def displacement_rows(store: str, variant: str, spec: dict) -> list[dict]:
+def displacement_rows(store: str, variant: str, spec) -> list[dict]:
     root = zarr.open_group(store, mode="r")
-    shape = {"variant": variant, "hidden": spec["training"]["hidden"], "steps": spec["training"]["steps"],
-             "decoder": spec["training"]["decoder"]}
-    temps = spec["training"]["temperatures"] or spec["temperatures"]
     rows = []
-    for seed in range(spec["training"]["seeds"]):
-        model = build_model(shape)
+    for seed in range(spec.training.seeds):
+        model = build_model(model_shape(spec, variant))
         model.load_state_dict(load_checkpoint(f"{store}/models/{variant}/seed{seed}/best.pt")["model"])
         model.eval()
-        for T in temps:
+        for T in spec.training_temperatures:
             group = root[f"T{float(T):.3f}"]
             L = float(group.attrs["L"])
             for g in load_graphs(store, [T], split=0):
@@ -70,7 +68,7 @@ def main() -> None:
     emit("quickstart", {"store": args.store, "variant": args.variant, "N": spec["N"],
                         "training": {k: spec["training"][k] for k in ("epochs", "switch_epoch", "seeds", "lr")},
                         "run_times_s": root.attrs.get("run_times", []), "rows": rows,
-                        "displacement": displacement_rows(args.store, args.variant, spec)})
+                        "displacement": displacement_rows(args.store, args.variant, parse_spec(spec))})
 
 
 if __name__ == "__main__":

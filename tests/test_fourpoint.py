@@ -31,12 +31,17 @@ def direct_four_point(x: np.ndarray, types: np.ndarray, cb: np.ndarray, box: flo
     return qsum / count, total / count, count
 
 
-def test_matches_direct_lattice_sum():
-    rng = np.random.default_rng(1)
-    n, box = 300, 7.0
+def random_system(seed: int, n: int, box: float):
+    """(rng, positions, types with 80 % A, a random field) of uniform random particles in a cubic box."""
+    rng = np.random.default_rng(seed)
     x = rng.uniform(0, box, (n, 3))
     types = np.where(rng.random(n) < 0.8, 0, 1)
-    cb = rng.random(n)
+    return rng, x, types, rng.random(n)
+
+
+def test_matches_direct_lattice_sum():
+    box = 7.0
+    _, x, types, cb = random_system(1, 300, box)
     # q_max = 8 with dq = 2 pi / 7 = 0.8976: K = floor(8.91) = 8 bins
     q_ref, s_ref, c_ref = direct_four_point(x, types, cb, box, 8)
     q, s = fourpoint.four_point(x, types, cb, box, 8.0)
@@ -121,11 +126,8 @@ def test_ornstein_zernike_too_few_points():
 
 
 def test_translation_invariance_and_fixed_bins():
-    rng = np.random.default_rng(5)
     n, box = 500, 8.5
-    x = rng.uniform(0, box, (n, 3))
-    types = np.where(rng.random(n) < 0.8, 0, 1)
-    cb = rng.random(n)
+    rng, x, types, cb = random_system(5, n, box)
     q, s = fourpoint.four_point(x, types, cb, box, 9.0)
     moved = np.mod(x + np.array([3.3, -1.7, 12.9]), box)
     assert np.abs(moved - x).max() > 1.0
