@@ -66,7 +66,7 @@ def main() -> None:
                          "pearson_edge_AA": float(np.mean(tg["pearson_edge_AA"][:])),
                          "T_pred": float(np.mean(tg["t_pred"][:])), "T_pred_std": float(np.std(tg["t_pred"][:]))})
     emit("quickstart", {"store": args.store, "variant": args.variant, "N": spec["N"],
-                        "training": {k: spec["training"][k] for k in ("epochs", "switch_epoch", "seeds", "lr")},
+                        "training": {k: spec["training"][k] for k in ("epochs", "switch_epoch", "seeds", "lr", "hidden", "steps")},
                         "run_times_s": root.attrs.get("run_times", []), "rows": rows,
                         "displacement": displacement_rows(args.store, args.variant, parse_spec(spec))})
 
