@@ -204,8 +204,8 @@ def open_cluster(profile: Profile, logs: str | os.PathLike | None = None, *, ver
     ``verbose``: print ``describe(client)`` (with the dashboard link) to stderr once the cluster is up.
 
     This process's environment is restored on exit: Dask's nannies write their pre-spawn settings
-    (``MALLOC_TRIM_THRESHOLD_=65536``, ``OMP_NUM_THREADS=1``, ...) into ``os.environ``, and a process started
-    later with them (the torchrun ranks of `tbotan run`, the SLURM training job) trains 1.7x slower.
+    (``MALLOC_TRIM_THRESHOLD_=65536``, ``OMP_NUM_THREADS=1``, ...) into ``os.environ``, and a process this one
+    starts later with them (the torchrun ranks of `tbotan run`) trains 1.7x slower.
     """
     from distributed import Client
 
