@@ -171,7 +171,9 @@ def test_slurm_jobs_cancelled_on_exception(slurm_up, tmp_path):
 
 
 CHILD = textwrap.dedent("""
-    import sys, time
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal, even when this test
+                                                              # runs in the background (started with SIGINT ignored)
     from tbotan.cluster import load_profile, open_cluster
     with open_cluster(load_profile(sys.argv[1]), logs=sys.argv[2], verbose=False) as client:
         future = client.submit(time.sleep, 300)
@@ -191,7 +193,13 @@ def test_slurm_jobs_cancelled_when_client_is_killed(slurm_up, tmp_path, sig):
         assert name.startswith("tbotan-"), child.stderr.read() if child.poll() is not None else name
         assert our_jobs(name)
         child.send_signal(sig)
-        child.wait(timeout=40)
+        start = time.monotonic()
+        try:
+            child.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            pytest.fail(f"the client did not exit within 40 s of {sig.name}; its stderr:\n{child.stderr.read()}")
+        print(f"{sig.name}: the client exited {time.monotonic() - start:.1f} s after the signal")
     finally:
         if child.poll() is None:
             child.kill()
