@@ -28,12 +28,13 @@ import sys
 from pathlib import Path
 
 from .cluster import ProfileError, SlurmProfile, load_profile
+from .store import logs_path
 
 
 def job_script(spec_path, store_path, profile: SlurmProfile, python: str | None = None) -> str:
     t = profile.training
     store = Path(store_path).resolve()
-    logs = store.with_name(store.name + ".logs")
+    logs = logs_path(store)
     py = shlex.quote(python or profile.python or sys.executable)
     spec, st = shlex.quote(str(Path(spec_path).resolve())), shlex.quote(str(store))
     lines = ["#!/usr/bin/env bash", "#SBATCH --job-name=tbotan-train", f"#SBATCH --output={logs}/train-%j.out",
@@ -64,7 +65,7 @@ def submit_training(spec_path, store_path, profile: SlurmProfile, log=print) -> 
         raise RuntimeError("sbatch is not on PATH: the training job cannot be submitted from here (run on a "
                            "SLURM login or compute node, or use `tbotan train` / `tbotan run` locally)")
     store = Path(store_path).resolve()
-    logs = store.with_name(store.name + ".logs")
+    logs = logs_path(store)
     logs.mkdir(parents=True, exist_ok=True)
     script = logs / "train-job.sh"
     script.write_text(job_script(spec_path, store, profile))

@@ -115,6 +115,12 @@ def create(path: str | Path, spec) -> zarr.Group:
     return root
 
 
+def logs_path(path: str | Path) -> Path:
+    """The folder beside the store for its SLURM worker logs and training job: ``<store>.logs``."""
+    path = Path(path)
+    return path.with_name(path.name + ".logs")
+
+
 def open_store(path: str | Path, mode: str = "r") -> zarr.Group:
     """An existing store; a clear StoreError if it is missing, not a store, or was never finished being made."""
     path = Path(path)
