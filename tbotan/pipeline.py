@@ -198,6 +198,16 @@ def _record_error(g, c: int, message: str) -> None:
     g.attrs["errors"] = errors
 
 
+def simulate_on_cluster(spec, path, cluster_profile=None, log=print) -> dict:
+    """``simulate`` on the Dask cluster of a profile file (default: a LocalCluster), with the profile's
+    worker_timeout and SLURM worker logs in ``<store>.logs``; the cluster is closed on return."""
+    from . import cluster
+
+    profile = cluster.load_profile(cluster_profile)
+    with cluster.open_cluster(profile, logs=store.logs_path(path)) as client:
+        return simulate(spec, path, client, log=log, worker_timeout=profile.worker_timeout)
+
+
 def simulate(spec, path, client: Client, log=print, worker_timeout: float | None = None) -> dict:
     """Generate (or finish) the store at ``path`` for ``spec`` on ``client``'s cluster; returns the summary.
     ``worker_timeout``: give up (NoWorkers) when no worker has been connected for that many seconds."""

@@ -30,7 +30,7 @@ def _cores() -> int:
 
 
 def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None, log=print) -> dict:
-    from . import cluster, pipeline, store
+    from . import pipeline, store
     from .evaluate import evaluate
     from .report import write_report
     from .spec import load_spec
@@ -51,9 +51,7 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None, l
         store.record_spec(store_path, spec)  # refuses a store of another spec
         log(f"simulate: {store_path} is complete")
     else:
-        profile = cluster.load_profile(cluster_profile)
-        with cluster.open_cluster(profile, logs=store_path.with_name(store_path.name + ".logs")) as client:
-            pipeline.simulate(spec, store_path, client, log=log, worker_timeout=profile.worker_timeout)
+        pipeline.simulate_on_cluster(spec, store_path, cluster_profile, log=log)
     times["simulate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
