@@ -108,15 +108,12 @@ def cmd_validate(args) -> None:
 def cmd_simulate(args) -> None:
     from pathlib import Path
 
-    from . import cluster, pipeline
+    from . import pipeline
     from .spec import load_spec
 
     spec = load_spec(args.spec)  # a bad spec fails here, before any cluster starts
-    store_path = Path(args.store or default_store(args.spec))
-    profile = cluster.load_profile(args.cluster)
-    with cluster.open_cluster(profile, logs=store_path.with_name(store_path.name + ".logs")) as client:
-        result = pipeline.simulate(spec, store_path, client, log=lambda line: print(line, flush=True),
-                                   worker_timeout=profile.worker_timeout)
+    result = pipeline.simulate_on_cluster(spec, Path(args.store or default_store(args.spec)), args.cluster,
+                                          log=lambda line: print(line, flush=True))
     _print_status(result["summary"])
 
 
@@ -184,32 +181,26 @@ def cmd_status(args) -> None:
 def cmd_train(args) -> None:
     from .distributed import session
     from .spec import load_spec
-    from .train import train
+    from .train import runs, train
 
     spec = load_spec(args.spec)
     store_path = args.store or default_store(args.spec)
     with session():
-        for variant, lambda_g in _sweep(spec, args):
+        for variant, lambda_g in runs(spec, args.variant, args.lambda_g):
             train(spec, store_path, variant=variant, lambda_g=lambda_g, seeds=args.seeds,
                   graphs_per_step=args.graphs_per_step, epochs=args.epochs, log=lambda line: print(line, flush=True))
-
-
-def _sweep(spec, args):
-    """The spec's runs (its variants x lambda_g values, tbotan.train.runs), or those --variant/--lambda-g pick."""
-    variants = [args.variant] if args.variant else spec.training.variants
-    lambdas = [args.lambda_g] if args.lambda_g is not None else spec.training.lambda_g_values
-    return [(v, lam) for v in variants for lam in lambdas]
 
 
 def cmd_evaluate(args) -> None:
     from .distributed import session
     from .evaluate import evaluate
     from .spec import load_spec
+    from .train import runs
 
     spec = load_spec(args.spec)
     store_path = args.store or default_store(args.spec)
     with session():
-        for variant, lambda_g in _sweep(spec, args):
+        for variant, lambda_g in runs(spec, args.variant, args.lambda_g):
             evaluate(spec, store_path, variant=variant, lambda_g=lambda_g, seeds=args.seeds, force=args.force,
                      log=lambda line: print(line, flush=True))
 

@@ -90,9 +90,12 @@ def variant_name(spec, variant: str, lambda_g: float | None = None) -> str:
     return f"{variant}_lambda{float(lambda_g):g}"
 
 
-def runs(spec) -> list[tuple[str, float]]:
-    """Every (variant, lambda_g) the spec trains: its variants times its lambda_g values (a sweep)."""
-    return [(v, lam) for v in spec.training.variants for lam in spec.training.lambda_g_values]
+def runs(spec, variant: str | None = None, lambda_g: float | None = None) -> list[tuple[str, float]]:
+    """Every (variant, lambda_g) the spec trains: its variants times its lambda_g values (a sweep); a given
+    ``variant`` or ``lambda_g`` replaces the spec's list (`--variant`, `--lambda-g`)."""
+    variants = [variant] if variant else spec.training.variants
+    lambdas = [lambda_g] if lambda_g is not None else spec.training.lambda_g_values
+    return [(v, lam) for v in variants for lam in lambdas]
 
 
 def run_flags(spec, variant: str, lambda_g: float | None = None) -> str:
