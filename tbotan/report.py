@@ -32,7 +32,7 @@ import zarr
 from . import fourpoint
 from .spec import parse_spec
 from .store import StoreError, group_name, open_store, software_versions
-from .train import run_flags, runs, variant_name
+from .train import TERMS, run_flags, runs, variant_name
 
 T_LABEL = r"$T$ ($\epsilon_{AA}/k_B$)"
 Q_LABEL = r"$q$ ($\sigma_{AA}^{-1}$)"
@@ -329,7 +329,7 @@ def maps_figure(root, res: dict, trained: list[float], slab: list[float]):
 
 def loss_figure(store_path: Path, name: str, seeds: list[int], switch_epoch: int):
     plt = _plt()
-    terms = ("mse", "var", "corr", "edge", "global")
+    terms = TERMS  # mse, var, corr, edge, global: the panels after L_all, in this order
     from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(2, 3, figsize=(11, 6.5), layout="constrained")
