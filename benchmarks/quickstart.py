@@ -46,15 +46,10 @@ def displacement_rows(store: str, variant: str, spec) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--store", default="storage/quickstart.zarr")
-    p.add_argument("--variant", default="both")
-    args = p.parse_args()
-    root = zarr.open_group(args.store, mode="r")
-    spec = root.attrs["spec"]
+def prediction_rows(variant_group) -> list[dict]:
+    """Per seed and T of ``predictions/<variant>``: the test configurations' mean numbers (node rho with its s.e.m.)."""
     rows = []
-    for seed_name, sg in sorted(root[f"predictions/{args.variant}"].groups()):
+    for seed_name, sg in sorted(variant_group.groups()):
         for t_name, tg in sorted(sg.groups()):
             rho = tg["pearson_node_A"][:]
             rows.append({"seed": int(seed_name.removeprefix("seed")), "T": float(tg.attrs["T"]),
@@ -65,6 +60,17 @@ def main() -> None:
                          "pearson_node_all": float(np.mean(tg["pearson_node_all"][:])),
                          "pearson_edge_AA": float(np.mean(tg["pearson_edge_AA"][:])),
                          "T_pred": float(np.mean(tg["t_pred"][:])), "T_pred_std": float(np.std(tg["t_pred"][:]))})
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--store", default="storage/quickstart.zarr")
+    p.add_argument("--variant", default="both")
+    args = p.parse_args()
+    root = zarr.open_group(args.store, mode="r")
+    spec = root.attrs["spec"]
+    rows = prediction_rows(root[f"predictions/{args.variant}"])
     emit("quickstart", {"store": args.store, "variant": args.variant, "N": spec["N"],
                         "training": {k: spec["training"][k] for k in ("epochs", "switch_epoch", "seeds", "lr", "hidden", "steps")},
                         "run_times_s": root.attrs.get("run_times", []), "rows": rows,

@@ -20,11 +20,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import yaml
 import zarr
 
 from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+from quickstart import prediction_rows  # the same per-T numbers as the quickstart benchmark
 
 SETTINGS = {  # each takes about 6-7 min per seed on one thread of this project's CPU
     "paper_network": {"hidden": 64, "steps": 7, "epochs": 40, "switch_epoch": 20, "lr": 3e-3},
@@ -46,12 +46,8 @@ def run_one(store: str, spec: dict, setting: str, seed: int, work: Path) -> dict
     train_s = time.perf_counter() - start
     subprocess.run([sys.executable, "-m", "tbotan", "evaluate", *args], env=env, check=True, capture_output=True)
     root = zarr.open_group(str(here / "store.zarr"), mode="r")
-    rows = []
-    for t_name, tg in sorted(root[f"predictions/both/seed{seed}"].groups()):
-        rho = tg["pearson_node_A"][:]
-        rows.append({"T": float(tg.attrs["T"]), "trained": bool(tg.attrs["trained"]),
-                     "pearson_node_A": float(rho.mean()), "pearson_node_A_sem": float(rho.std() / np.sqrt(len(rho))),
-                     "test_configurations": len(rho)})
+    keep = ("T", "trained", "pearson_node_A", "pearson_node_A_sem", "test_configurations")
+    rows = [{k: r[k] for k in keep} for r in prediction_rows(root["predictions/both"])]
     return {"setting": setting, "seed": seed, **SETTINGS[setting], "train_s": round(train_s, 1), "rows": rows}
 
 
