@@ -2,7 +2,7 @@
 
     python benchmarks/lammps_energy.py [--N 1000] [--temperature 0.8] [--seed 7]
 
-The configuration: tbotan.dynamics.random_configuration + a short Langevin equilibration. LAMMPS
+The configuration: tbotan.md.dynamics.random_configuration + a short Langevin equilibration. LAMMPS
 evaluates it with ``run 0``, energy from thermo (17 digits), forces from a dump (``%.17g``).
 """
 from __future__ import annotations
@@ -13,24 +13,26 @@ import time
 
 import numpy as np
 
-from tbotan import dynamics, engine, kalj
+from tbotan.md import dynamics, engine
 
-import lammps
+import lammps_runner
+from record import emit
+from tbotan import core
 
 
 def lammps_energy_forces(types, positions, box, potential="sf"):
     with tempfile.TemporaryDirectory(prefix="ka_energy_") as tmp:
-        lammps.write_data(f"{tmp}/start.data", types, positions, box)
+        lammps_runner.write_data(f"{tmp}/start.data", types, positions, box)
         script = (
-            lammps.header("start.data", potential)
+            lammps_runner.header("start.data", potential)
             + "thermo_style custom step pe\nthermo_modify norm no format float %.17g\n"
             + "dump f all custom 1 forces.dump id type xu yu zu fx fy fz\n"
             + "dump_modify f sort id format float %.17g\n"
             + "run 0\n"
         )
-        log = lammps.run(script, tmp)
-        energy = float(lammps.read_thermo(log)[-1]["PotEng"][-1])
-        _, cols = lammps.read_dump(f"{tmp}/forces.dump")
+        log = lammps_runner.run(script, tmp)
+        energy = float(lammps_runner.read_thermo(log)[-1]["PotEng"][-1])
+        _, cols = lammps_runner.read_dump(f"{tmp}/forces.dump")
         forces = np.stack([cols["fx"][0], cols["fy"][0], cols["fz"][0]], axis=-1)
         unwrapped = np.stack([cols["xu"][0], cols["yu"][0], cols["zu"][0]], axis=-1)
     return energy, forces, unwrapped
@@ -55,7 +57,7 @@ def main():
     p.add_argument("--equilibration", type=float, default=10.0, help="Langevin NVT time (reduced units)")
     a = p.parse_args()
 
-    types, box = kalj.species(a.N), kalj.box_length(a.N)
+    types, box = core.species(a.N), core.box_length(a.N)
     t0 = time.perf_counter()
     x = dynamics.random_configuration(types, box, a.seed)
     x = dynamics.equilibrate(types, x, box, a.temperature, a.equilibration, seed=a.seed).positions
@@ -77,14 +79,14 @@ def main():
     try:  # the tests' independent NumPy reference, if it is importable (read-only use)
         import sys
         from pathlib import Path
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        import reference
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests is a package
+        from tests import reference
         e_np, f_np = reference.energy_forces(types, x, box)
         result["numpy_reference"] = compare(e_omm, f_omm, e_np, f_np)
         result["lammps_vs_numpy_reference"] = compare(e_np, f_np, e_lmp, f_lmp)
     except Exception as exc:  # noqa: BLE001 - optional third opinion
         result["numpy_reference"] = f"not available: {exc!r}"
-    lammps.emit("lammps_energy", result)
+    emit("lammps_energy", result)
 
 
 if __name__ == "__main__":

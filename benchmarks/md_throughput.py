@@ -4,7 +4,7 @@
 
 For each N: one liquid configuration (random start + short Langevin NVT at T=0.8), Maxwell-Boltzmann
 velocities at T=0.8, velocity Verlet with dt=0.005 for the same number of steps in every engine, after a
-warm-up that is not timed. Engines/variants (OpenMM: tbotan.kalj.make_system on the CPU platform):
+warm-up that is not timed. Engines/variants (OpenMM: tbotan.md.potential.make_system on the CPU platform):
   openmm_default          choose_platform('mixed', 'CPU') as tbotan uses it (DeterministicForces, 1 thread)
   openmm_{det,nondet}_1thread / _2threads   DeterministicForces true/false at Threads = 1 and 2
   openmm_split3_1thread   alternative potential layout: three CustomNonbondedForces (AA, AB, BB) with
@@ -24,16 +24,18 @@ import time
 import numpy as np
 import openmm
 
-from tbotan import dynamics, engine, kalj
+from tbotan.md import dynamics, engine, potential
 
-import lammps
+import lammps_runner
+from record import emit
+from tbotan import core
 
 DT = 0.005
 T = 0.8
 
 
 def split_system(types: np.ndarray, box: float) -> openmm.System:
-    """The same potential as kalj.make_system, as three forces restricted by interaction groups."""
+    """The same potential.make_system, as three forces restricted by interaction groups."""
     system = openmm.System()
     system.setDefaultPeriodicBoxVectors(openmm.Vec3(box, 0, 0), openmm.Vec3(0, box, 0), openmm.Vec3(0, 0, box))
     for _ in types:
@@ -41,9 +43,9 @@ def split_system(types: np.ndarray, box: float) -> openmm.System:
     a = [int(i) for i in np.nonzero(types == 0)[0]]
     b = [int(i) for i in np.nonzero(types == 1)[0]]
     for s, (g1, g2) in enumerate(((a, a), (a, b), (b, b))):
-        eps, sig = float(kalj.EPSILON[s]), float(kalj.SIGMA[s])
-        rc = kalj.CUTOFF_RATIO * sig
-        expr = (f"4*{eps!r}*(x^2 - x) - {float(eps * kalj.U_RC)!r} - (r - {rc!r})*{float(eps / sig * kalj.DU_RC)!r};"
+        eps, sig = float(core.EPSILON[s]), float(core.SIGMA[s])
+        rc = core.CUTOFF_RATIO * sig
+        expr = (f"4*{eps!r}*(x^2 - x) - {float(eps * potential.U_RC)!r} - (r - {rc!r})*{float(eps / sig * potential.DU_RC)!r};"
                 f"x = ({sig!r}/r)^6")
         f = openmm.CustomNonbondedForce(expr)
         f.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
@@ -60,7 +62,7 @@ def split_system(types: np.ndarray, box: float) -> openmm.System:
 def openmm_rate(system, choice, x, v, steps, warmup):
     integrator = openmm.VerletIntegrator(DT)
     context = engine.make_context(system, integrator, choice, x, v)
-    e0 = context.getState(getEnergy=True).getPotentialEnergy()._value
+    e0 = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole)
     integrator.step(warmup)
     context.getState(getPositions=True)
     t0 = time.perf_counter()
@@ -73,15 +75,15 @@ def openmm_rate(system, choice, x, v, steps, warmup):
 
 def lammps_rate(types, x, v, box, steps, warmup, nprocs):
     with tempfile.TemporaryDirectory(prefix="ka_speed_") as tmp:
-        lammps.write_data(f"{tmp}/start.data", types, x, box, velocities=v)
-        script = (lammps.header("start.data", "sf") + f"timestep {DT}\nfix 1 all nve\n"
+        lammps_runner.write_data(f"{tmp}/start.data", types, x, box, velocities=v)
+        script = (lammps_runner.header("start.data", "sf") + f"timestep {DT}\nfix 1 all nve\n"
                   + f"thermo {steps}\nrun {warmup}\nrun {steps}\n")
         t0 = time.perf_counter()
-        log = lammps.run(script, tmp, nprocs=nprocs)
+        log = lammps_runner.run(script, tmp, nprocs=nprocs)
         total = time.perf_counter() - t0
-    loop = lammps.loop_times(log)[-1]
+    loop = lammps_runner.loop_times(log)[-1]
     return {"steps": steps, "wall_s": loop, "steps_per_s": steps / loop, "process_wall_s": total,
-            "nprocs": nprocs, "lammps_reported_timesteps_per_s": lammps.performance(log)[-1]}
+            "nprocs": nprocs, "lammps_reported_timesteps_per_s": lammps_runner.performance(log)[-1]}
 
 
 def main():
@@ -98,12 +100,12 @@ def main():
     result = {"dt": DT, "temperature": T, "cpu_count": os.cpu_count(), "warmup_steps": a.warmup,
               "load_average_start": os.getloadavg(), "sizes": {}}
     for n, steps in zip(sizes, steps_list):
-        types, box = kalj.species(n), kalj.box_length(n)
+        types, box = core.species(n), core.box_length(n)
         x = dynamics.random_configuration(types, box, seed=11)
         x = dynamics.equilibrate(types, x, box, T, 5.0, seed=11).positions
         v = dynamics.maxwell_boltzmann(n, T, seed=12)
         cpu = lambda det, threads=None: engine.choose_platform("mixed", "CPU", threads=threads, deterministic=det)
-        system = kalj.make_system(types, box)
+        system = potential.make_system(types, box)
         rows = {
             "openmm_default": openmm_rate(system, cpu(True), x, v, steps, a.warmup),
             "openmm_det_1thread": openmm_rate(system, cpu(True, 1), x, v, steps, a.warmup),
@@ -135,7 +137,7 @@ def main():
                 abs(rows["openmm_split3_1thread"]["initial_potential_energy"] - e_ref) / abs(e_ref)
         result["sizes"][str(n)] = entry
     result["load_average_end"] = os.getloadavg()
-    lammps.emit("md_throughput" + (f"_{a.tag}" if a.tag else ""), result)
+    emit("md_throughput" + (f"_{a.tag}" if a.tag else ""), result)
 
 
 if __name__ == "__main__":

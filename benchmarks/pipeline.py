@@ -6,6 +6,7 @@ and the parallel efficiency of 2 LocalCluster workers against 1, in one run.
 Prints one JSON object (and writes benchmarks/results/pipeline_<spec stem>.json).
 """
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -15,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from distributed import Client, LocalCluster
 
-from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
-from tbotan import pipeline
-from tbotan.spec import load_spec
+from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+from tbotan.data import pipeline
+from tbotan.data.spec import load_spec
 
 
 def store_bytes(path: Path) -> int:
@@ -29,13 +30,14 @@ def main() -> None:
     p.add_argument("--spec", default="jobs/quickstart.yaml")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)  # progress lines on stderr
     spec = load_spec(args.spec)
     runs = {}
     for w in args.workers:
         tmp = Path(tempfile.mkdtemp(prefix="tbotan-bench-"))
         path = tmp / "store.zarr"
         with LocalCluster(n_workers=w, threads_per_worker=1, dashboard_address=":0") as cl, Client(cl) as c:
-            result = pipeline.simulate(spec, path, c, log=lambda line: print(line, file=sys.stderr, flush=True))
+            result = pipeline.simulate(spec, path, c)
         n_conf = sum(r["configurations"] for r in result["summary"])
         units = {k: {"count": len(v), "total_s": float(np.sum(v)), "mean_s": float(np.mean(v)) if v else None}
                  for k, v in result["unit_times"].items()}

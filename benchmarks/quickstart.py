@@ -15,10 +15,10 @@ import numpy as np
 import torch
 import zarr
 
-from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
-from tbotan.graphs import edge_features, load_graphs
-from tbotan.spec import parse_spec
-from tbotan.train import build_model, load_checkpoint, model_shape
+from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+from tbotan.learn.graphs import edge_features, load_graphs
+from tbotan.data.spec import parse_spec
+from tbotan.learn.train import build_model, load_checkpoint, model_shape
 
 
 def displacement_rows(store: str, variant: str, spec) -> list[dict]:

@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 import zarr
 
-from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 from quickstart import prediction_rows  # the same per-T numbers as the quickstart benchmark
 
 SETTINGS = {  # each takes about 6-7 min per seed on one thread of this project's CPU

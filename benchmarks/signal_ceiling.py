@@ -15,8 +15,8 @@ import argparse
 import numpy as np
 import zarr
 
-from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
-from tbotan.targets import bond_breaking, neighbour_pairs
+from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+from tbotan.data.targets import bond_breaking, neighbour_pairs
 
 EPS = np.array([[1.0, 1.5], [1.5, 0.5]])
 SIG = np.array([[1.0, 0.8], [0.8, 0.88]])

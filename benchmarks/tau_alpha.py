@@ -2,12 +2,12 @@
 
     python benchmarks/tau_alpha.py [--seeds 3] [--N 1000] [--temperature 0.8] [--engines openmm,lammps] [--first-seed 1] [--tag X]
 
-OpenMM: tbotan.relaxation.measure_tau_alpha (random start, minimise, Langevin NVT equilibration,
+OpenMM: tbotan.md.relaxation.measure_tau_alpha (random start, minimise, Langevin NVT equilibration,
 NVE production, F_s of the A particles at the first peak of S_AA(q), tau = 1/e crossing).
 LAMMPS: the same steps -- random start (own seed), ``minimize``, ``fix nve`` + ``fix langevin`` (damp
 1.0 = OpenMM's friction 1) for OpenMM's ``equilibration_time``, fresh Maxwell-Boltzmann velocities,
 NVE production for the same length with unwrapped positions dumped at the same interval -- and the
-frames go through the same tbotan.relaxation functions. ``lammps_tau`` also serves
+frames go through the same tbotan.md.relaxation functions. ``lammps_tau`` also serves
 benchmarks/tau_alpha_variants.py (other potentials, thermostats, sizes).
 """
 from __future__ import annotations
@@ -18,9 +18,11 @@ import time
 
 import numpy as np
 
-from tbotan import kalj, relaxation
+from tbotan.md import relaxation
 
-import lammps
+import lammps_runner
+from record import emit
+from tbotan import core
 
 DT = 0.005
 
@@ -62,7 +64,7 @@ def lammps_tau(temperature: float, n_particles: int, seed: int, equilibration_ti
                damp: float = 1.0, nh_damp: float = 0.5, nprocs: int = 1) -> dict:
     """One LAMMPS run of the protocol above; ``production_thermostat`` is "nve" (the protocol),
     "nvt" (Nose-Hoover, Tdamp ``nh_damp``) or "langevin" (fix nve + fix langevin, damp ``damp``)."""
-    types, box = kalj.species(n_particles), kalj.box_length(n_particles)
+    types, box = core.species(n_particles), core.box_length(n_particles)
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, box, size=(n_particles, 3))
     eq_steps = int(round(equilibration_time / dt))
@@ -75,7 +77,7 @@ def lammps_tau(temperature: float, n_particles: int, seed: int, equilibration_ti
         "langevin": f"fix 1 all nve\nfix 2 all langevin {T} {T} {damp} {seeds[3]} zero yes\n",
     }[production_thermostat]
     script = (
-        lammps.header("start.data", potential)
+        lammps_runner.header("start.data", potential)
         + f"timestep {dt}\n"
         + "min_style cg\nmin_modify dmax 0.1\nminimize 0.0 1.0e-4 2000 20000\nreset_timestep 0\n"
         + f"velocity all create {T} {seeds[0]} dist gaussian mom yes rot no\n"
@@ -92,11 +94,11 @@ def lammps_tau(temperature: float, n_particles: int, seed: int, equilibration_ti
     )
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ka_tau_") as tmp:
-        lammps.write_data(f"{tmp}/start.data", types, x, box)
-        log = lammps.run(script, tmp, nprocs=nprocs)
-        steps, frames = lammps.dump_positions(f"{tmp}/prod.dump")
+        lammps_runner.write_data(f"{tmp}/start.data", types, x, box)
+        log = lammps_runner.run(script, tmp, nprocs=nprocs)
+        steps, frames = lammps_runner.dump_positions(f"{tmp}/prod.dump")
     wall = time.perf_counter() - t0
-    thermo = lammps.read_thermo(log)
+    thermo = lammps_runner.read_thermo(log)
     eq, prod = thermo[-2], thermo[-1]
     out = analyse(frames, types, box, every * dt)
     plateau = relaxation.energy_plateau(eq["PotEng"])
@@ -169,7 +171,7 @@ def main():
         result["paper_table_I_tau_alpha"] = relaxation.guess_tau(a.temperature) if a.temperature in (
             0.44, 0.47, 0.50, 0.56, 0.64, 0.80) else None
     name = f"tau_alpha_T{a.temperature:g}_N{a.N}" + (f"_{a.tag}" if a.tag else "")
-    lammps.emit(name, result)
+    emit(name, result)
 
 
 if __name__ == "__main__":

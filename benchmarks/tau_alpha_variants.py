@@ -22,7 +22,7 @@ import argparse
 
 import numpy as np
 
-import lammps
+from record import emit
 from tau_alpha import lammps_tau, protocol, summary
 
 VARIANTS = {
@@ -65,7 +65,7 @@ def main():
             r = m["mean"] / b["mean"]
             row["tau_ratio_to_base"] = {"value": r, "stderr": r * float(np.hypot(m["stderr"] / m["mean"],
                                                                                   b["stderr"] / b["mean"]))}
-    lammps.emit(f"tau_alpha_variants_T{a.temperature:g}" + (f"_{a.tag}" if a.tag else ""),
+    emit(f"tau_alpha_variants_T{a.temperature:g}" + (f"_{a.tag}" if a.tag else ""),
                 {"temperature": a.temperature, "protocol": proto, "seeds": a.seeds, "table": table, "runs": runs})
 
 

@@ -17,18 +17,20 @@ import time
 import numpy as np
 import torch
 
-from lammps import emit  # prints the result with its command, writes benchmarks/results/<name>.json
-from tbotan import dynamics, fire, kalj, targets
-from tbotan.graphs import Graph
-from tbotan.model import Output, TBotan, parameter_count
-from tbotan.train import graph_terms, objective
+from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+from tbotan.md import dynamics, fire
+from tbotan.data import targets
+from tbotan.learn.graphs import Graph
+from tbotan.learn.model import Output, TBotan, parameter_count
+from tbotan.learn.train import graph_terms, objective
+from tbotan import core
 
 SETTINGS = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 1e-2, "w_v": 1.0, "w_c": 0.5}
 
 
 class Concatenation(TBotan):
     """The peer: the same network evaluated as SPEC §4 writes it, the edge MLP on the concatenation
-    [h_src, h_dst, e, e_enc] (tbotan.model evaluates its first layer block-wise)."""
+    [h_src, h_dst, e, e_enc] (tbotan.learn.model evaluates its first layer block-wise)."""
 
     def forward(self, species, edges, edge_features):
         src, dst = edges[:, 0], edges[:, 1]
@@ -44,9 +46,9 @@ class Concatenation(TBotan):
 
 
 def ka_graph(n: int, seed: int = 0) -> Graph:
-    types, box = kalj.species(n), kalj.box_length(n)
+    types, box = core.species(n), core.box_length(n)
     x = dynamics.random_configuration(types, box, seed)
-    thermal = targets.wrap(dynamics.equilibrate(types, x, box, 0.8, 2.0, seed=seed).positions, box)
+    thermal = core.wrap(dynamics.equilibrate(types, x, box, 0.8, 2.0, seed=seed).positions, box)
     inherent = fire.quench(types, thermal, box, fire.FireParameters(tolerance=1e-6)).positions
     edges = targets.graph_edges(inherent, box)
     j, k = edges[:, 0], edges[:, 1]

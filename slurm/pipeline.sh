@@ -24,4 +24,4 @@ echo "tbotan pipeline on $(hostname) (job ${SLURM_JOB_ID:-none}): spec $SPEC, pr
 echo "the Dask dashboard is on this node (address below); from your laptop: ssh -L 8787:$(hostname):8787 <login node>"
 "$PY" -m tbotan validate "$SPEC"
 "$PY" -m tbotan simulate "$SPEC" --store "$STORE" --cluster "$PROFILE"
-"$PY" -m tbotan.slurm "$SPEC" --store "$STORE" --cluster "$PROFILE"
+"$PY" -m tbotan.hpc.slurm "$SPEC" --store "$STORE" --cluster "$PROFILE"

@@ -1,13 +1,15 @@
 """tbotan: T-BOTAN — learning glassy dynamics from static structure (Kob–Andersen, OpenMM, Zarr, PyTorch).
 
-Where things live:
-    kalj.py        the potential (shifted-force KA LJ as an OpenMM System) and the system's constants
-    engine.py      OpenMM platforms and precision (which platform runs MD, which runs double precision)
-    fire.py        FIRE quench to the inherent structure (a CustomIntegrator)
-    dynamics.py    equilibration and iso-configurational NVE replicas
-    targets.py     C_B, E_jk, propensity and the graph's edges (vesin neighbour lists)
-    relaxation.py  S(q), F_s(q, t) and tau_alpha
-    xyz.py         extended XYZ input and output
-    cli.py         the ``tbotan`` command
+The package is split by stack; each subpackage's docstring says what it may import (tests/test_layers.py
+enforces it):
+
+    core.py      constants (the KA parameters, Table I, cutoffs) and periodic-box helpers; NumPy only
+    errors.py    TbotanError, the base of every domain error
+    md/          the potential (OpenMM System), platforms, FIRE, dynamics, S(q) / F_s / tau_alpha, extended XYZ
+    data/        the job spec, the Zarr store, the targets (C_B, E_jk, propensity), the Dask pipeline
+    hpc/         cluster profiles (LocalCluster, SLURMCluster, dask-mpi), SLURM job scripts
+    learn/       graphs, the T-BOTAN model, the loss, training and checkpoints, torch.distributed, evaluation
+    analysis/    the four-point S_B(q) and the report
+    cli/         the ``tbotan`` command and ``tbotan run``
 """
 __version__ = "0.1.0"

@@ -1,0 +1,354 @@
+"""The ``tbotan`` command line (SPEC §8.3).
+
+Pipeline:
+    tbotan validate SPEC
+    tbotan simulate SPEC [--store PATH] [--cluster PROFILE]
+    tbotan status STORE [--json]
+    tbotan train SPEC [--store PATH] [--variant V] [--lambda-g X] [--seeds S ...] [--epochs E]
+    tbotan evaluate SPEC [--store PATH] [--variant V] [--lambda-g X]
+    tbotan report --store PATH [--partial]
+    tbotan run SPEC [--store PATH] [--cluster PROFILE] [--ranks P]     (simulate, train, evaluate, report)
+
+Physics tools (reduced units, extended XYZ in and out):
+    tbotan energy FILE [--json]
+    tbotan quench IN OUT [--tolerance 1e-12] [--max-steps N] [--platform NAME] [--json]
+    tbotan tau --temperature T --N N [--seed S] [--json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+import numpy as np
+
+from .. import __version__
+from .. import core
+from ..core import CUTOFF_AA
+from ..errors import TbotanError
+
+MIN_DISTANCE = 0.5  # sigma_AA: closer pairs are overlaps that blow up any dynamics
+
+
+def _check_overlaps(conf, path) -> None:
+    # SciPy's periodic k-d tree rather than vesin: vesin imports torch when it is installed (1.5 s of a
+    # 2 s start), and the physics tools start without the learning stack.
+    from scipy.spatial import cKDTree
+
+    from ..errors import ConfigurationError
+
+    x = core.wrap(conf.positions, conf.box)
+    pairs = cKDTree(x, boxsize=conf.box).query_pairs(MIN_DISTANCE, output_type="ndarray")
+    if len(pairs):
+        d = np.linalg.norm(core.minimum_image(x[pairs[:, 1]] - x[pairs[:, 0]], conf.box), axis=1)
+        k = int(np.argmin(d))
+        i, j = sorted(pairs[k])
+        raise ConfigurationError(f"{path}: particles {i} and {j} overlap (r = {d[k]:.3g} < "
+                                 f"{MIN_DISTANCE} sigma_AA); {len(pairs)} such pairs")
+
+
+def _load(path):
+    from ..md import xyz
+
+    conf = xyz.read(path)
+    if conf.box <= 2 * CUTOFF_AA:
+        raise xyz.ConfigurationError(f"{path}: box {conf.box:g} is shorter than twice the A-A cutoff "
+                                     f"({2 * CUTOFF_AA:g})")
+    _check_overlaps(conf, path)
+    return conf
+
+
+def _print(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+
+
+def cmd_energy(args) -> None:
+    from ..md import engine
+
+    conf = _load(args.file)
+    e, f = engine.energy_and_forces(conf.types, conf.positions, conf.box)
+    _print({"energy_per_particle": e / len(conf.types), "mean_force": engine.mean_force(f),
+            "N": len(conf.types), "box": conf.box, "platform": engine.choose_platform("double").describe()},
+           args.json)
+
+
+def cmd_quench(args) -> None:
+    from ..md import fire, xyz
+
+    conf = _load(args.input)
+    params = fire.FireParameters(tolerance=args.tolerance, max_steps=args.max_steps)
+    result = fire.quench(conf.types, conf.positions, conf.box, params, platform=args.platform)
+    xyz.write(args.output, conf.types, core.wrap(result.positions, conf.box), conf.box,
+              comment=f'energy_per_particle={result.energy_per_particle!r} mean_force={result.mean_force!r}')
+    _print(result.summary(), args.json)
+
+
+def cmd_tau(args) -> None:
+    from ..md import relaxation
+
+    result = relaxation.measure_tau_alpha(args.temperature, args.N, seed=args.seed, dt=args.dt,
+                                          platform=args.platform)
+    if not args.json:
+        result = {k: v for k, v in result.items() if k not in ("fs", "fs_times")}
+    _print(result, args.json)
+
+
+def default_store(spec_path) -> str:
+    from pathlib import Path
+
+    return str(Path("storage") / (Path(spec_path).stem + ".zarr"))
+
+
+def cmd_validate(args) -> None:
+    from ..data.spec import load_spec
+
+    spec = load_spec(args.spec)
+    counts = ", ".join(f"{t}: {spec.configurations_for(t)}" for t in spec.temperatures)
+    print(f"{args.spec}: valid. N={spec.N}, T={spec.temperatures}, configurations {{{counts}}}, "
+          f"K={spec.replicas}, tau_alpha {'measured' if spec.measure_tau else 'given'}, "
+          f"training on {spec.training_temperatures}")
+
+
+def cmd_simulate(args) -> None:
+    from pathlib import Path
+
+    from ..data import pipeline
+    from ..data.spec import load_spec
+
+    spec = load_spec(args.spec)  # a bad spec fails here, before any cluster starts
+    result = pipeline.simulate_on_cluster(spec, Path(args.store or default_store(args.spec)), args.cluster)
+    _print_status(result["summary"])
+
+
+def _print_status(rows) -> None:
+    print(f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'worst FIRE':>11} {'time (s)':>9}  errors")
+    for r in rows:
+        tau = f"{r['tau_alpha']:.4g}" if r["tau_alpha"] is not None else "-"
+        res = f"{r['worst_fire_residual']:.2e}" if r["worst_fire_residual"] is not None else "-"
+        print(f"{r['T']:>7.3f} {r['done']:>4}/{r['configurations']:<4} {r['equilibrated']:>7} {tau:>10} "
+              f"{r['tau_alpha_source']:>9} {res:>11} {r['wall_time_s']:>9.1f}  {len(r['errors'])}")
+        for c, msg in sorted(r["errors"].items(), key=lambda kv: int(kv[0])):
+            print(f"        configuration {c}: {msg}")
+    left = sum(r["left"] for r in rows)
+    print("complete" if not left else f"{left} configurations left")
+
+
+def later_stages(store_path) -> dict:
+    """Training, evaluation and report state of a store: {"models": [...], "predictions": [...], "report": ...}."""
+    from pathlib import Path
+
+    from ..data import store
+
+    path = Path(store_path)
+    root = store.open_store(path)
+    spec_epochs = (root.attrs.get("spec") or {}).get("training", {}).get("epochs")
+    models = []
+    for hist in sorted(path.glob("models/*/seed*/history.json")):
+        h = json.loads(hist.read_text())
+        best = [x for x in h if x.get("best")]
+        models.append({"variant": hist.parent.parent.name, "seed": hist.parent.name, "epochs": len(h),
+                       "of": spec_epochs, "best_epoch": best[-1]["epoch"] if best else None,
+                       "best_validation": best[-1]["validation"]["objective"] if best else None})
+    predictions = []
+    if "predictions" in root:
+        for name, grp in sorted(root["predictions"].groups()):
+            for seed, sg in sorted(grp.groups()):
+                predictions.append({"variant": name, "seed": seed, "complete": bool(sg.attrs.get("complete"))})
+    report = None
+    for folder in ("report", "report_partial"):
+        if (path / folder / "index.html").exists():
+            report = str(path / folder / "index.html")
+            break
+    return {"models": models, "predictions": predictions, "report": report}
+
+
+def cmd_status(args) -> None:
+    from ..data import store
+
+    rows = store.summary(store.open_store(args.store))
+    later = later_stages(args.store)
+    if args.json:
+        print(json.dumps({"simulate": rows, **later}))
+        return
+    _print_status(rows)
+    for m in later["models"]:
+        best = f"best validation {m['best_validation']:.4g} at epoch {m['best_epoch']}" if m["best_epoch"] else ""
+        print(f"train    {m['variant']} {m['seed']}: epoch {m['epochs']}/{m['of']} {best}")
+    if not later["models"]:
+        print("train    nothing trained yet (`tbotan train`)")
+    for p in later["predictions"]:
+        print(f"evaluate {p['variant']} {p['seed']}: {'complete' if p['complete'] else 'INCOMPLETE (rerun `tbotan evaluate`)'}")
+    print(f"report   {later['report'] or 'not made yet (`tbotan report`)'}")
+
+
+def cmd_train(args) -> None:
+    from ..learn.distributed import session
+    from ..data.spec import load_spec
+    from ..learn.train import runs, train
+
+    spec = load_spec(args.spec)
+    store_path = args.store or default_store(args.spec)
+    with session():
+        for variant, lambda_g in runs(spec, args.variant, args.lambda_g):
+            train(spec, store_path, variant=variant, lambda_g=lambda_g, seeds=args.seeds,
+                  graphs_per_step=args.graphs_per_step, epochs=args.epochs)
+
+
+def cmd_evaluate(args) -> None:
+    from ..learn.distributed import session
+    from ..learn.evaluate import evaluate
+    from ..data.spec import load_spec
+    from ..learn.train import runs
+
+    spec = load_spec(args.spec)
+    store_path = args.store or default_store(args.spec)
+    with session():
+        for variant, lambda_g in runs(spec, args.variant, args.lambda_g):
+            evaluate(spec, store_path, variant=variant, lambda_g=lambda_g, seeds=args.seeds, force=args.force)
+
+
+def cmd_report(args) -> None:
+    from ..analysis.report import write_report
+
+    write_report(args.store, allow_partial=args.partial)
+
+
+def cmd_run(args) -> None:
+    from . import run
+
+    run.run(args.spec, store_path=args.store or default_store(args.spec), cluster_profile=args.cluster,
+            ranks=args.ranks)
+
+
+def _model_arguments(s) -> None:
+    """What `train` and `evaluate` share: the spec, the store, and which variants, lambda_g and seeds."""
+    s.add_argument("spec", help="job spec (YAML)")
+    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr); models in <store>/models/")
+    s.add_argument("--variant", choices=["both", "inherent", "thermal"], help="only this variant (default: the spec's)")
+    s.add_argument("--lambda-g", type=float, default=None, help="only this lambda_g (default: the spec's values)")
+    s.add_argument("--seeds", type=int, nargs="+", default=None, help="seed ids (default 0..seeds-1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tbotan", description="T-BOTAN: glassy dynamics from static structure.")
+    p.add_argument("--version", action="version", version=f"tbotan {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    loud = argparse.ArgumentParser(add_help=False)  # --quiet / --verbose, accepted by every subcommand
+    group = loud.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    group.add_argument("-v", "--verbose", action="store_true", help="also debug lines")
+
+    s = sub.add_parser("validate", parents=[loud], help="check a job spec; every mistake is reported with its field")
+    s.add_argument("spec", help="job spec (YAML)")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("simulate", parents=[loud], help="generate (or resume) the data of a job spec into a Zarr store")
+    s.add_argument("spec", help="job spec (YAML)")
+    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr)")
+    s.add_argument("--cluster", help="cluster profile (YAML, e.g. hpc/slurm-cpu.yaml; default: a LocalCluster)")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("status", parents=[loud], help="what is done and what is left in a store, per temperature")
+    s.add_argument("store", help="Zarr store")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("train", parents=[loud], help="train T-BOTAN on a store (every seed, variant and lambda_g of the spec; "
+                       "resumes from checkpoints; under torchrun/srun the seeds share the ranks)")
+    _model_arguments(s)
+    s.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (default: the spec's)")
+    s.add_argument("--graphs-per-step", type=int, default=1, help="graphs per step and rank (default 1)")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", parents=[loud], help="predict the test configurations of every temperature with each seed's "
+                       "best checkpoint; writes <store>/predictions/ (under torchrun/srun the work is shared)")
+    _model_arguments(s)
+    s.add_argument("--force", action="store_true", help="recompute predictions that are up to date")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("report", parents=[loud], help="figures and numbers of the paper for a store: <store>/report/index.html")
+    s.add_argument("--store", required=True, help="Zarr store with predictions (`tbotan evaluate`)")
+    s.add_argument("--partial", action="store_true", help="report what exists (into report_partial/) when some "
+                   "variants or seeds are missing; report/ is left as it is")
+    s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("run", parents=[loud], help="the whole pipeline: simulate, train, evaluate, report (resumes what is unfinished)")
+    s.add_argument("spec", help="job spec (YAML)")
+    s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr)")
+    s.add_argument("--cluster", help="cluster profile for the simulation (default: a LocalCluster)")
+    s.add_argument("--ranks", type=int, default=None, help="training processes (torch.distributed, gloo on CPU); "
+                   "default: one per seed, at most one per CPU core")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("energy", parents=[loud], help="potential energy per particle and mean force of a configuration (double precision)")
+    s.add_argument("file", help="extended XYZ configuration")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_energy)
+
+    s = sub.add_parser("quench", parents=[loud], help="FIRE inherent structure of a configuration (SPEC §2.2)")
+    s.add_argument("input", help="extended XYZ configuration")
+    s.add_argument("output", help="where to write the inherent structure (extended XYZ, 17 digits)")
+    s.add_argument("--tolerance", type=float, default=1e-12, help="mean force per particle to reach (default 1e-12)")
+    s.add_argument("--max-steps", type=int, default=500_000, help="give up (with an error) after this many steps")
+    s.add_argument("--platform", default=None, help="double-precision OpenMM platform (default: CUDA if present, "
+                   "else CPU then Reference)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_quench)
+
+    s = sub.add_parser("tau", parents=[loud], help="equilibrate at T and measure tau_alpha from F_s(q, t) of A particles")
+    s.add_argument("--temperature", type=float, required=True, help="reduced temperature")
+    s.add_argument("--N", type=int, required=True, help="number of particles (80%% A)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--dt", type=float, default=0.005, help="MD time step (reduced units)")
+    s.add_argument("--platform", default=None, help="OpenMM platform for MD (default: CUDA if present, else CPU)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_tau)
+    return p
+
+
+class _Stdout(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stdout`` is at the time of each record (pytest's capsys,
+    a redirected stream), so that a handler set up once never writes to a closed stream."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def configure_logging(quiet: bool = False, verbose: bool = False) -> None:
+    """Progress and results of every stage as plain lines on stdout (the ``tbotan`` logger, INFO); --quiet keeps
+    only warnings, --verbose adds debug lines. Calling it again replaces the earlier setting."""
+    logger = logging.getLogger("tbotan")
+    for h in [h for h in logger.handlers if isinstance(h, _Stdout)]:
+        logger.removeHandler(h)
+    handler = _Stdout()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.quiet, args.verbose)
+    if getattr(args, "temperature", 1.0) <= 0 or getattr(args, "N", 1) <= 0:
+        print("tbotan: error: temperature and N must be positive", file=sys.stderr)
+        return 2
+    try:
+        args.func(args)
+    except TbotanError as e:  # an expected failure: one line naming the cause; anything else is a bug (traceback)
+        print(f"tbotan {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""Data generation as a Dask task graph over (temperature, configuration, replica), SPEC §2–§3.
+
+Units of work (plain functions, run on any Dask worker; they never touch the store):
+    measure_tau(T)                     tau_alpha from F_s, when the spec says ``tau_alpha: measure``
+    segment(T, c)                      one stretch of a Langevin chain: configuration c's thermal state
+    quench(T, c)                       FIRE inherent structure
+    replica(T, c, r)  x K              NVE run from Maxwell–Boltzmann velocities of a recorded seed
+    reduce(T, c)                       C_B, E_jk, propensity, edges
+The driver (the process running ``simulate``) submits them, writes each result as it arrives — it is
+the store's only writer — and marks ``equilibrated[c]`` / ``done[c]`` after the data they vouch for.
+
+Configurations at one T come from ``chains`` independent Langevin trajectories: configuration c is on
+chain c % chains at position c // chains; the first segment of a chain starts from random positions
+and lasts ``equilibration`` tau_alpha, each later one continues the previous configuration's stored
+state (wrapped positions and velocities) for ``decorrelation`` tau_alpha. Every segment has its own
+thermostat seed, so a chain resumed from the store is bit-identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from distributed import Client, wait
+
+from ..md import dynamics, fire, relaxation
+from . import store, targets
+from ..md.dynamics import derive_seeds as seeds
+from .. import core
+from ..errors import NoWorkers, SimulationFailed
+
+logger = logging.getLogger(__name__)
+
+
+def temperature_key(t: float) -> int:
+    return int(round(t * 1_000_000))
+
+
+# ---------------------------------------------------------------- units (run on workers)
+
+def measure_tau(temperature: float, n: int, seed: int, dt: float) -> dict:
+    r = relaxation.measure_tau_alpha(temperature, n, seed=seed, dt=dt)
+    return {k: v for k, v in r.items() if k not in ("fs", "fs_times")}
+
+
+def segment(temperature: float, n: int, box: float, duration: float, dt: float, seed: int,
+            previous: dict | None) -> dict:
+    """Configuration state after one chain segment: wrapped ``thermal``, ``velocities``, energy, wall time."""
+    start = time.perf_counter()
+    types = core.species(n)
+    s_start, s_thermo = seeds(seed, count=2)
+    if previous is None:
+        x, v = dynamics.random_configuration(types, box, int(s_start)), None
+    else:
+        x, v = previous["thermal"], previous["velocities"]
+    eq = dynamics.equilibrate(types, x, box, temperature, duration, dt=dt, seed=int(s_thermo), velocities=v)
+    return {"thermal": core.wrap(eq.positions, box), "velocities": eq.velocities,
+            "energy_thermal": float(eq.potential_energy[-1]), "wall_time": time.perf_counter() - start}
+
+
+def quench(state: dict, n: int, box: float, params: fire.FireParameters, label: str) -> dict:
+    start = time.perf_counter()
+    try:
+        r = fire.quench(core.species(n), state["thermal"], box, params)
+    except (fire.FireNotConverged, FloatingPointError) as e:
+        raise type(e)(f"{label}: {e}") from None
+    return {"inherent": core.wrap(r.positions, box), "fire_residual": r.mean_force, "fire_steps": r.steps,
+            "energy_inherent": r.energy_per_particle, "fire_platform": r.platform,
+            "wall_time": time.perf_counter() - start}
+
+
+def replica(state: dict, n: int, box: float, temperature: float, times: list, seed: int, dt: float,
+            label: str) -> dict:
+    start = time.perf_counter()
+    r = dynamics.run_replica(core.species(n), state["thermal"], box, temperature, times, seed, dt, label=label)
+    return {"positions": r.positions, "seed": r.seed, "wall_time": time.perf_counter() - start}
+
+
+def reduce(state: dict, quenched: dict, replicas: list, n: int, box: float, dtype: str) -> dict:
+    start = time.perf_counter()
+    types = core.species(n)
+    frames = np.stack([r["positions"] for r in replicas])
+    edges = targets.graph_edges(quenched["inherent"], box)
+    return {
+        **quenched,
+        "replica_positions": frames.astype(dtype), "replica_seeds": np.array([r["seed"] for r in replicas]),
+        "cb": targets.bond_breaking(types, state["thermal"], frames, box),
+        "propensity": targets.propensity(state["thermal"], frames),
+        "edges": edges.astype(np.int32), "edge_targets": targets.edge_targets(edges, state["thermal"], frames, box),
+        "wall_time": quenched["wall_time"] + sum(r["wall_time"] for r in replicas) + time.perf_counter() - start,
+        "unit_times": {"quench": quenched["wall_time"], "replica": [r["wall_time"] for r in replicas],
+                       "reduce": time.perf_counter() - start},
+    }
+
+
+# ---------------------------------------------------------------- the driver
+
+@dataclass
+class Progress:
+    """Units done / total per stage, with rate and ETA, printed as lines at most every ``every`` s."""
+    totals: dict
+    every: float = 10.0
+    done: dict = field(default_factory=dict)
+    start: float = field(default_factory=time.perf_counter)
+    last: float = 0.0
+
+    def tick(self, stage: str, force: bool = False) -> None:
+        self.done[stage] = self.done.get(stage, 0) + 1
+        now = time.perf_counter()
+        if force or now - self.last >= self.every or self.done[stage] == self.totals[stage]:
+            self.last = now
+            logger.info(self.line(now))
+
+    def line(self, now: float) -> str:
+        parts = []
+        for stage, total in self.totals.items():
+            d = self.done.get(stage, 0)
+            rate = d / max(now - self.start, 1e-9)
+            eta = (total - d) / rate if rate > 0 else float("inf")
+            parts.append(f"{stage} {d}/{total}" + (f" ({rate:.2f}/s, ETA {eta:.0f} s)" if d < total and d else ""))
+        return f"[{now - self.start:7.1f} s] " + " | ".join(parts)
+
+
+def _completed(futures, progress: Progress, client: Client, worker_timeout: float | None):
+    """Yield futures as they finish; print a progress line every ``progress.every`` s while none does.
+
+    With no worker connected for ``worker_timeout`` s (jobs pending forever, a partition that does not run them,
+    every worker dead), stop with NoWorkers saying why, instead of waiting without end."""
+    pending = set(futures)
+    alone_since = None
+    while pending:
+        try:
+            finished, pending = wait(pending, timeout=progress.every, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            logger.info(progress.line(time.perf_counter()))
+            if worker_timeout is not None:
+                now = time.monotonic()
+                if client.scheduler_info().get("workers"):
+                    alone_since = None
+                elif alone_since is None:
+                    alone_since = now
+                elif now - alone_since > worker_timeout:
+                    from ..hpc.cluster import waiting_reason
+                    raise NoWorkers(f"no Dask worker connected for {now - alone_since:.0f} s (worker_timeout "
+                                    f"{worker_timeout:g} s): {waiting_reason(client)}. Everything finished so far "
+                                    f"is in the store; rerun the same command to go on")
+            continue
+        alone_since = None
+        yield from finished
+
+
+def _write_tau(g, result: dict, spec) -> None:
+    g.attrs.update({**store.tau_attributes(spec, result["tau_alpha"]), "tau_alpha_source": "measured",
+                    "tau_alpha_measurement": result})
+
+
+def _write_segment(g, c: int, r: dict) -> None:
+    g["thermal"][c] = r["thermal"]
+    g["velocities"][c] = r["velocities"]
+    g["energy_thermal"][c] = r["energy_thermal"]
+    g["equilibrated"][c] = True  # last
+
+
+def _write_configuration(g, c: int, r: dict) -> None:
+    n_e = len(r["edges"])
+    width = g["edges"].shape[1]
+    if n_e > width:
+        raise store.StoreError(f"configuration {c} has {n_e} edges, more than the store's {width}")
+    edges = np.full((width, 2), -1, dtype=np.int32)
+    edges[:n_e] = r["edges"]
+    et = np.full((r["edge_targets"].shape[0], width), np.nan)
+    et[:, :n_e] = r["edge_targets"]
+    g["inherent"][c] = r["inherent"]
+    g["fire_residual"][c] = r["fire_residual"]
+    g["fire_steps"][c] = r["fire_steps"]
+    g["energy_inherent"][c] = r["energy_inherent"]
+    g["replica_positions"][c] = r["replica_positions"]
+    g["replica_seeds"][c] = r["replica_seeds"]
+    g["cb"][c] = r["cb"]
+    g["propensity"][c] = r["propensity"]
+    g["edges"][c] = edges
+    g["n_edges"][c] = n_e
+    g["edge_targets"][c] = et
+    g["wall_time"][c] = r["wall_time"]
+    errors = dict(g.attrs.get("errors", {}))
+    if errors.pop(str(c), None) is not None:
+        g.attrs["errors"] = errors
+    g["done"][c] = True  # last
+
+
+def _record_error(g, c: int, message: str) -> None:
+    errors = dict(g.attrs.get("errors", {}))
+    errors.setdefault(str(c), message)
+    g.attrs["errors"] = errors
+
+
+def simulate_on_cluster(spec, path, cluster_profile=None) -> dict:
+    """``simulate`` on the Dask cluster of a profile file (default: a LocalCluster), with the profile's
+    worker_timeout and SLURM worker logs in ``<store>.logs``; the cluster is closed on return."""
+    from ..hpc import cluster
+
+    profile = cluster.load_profile(cluster_profile)
+    with cluster.open_cluster(profile, logs=cluster.logs_path(path)) as client:
+        return simulate(spec, path, client, worker_timeout=profile.worker_timeout)
+
+
+def simulate(spec, path, client: Client, worker_timeout: float | None = None) -> dict:
+    """Generate (or finish) the store at ``path`` for ``spec`` on ``client``'s cluster; returns the summary.
+    ``worker_timeout``: give up (NoWorkers) when no worker has been connected for that many seconds."""
+    root, created = store.open_or_create(path, spec)
+    groups = {t: root[store.group_name(t)] for t in spec.temperatures}
+    left = {t: ~g["done"][:] for t, g in groups.items()}
+    if not any(v.any() for v in left.values()):
+        logger.info(f"{path}: every configuration is already done; nothing to do")
+        return {"status": "complete", "summary": store.summary(root)}
+    logger.info(f"{'created' if created else 'resuming'} {path}: " + ", ".join(
+        f"T={t}: {int(v.sum())}/{len(v)} left" for t, v in left.items()))
+    n, box, dt = spec.N, core.box_length(spec.N, spec.density), spec.dt
+    params = spec.fire.parameters()
+
+    # tau_alpha first, where it is to be measured (all temperatures in parallel)
+    to_measure = [t for t, g in groups.items() if g.attrs.get("tau_alpha") is None and left[t].any()]
+    if to_measure:
+        logger.info(f"measuring tau_alpha at T = {', '.join(map(str, to_measure))}")
+        futures = {t: client.submit(measure_tau, t, n, int(seeds(spec.seed, temperature_key(t), 0)[0]), dt,
+                                    key=f"tau-T{t:.3f}", pure=False) for t in to_measure}
+        for t, f in futures.items():
+            _write_tau(groups[t], f.result(), spec)
+            logger.info(f"T={t}: tau_alpha = {groups[t].attrs['tau_alpha']:.4g} (measured)")
+
+    totals = {"segments": 0, "configurations": 0, "replicas": 0}
+    kinds = {}
+    for t, g in groups.items():
+        times = g.attrs["times"]
+        eq, done = g["equilibrated"][:], g["done"][:]
+        for chain in range(spec.chains):
+            previous = None
+            for k, c in enumerate(range(chain, len(done), spec.chains)):
+                label = f"T={t} configuration {c}"
+                if eq[c]:
+                    state = None  # loaded below only if someone needs it
+                    if not done[c] or (c + spec.chains < len(done) and not eq[c + spec.chains]):
+                        state = {"thermal": g["thermal"][c], "velocities": g["velocities"][c]}
+                else:
+                    duration = g.attrs["equilibration_time" if k == 0 else "decorrelation_time"]
+                    state = client.submit(segment, t, n, box, duration, dt,
+                                          int(seeds(spec.seed, temperature_key(t), chain, k)[0]),
+                                          previous, key=f"segment-T{t:.3f}-c{c}", pure=False)
+                    kinds[state] = ("segment", t, c)
+                    totals["segments"] += 1
+                previous = state
+                if done[c]:
+                    continue
+                q = client.submit(quench, state, n, box, params, label, key=f"quench-T{t:.3f}-c{c}", pure=False)
+                reps = []
+                for r, s in enumerate(seeds(spec.seed, temperature_key(t), c, 1, count=spec.replicas)):
+                    f = client.submit(replica, state, n, box, t, times, int(s), dt, f"{label} replica {r}",
+                                      key=f"replica-T{t:.3f}-c{c}-r{r}", pure=False)
+                    kinds[f] = ("replica", t, c)
+                    reps.append(f)
+                red = client.submit(reduce, state, q, reps, n, box, spec.store_dtype,
+                                    key=f"reduce-T{t:.3f}-c{c}", pure=False)
+                kinds[red] = ("configuration", t, c)
+                totals["configurations"] += 1
+                totals["replicas"] += spec.replicas
+    progress = Progress({k: v for k, v in totals.items() if v})
+    timings = {"segment": [], "quench": [], "replica": [], "reduce": []}
+    failed = 0
+    for f in _completed(list(kinds), progress, client, worker_timeout):
+        kind, t, c = kinds.pop(f)
+        g = groups[t]
+        if f.status == "error":
+            err = f.exception()
+            if kind == "configuration":
+                failed += 1
+                _record_error(g, c, f"{type(err).__name__}: {err}")
+                logger.warning(f"FAILED T={t} configuration {c}: {err}")
+            continue
+        if kind == "segment":
+            result = f.result()
+            timings["segment"].append(result["wall_time"])
+            _write_segment(g, c, result)
+        elif kind == "configuration":
+            result = f.result()
+            for unit, value in result["unit_times"].items():
+                timings[unit] += value if isinstance(value, list) else [value]
+            _write_configuration(g, c, result)
+        f.release()
+        progress.tick(kind + "s")
+    summary = store.summary(root)
+    if failed:
+        raise SimulationFailed(f"{failed} configurations failed (see `tbotan status {path}`); "
+                               "the rest of the store is complete and a rerun retries only what is missing")
+    return {"status": "complete", "summary": summary, "unit_times": timings,
+            "wall_time": time.perf_counter() - progress.start}

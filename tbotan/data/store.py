@@ -1,0 +1,180 @@
+"""The Zarr v3 store: its schema (SPEC §8.1, documented in storage/README.md) and safe access.
+
+One store per run. Root attributes: ``spec`` (validated job spec, JSON), ``software``, ``created``,
+``units``. One group per temperature, ``T{T:.3f}``, one configuration per chunk along the leading axis.
+Only the pipeline's driver process writes (workers return results), so there is a single writer.
+
+Completion flags, each written after the data it vouches for:
+- ``equilibrated[c]``: ``thermal[c]`` and ``velocities[c]`` (the state at the end of the chain segment
+  that made configuration c) are complete; later segments of the chain continue from it.
+- ``done[c]``: every array of configuration c is complete. Readers use only configurations with
+  ``done``; anything else is recomputed in full on resume.
+"""
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import platform as _platform
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from .. import __version__
+from .. import core
+from ..errors import StoreError
+
+UNITS = "reduced (sigma_AA, eps_AA, tau_LJ)"
+MAX_EDGES_PER_PARTICLE = 80  # the padded width of the edge arrays; ~40 edges per particle at density 1.2
+
+
+def group_name(temperature: float) -> str:
+    return f"T{temperature:.3f}"
+
+
+def software_versions() -> dict:
+    """Versions of what made the data, read from the installed distributions (nothing is imported)."""
+    def version(name):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {"tbotan": __version__, "openmm": version("openmm"), "zarr": zarr.__version__, "numpy": np.__version__,
+            "python": _platform.python_version(), "torch": version("torch")}
+
+
+def _arrays(spec, temperature: float) -> dict:
+    """name -> (shape, dtype, fill, dimension names) of one temperature group."""
+    c = spec.configurations_for(temperature)
+    n, k, nt = spec.N, spec.replicas, len(spec.times)
+    e = n * MAX_EDGES_PER_PARTICLE
+    pos = np.dtype(spec.store_dtype)
+    return {
+        "types": ((c, n), np.int8, 0, ("configuration", "particle")),
+        "thermal": ((c, n, 3), np.float64, 0.0, ("configuration", "particle", "xyz")),
+        "velocities": ((c, n, 3), np.float64, 0.0, ("configuration", "particle", "xyz")),
+        "inherent": ((c, n, 3), np.float64, 0.0, ("configuration", "particle", "xyz")),
+        "fire_residual": ((c,), np.float64, np.nan, ("configuration",)),
+        "fire_steps": ((c,), np.int64, -1, ("configuration",)),
+        "energy_thermal": ((c,), np.float64, np.nan, ("configuration",)),
+        "energy_inherent": ((c,), np.float64, np.nan, ("configuration",)),
+        "replica_positions": ((c, k, nt, n, 3), pos, 0.0, ("configuration", "replica", "time", "particle", "xyz")),
+        "replica_seeds": ((c, k), np.int64, -1, ("configuration", "replica")),
+        "cb": ((c, nt, n), np.float64, np.nan, ("configuration", "time", "particle")),
+        "propensity": ((c, nt, n), np.float64, np.nan, ("configuration", "time", "particle")),
+        "n_edges": ((c,), np.int64, 0, ("configuration",)),
+        "edges": ((c, e, 2), np.int32, -1, ("configuration", "edge", "pair")),
+        "edge_targets": ((c, nt, e), np.float64, np.nan, ("configuration", "time", "edge")),
+        "wall_time": ((c,), np.float64, 0.0, ("configuration",)),
+        "split": ((c,), np.int8, 0, ("configuration",)),
+        "equilibrated": ((c,), bool, False, ("configuration",)),
+        "done": ((c,), bool, False, ("configuration",)),
+    }
+
+
+def tau_attributes(spec, tau: float | None) -> dict:
+    """The group attributes that follow from tau_alpha: the value and the times in reduced units."""
+    scale = (lambda x: x * tau) if tau is not None else (lambda x: None)
+    return {"tau_alpha": tau, "times": [scale(x) for x in spec.times] if tau is not None else None,
+            "equilibration_time": scale(spec.equilibration), "decorrelation_time": scale(spec.decorrelation)}
+
+
+def create(path: str | Path, spec) -> zarr.Group:
+    """A new, empty store for ``spec`` (refuses to overwrite anything)."""
+    path = Path(path)
+    if path.exists():
+        raise StoreError(f"{path} already exists")
+    root = zarr.open_group(str(path), mode="w-", zarr_format=3)
+    root.attrs.update({
+        "spec": json.loads(spec.to_json()), "data_spec": json.loads(spec.data_json()),
+        "software": software_versions(), "units": UNITS,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    })
+    for t in spec.temperatures:
+        g = root.create_group(group_name(t))
+        tau = spec.tau_for(t)
+        g.attrs.update({
+            "T": t, "N": spec.N, "L": core.box_length(spec.N, spec.density), "density": spec.density,
+            **tau_attributes(spec, tau), "tau_alpha_source": "given" if tau is not None else "measure (pending)",
+            "times_tau": list(spec.times), "dt": spec.dt, "chains": spec.chains,
+            "dynamics": "configurations: Langevin NVT (friction 1) chains; replicas: NVE velocity Verlet "
+                        "from Maxwell-Boltzmann velocities (rescaled to T, zero momentum)",
+            "errors": {},
+        })
+        for name, (shape, dtype, fill, dims) in _arrays(spec, t).items():
+            chunks = (1,) + tuple(shape[1:])
+            g.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
+                           dimension_names=dims)
+        g["split"][:] = spec.split_for(t)
+        g["types"][:] = np.broadcast_to(core.species(spec.N), g["types"].shape)
+    root.attrs["complete_schema"] = True  # written last: a store without it was interrupted while being made
+    return root
+
+
+def open_store(path: str | Path, mode: str = "r") -> zarr.Group:
+    """An existing store; a clear StoreError if it is missing, not a store, or was never finished being made."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"no store at {path}: run `tbotan simulate SPEC --store {path}` first")
+    if path.is_file():
+        raise StoreError(f"{path} is a file, not a Zarr store")
+    try:
+        root = zarr.open_group(str(path), mode=mode)
+    except Exception as e:  # zarr raises several kinds for a folder that is not a group
+        raise StoreError(f"{path} is not a Zarr store: {e}") from None
+    if not root.attrs.get("complete_schema"):
+        raise StoreError(f"{path} is a half-made store (its creation was interrupted): delete it and rerun")
+    return root
+
+
+def open_or_create(path: str | Path, spec) -> tuple[zarr.Group, bool]:
+    """The store for ``spec`` at ``path``: created if absent, reopened if made by the same data spec.
+
+    Returns (root, created). A store whose data-defining spec differs is refused."""
+    path = Path(path)
+    if path.exists() and path.is_file():
+        raise StoreError(f"{path} is a file, not a Zarr store")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return create(path, spec), True
+    return record_spec(path, spec), False
+
+
+def record_spec(path: str | Path, spec) -> zarr.Group:
+    """Reopen an existing store for ``spec``: refused if its data were made from another data spec; otherwise
+    the root ``spec`` attribute becomes ``spec`` (training and evaluation settings may change between stages,
+    and the report reads them from there)."""
+    root = open_store(path, mode="r+")
+    theirs = root.attrs.get("data_spec")
+    ours = json.loads(spec.data_json())
+    if theirs != ours:
+        diff = sorted(k for k in set(theirs or {}) | set(ours) if (theirs or {}).get(k) != ours.get(k))
+        raise StoreError(f"{path} was made from a different job spec (fields that differ: {', '.join(diff)}); "
+                         "use another --store")
+    if json.loads(spec.to_json()) != root.attrs.get("spec"):
+        root.attrs["spec"] = json.loads(spec.to_json())
+    return root
+
+
+def temperatures(root: zarr.Group) -> list[float]:
+    return sorted(float(g.attrs["T"]) for name, g in root.groups() if name.startswith("T") and "T" in g.attrs)
+
+
+def summary(root: zarr.Group) -> list[dict]:
+    """Per temperature: what is done, what is left, tau_alpha used, worst FIRE residual, time spent, errors."""
+    out = []
+    for t in temperatures(root):
+        g = root[group_name(t)]
+        done = g["done"][:]
+        eq = g["equilibrated"][:]
+        res = g["fire_residual"][:][done]
+        out.append({
+            "T": t, "configurations": int(len(done)), "done": int(done.sum()),
+            "equilibrated": int(eq.sum()), "left": int((~done).sum()),
+            "tau_alpha": g.attrs.get("tau_alpha"), "tau_alpha_source": g.attrs.get("tau_alpha_source"),
+            "worst_fire_residual": float(res.max()) if len(res) else None,
+            "wall_time_s": float(g["wall_time"][:].sum()), "errors": dict(g.attrs.get("errors", {})),
+        })
+    return out

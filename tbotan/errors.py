@@ -1,0 +1,84 @@
+"""Every way tbotan refuses, in one place: ``TbotanError`` and its subclasses.
+
+A ``TbotanError`` is an expected failure (bad input, a state the user can change): its message names the
+cause (file, field, temperature, configuration) and, where there is one, the command to run next. The
+``tbotan`` command prints it as one line and exits 1; any other exception is a bug and shows its traceback.
+Each class also derives from the built-in error it refines (``ValueError``, ``RuntimeError``, ...), so code
+that catches those keeps working. Imports nothing.
+"""
+from __future__ import annotations
+
+
+class TbotanError(Exception):
+    """The base of every error tbotan raises on purpose."""
+
+
+# ---------------------------------------------------------------- the MD core (tbotan.md)
+
+class ConfigurationError(TbotanError, ValueError):
+    """A configuration that cannot be used: an extended XYZ file with an unknown species, a missing or
+    non-cubic Lattice, NaN positions or overlapping particles (the message names the file), or a box the
+    potential cannot hold (shorter than twice the A-A cutoff)."""
+
+
+class PlatformError(TbotanError, ValueError):
+    """An OpenMM platform or precision that this machine does not have (the message lists those it has)."""
+
+
+class BlowUp(TbotanError, FloatingPointError):
+    """A run produced a non-finite energy or position (time step too large, overlapping particles)."""
+
+
+class FireNotConverged(TbotanError, RuntimeError):
+    """FIRE stopped (step limit, or no progress) above its mean-force tolerance; the message gives the
+    residual reached. Nothing is written for that configuration."""
+
+
+class TauAlphaError(TbotanError, RuntimeError):
+    """tau_alpha could not be measured: the energy did not reach a plateau, or F_s(q, t) did not settle."""
+
+
+# ---------------------------------------------------------------- data and cluster (tbotan.data, tbotan.hpc)
+
+class SpecError(TbotanError, ValueError):
+    """An invalid job spec; ``problems`` is the list of (field path, reason), all reported at once."""
+
+    def __init__(self, problems: list[tuple[str, str]], source: str = "job spec"):
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  {p}: {r}" for p, r in problems))
+
+
+class StoreError(TbotanError, RuntimeError):
+    """A store that cannot be used as asked (missing, half-made, written by another spec, ...)."""
+
+
+class ProfileError(TbotanError, ValueError):
+    """A cluster profile that cannot be used (the message names the file and the field), or a cluster that
+    cannot be reached from here (sbatch missing, a partition that does not exist, mpi4py missing)."""
+
+
+class NoWorkers(TbotanError, RuntimeError):
+    """No Dask worker has been connected for the profile's ``worker_timeout``; the message says why the
+    scheduler is waiting. Everything finished so far is in the store."""
+
+
+class SimulationFailed(TbotanError, RuntimeError):
+    """Some configurations failed (each recorded in the store's ``errors`` attribute); the rest is complete."""
+
+
+# ---------------------------------------------------------------- learning and analysis (tbotan.learn, tbotan.analysis)
+
+class TrainingError(TbotanError, RuntimeError):
+    """Training cannot go on (NaN loss, incompatible checkpoint, no data, impossible settings)."""
+
+
+class NonFiniteError(TrainingError):
+    """A NaN/inf loss, gradient or parameter: that seed stops, the others go on."""
+
+
+class EvaluationError(TbotanError, RuntimeError):
+    """Evaluation cannot run as asked (no trained model, no test configuration, ...)."""
+
+
+class ReportError(TbotanError, RuntimeError):
+    """The report cannot be made from this store yet (names the stage to run)."""

@@ -1,0 +1,399 @@
+"""Training T-BOTAN (SPEC §5): seeds side by side, checkpoints, resume, torch.distributed.
+
+    from tbotan.data.spec import load_spec
+    from tbotan.learn.train import train
+    results = train(load_spec("jobs/quickstart.yaml"), "storage/quickstart.zarr")          # every seed
+    results = train(spec, store, variant="inherent", lambda_g=0.1, seeds=[0])              # one of a sweep
+
+What one seed does
+------------------
+* Data: the ``done`` configurations of split 0 (train) at every ``training.temperatures``, mixed in one
+  list; validation = split 1 at the same temperatures. The test split is never read. No temperature is
+  an input; it is only the label of the global term.
+* Model: ``TBotan(variant, hidden, steps, decoder)``, initialised from a seed derived from (spec.seed,
+  seed id); Adam(lr); gradient-norm clip ``clip``.
+* Epoch e: a ``torch.Generator`` seeded from (spec.seed, seed id, e) draws the order of the training
+  graphs and, for each position in that order, one augmentation (axis permutation + reflections,
+  applied to a new feature tensor; the stored graph is never changed). Order and augmentation depend
+  only on (seed, epoch): a resumed run repeats them exactly.
+* A step takes ``graphs_per_step`` graphs per rank; its loss is the mean of L_all over the step's graphs.
+  L_all = loss.combine(terms, switched_on=e >= switch_epoch): the switch turns on w_v, w_c and the
+  global term together (SPEC §5, Fig. 6). Before the switch the global term is added times 0.0, so the
+  global MLP and decoder take part in every backward pass (DDP needs every parameter to get a gradient).
+* Epochs are counted from 1 in progress lines, errors, history and checkpoints (``epoch`` = epochs done);
+  epoch e (0-based) is switched on when e >= switch_epoch.
+* After each epoch: the validation loss. Checkpoints are selected on the *full* objective (the loss with
+  every term switched on, whatever the epoch), so a best checkpoint is comparable before and after the
+  switch. History (per-term train and validation means, times) goes to ``history.json`` and ``last.pt``.
+
+Checkpoints: ``<store>/models/<variant name>/seed<s>/`` with ``last.pt`` (every epoch), ``best.pt`` (when
+the validation objective improves) and ``history.json``; each written to a temporary file and moved into
+place with ``os.replace``, so a kill at any moment leaves the previous complete file. The variant name is
+the variant, plus ``_lambda<value>`` when lambda_g is not the spec's first value. ``models/`` is made a
+(empty) Zarr group so that Zarr readers of the store do not warn about it.
+
+Resume: when ``last.pt`` exists it is loaded and training continues at its epoch; the result is
+bit-identical to an uninterrupted run on the same hardware and rank layout. A checkpoint of another
+model shape (hidden, steps, decoder, variant) or other trajectory-defining settings (lr, clip, switch
+epoch, loss weights, training temperatures, graphs per step and ranks per seed) is refused; ``epochs``
+may grow (train longer).
+
+Distributed (``torchrun``/``srun``; RANK and WORLD_SIZE in the environment, or SLURM_PROCID/SLURM_NTASKS
+with MASTER_ADDR/MASTER_PORT): backend nccl with CUDA, gloo on CPU. With P ranks and S seeds: if P >= S,
+seed i of the list gets the ranks r with r % S == i (a process group each; within it the model is wrapped
+in DistributedDataParallel and a step of G graphs per rank takes G x group-size graphs, gradients averaged);
+if P < S, rank r trains the seeds i with i % P == r on its own. The first rank of each group writes the
+checkpoints (a shared file system is assumed). A step of n_b graphs (the last one of an epoch may be short)
+gives the same gradient as one process taking all n_b graphs: each rank scales its graphs' summed loss by
+group-size / n_b (DDP then averages); a rank left without a graph runs one with weight 0.
+A seed whose loss turns NaN stops with an error naming seed, epoch and configuration (T, c); the other
+seeds go on, and ``train`` raises ``TrainingError`` listing the failures at the end.
+"""
+from __future__ import annotations
+
+import logging
+import contextlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import zarr
+
+from . import loss as loss_mod
+from .distributed import Layout, reduce_sum, setup
+from .graphs import Graph, edge_features, load_graphs, random_orthogonal
+from .model import EDGE_FEATURES, TBotan
+from ..data.store import record_spec
+from ..errors import NonFiniteError, TrainingError
+
+logger = logging.getLogger(__name__)
+
+TERMS = ("mse", "var", "corr", "edge", "global")
+_TAG = 0x7B07A  # separates the training's random streams from the data's (same spec.seed)
+FORMAT = 1
+
+
+# --- names, seeds, settings -------------------------------------------------------------------------
+def variant_name(spec, variant: str, lambda_g: float | None = None) -> str:
+    default = spec.training.lambda_g_values[0]
+    if lambda_g is None or float(lambda_g) == float(default):
+        return variant
+    return f"{variant}_lambda{float(lambda_g):g}"
+
+
+def runs(spec, variant: str | None = None, lambda_g: float | None = None) -> list[tuple[str, float]]:
+    """Every (variant, lambda_g) the spec trains: its variants times its lambda_g values (a sweep); a given
+    ``variant`` or ``lambda_g`` replaces the spec's list (`--variant`, `--lambda-g`)."""
+    variants = [variant] if variant else spec.training.variants
+    lambdas = [lambda_g] if lambda_g is not None else spec.training.lambda_g_values
+    return [(v, lam) for v in variants for lam in lambdas]
+
+
+def run_flags(spec, variant: str, lambda_g: float | None = None) -> str:
+    """The `tbotan train/evaluate` options that select one run, e.g. ' --variant thermal --lambda-g 0.1'."""
+    return ("" if variant == "both" else f" --variant {variant}") + \
+           ("" if variant_name(spec, variant, lambda_g) == variant else f" --lambda-g {float(lambda_g):g}")
+
+
+def model_dir(store_path, spec, variant: str = "both", lambda_g: float | None = None, seed: int = 0) -> Path:
+    return Path(store_path) / "models" / variant_name(spec, variant, lambda_g) / f"seed{seed}"
+
+
+def model_shape(spec, variant: str) -> dict:
+    t = spec.training
+    return {"variant": variant, "hidden": t.hidden, "steps": t.steps, "decoder": t.decoder}
+
+
+def build_model(shape: dict) -> TBotan:
+    return TBotan(shape["variant"], hidden=shape["hidden"], steps=shape["steps"], decoder_mode=shape["decoder"])
+
+
+def _seed(spec_seed: int, *key: int) -> int:
+    return int(np.random.SeedSequence([int(spec_seed), _TAG, *map(int, key)]).generate_state(1, dtype=np.uint64)[0])
+
+
+def _settings(spec, lambda_g: float, graphs_per_step: int, group_size: int) -> dict:
+    """What a resumed run must share with its checkpoint (everything that shapes the trajectory)."""
+    t = spec.training
+    return {"temperatures": [float(x) for x in t.temperatures], "switch_epoch": t.switch_epoch,
+            "lambda_g": float(lambda_g), "lambda_node": t.lambda_node, "lambda_edge": t.lambda_edge,
+            "w_v": t.w_v, "w_c": t.w_c, "lr": t.lr, "clip": t.clip, "graphs_per_step": graphs_per_step,
+            "ranks_per_seed": group_size, "spec_seed": spec.seed}
+
+
+# --- seeds over ranks -----------------------------------------------------------------------------------
+def _assign(seeds: list[int], lay: Layout):
+    """[(seed, group, group ranks)] this rank trains; every rank creates every group in the same order."""
+    P, S = lay.world, len(seeds)
+    if P == 1:
+        return [(s, None, [0]) for s in seeds]
+    if P < S:
+        return [(s, None, [lay.rank]) for i, s in enumerate(seeds) if i % P == lay.rank]
+    mine = []
+    for i, s in enumerate(seeds):
+        ranks = [r for r in range(P) if r % S == i]
+        group = dist.new_group(ranks)  # collective: called by every rank for every seed
+        if lay.rank in ranks:
+            mine.append((s, group if len(ranks) > 1 else None, ranks))
+    return mine
+
+
+# --- loss of one graph ---------------------------------------------------------------------------------
+def graph_terms(model, graph: Graph, variant: str, transform=None) -> dict:
+    feats = edge_features(graph, variant, transform=transform)
+    out = model(graph.species, graph.edges, feats)
+    md_t = torch.tensor(graph.temperature, dtype=out.t.dtype, device=out.t.device)
+    return loss_mod.terms(out.node, graph.cb, out.edge, graph.edge_target, out.t, md_t,
+                          graph.positions, graph.box, f_md=graph.f_md())
+
+
+def objective(t: dict, switched_on: bool, settings: dict) -> torch.Tensor:
+    """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path)."""
+    total = loss_mod.combine(t, switched_on, lambda_node=settings["lambda_node"], lambda_edge=settings["lambda_edge"],
+                             lambda_g=settings["lambda_g"], w_v=settings["w_v"], w_c=settings["w_c"])
+    return total if switched_on else total + 0.0 * t["global"]
+
+
+@torch.no_grad()
+def evaluate(model, graphs: list[Graph], variant: str, settings: dict, group=None, group_rank: int = 0,
+             group_size: int = 1) -> dict:
+    """Mean per-term losses over ``graphs`` plus ``objective`` (every term on); shared over a group's ranks."""
+    sums = torch.zeros(len(TERMS) + 2, dtype=torch.float64)
+    for g in graphs[group_rank::group_size]:
+        t = graph_terms(model, g, variant)
+        sums += torch.tensor([float(t[k]) for k in TERMS] + [float(objective(t, True, settings)), 1.0],
+                             dtype=torch.float64)
+    dev = next(model.parameters()).device
+    sums = reduce_sum(sums.to(dev), group).cpu()
+    n = max(float(sums[-1]), 1.0)
+    return {**{k: float(sums[i]) / n for i, k in enumerate(TERMS)}, "objective": float(sums[-2]) / n}
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _save(obj, path: Path) -> None:
+    _atomic(path, lambda f: torch.save(obj, f))
+
+
+def _save_json(obj, path: Path) -> None:
+    _atomic(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def _check_compatible(ck: dict, shape: dict, settings: dict, path: Path) -> None:
+    if ck.get("shape") != shape:
+        diff = ", ".join(f"{k}: checkpoint {ck.get('shape', {}).get(k)!r}, spec {v!r}" for k, v in shape.items()
+                         if ck.get("shape", {}).get(k) != v)
+        raise TrainingError(f"{path} holds a model of another shape ({diff}); it cannot be resumed with this "
+                            "spec: move that folder away or restore the spec's model settings")
+    old = ck.get("settings", {})
+    diff = [f"{k}: checkpoint {old.get(k)!r}, now {v!r}" for k, v in settings.items() if old.get(k) != v]
+    if diff:
+        raise TrainingError(f"{path} was trained with other settings ({'; '.join(diff)}); resuming would mix "
+                            "two trainings: restore them or move that folder away")
+
+
+def _ensure_models_group(root: zarr.Group) -> None:
+    """``models/`` as an (empty) Zarr group, so that Zarr readers of the store list it as one."""
+    models = root.require_group("models")
+    if "content" not in models.attrs:
+        models.attrs["content"] = "T-BOTAN checkpoints (torch files, see tbotan.learn.train), no arrays"
+
+
+def _fmt_time(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+# --- one seed ------------------------------------------------------------------------------------------
+def _train_seed(spec, store_path: Path, variant: str, lambda_g: float, seed: int, group, ranks: list[int],
+                lay: Layout, train_graphs, val_graphs, epochs: int, graphs_per_step: int) -> dict:
+    t = spec.training
+    W = len(ranks)
+    grank = ranks.index(lay.rank) if lay.world > 1 else 0
+    writer = grank == 0
+    shape = model_shape(spec, variant)
+    settings = _settings(spec, lambda_g, graphs_per_step, W)
+    folder = model_dir(store_path, spec, variant, lambda_g, seed)
+    last_path, best_path = folder / "last.pt", folder / "best.pt"
+    say = (lambda line: logger.info(f"seed {seed}: {line}")) if writer else (lambda line: None)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_seed(spec.seed, seed))
+        model = build_model(shape)
+    model.to(lay.device)
+    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    start, best, best_epoch, history = 0, math.inf, None, []
+    if last_path.exists():
+        ck = load_checkpoint(last_path, map_location=lay.device)
+        _check_compatible(ck, shape, settings, last_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start, best, best_epoch, history = ck["epoch"], ck["best_validation"], ck["best_epoch"], ck["history"]
+        say(f"resuming {folder} at epoch {start}/{epochs} (best validation {best:.4g} at epoch {best_epoch})")
+    if start >= epochs:
+        say(f"already trained to epoch {start} (asked {epochs}); nothing to do")
+        return {"seed": seed, "dir": str(folder), "epochs": start, "best_validation": best, "best_epoch": best_epoch,
+                "model": model}
+    if writer:
+        folder.mkdir(parents=True, exist_ok=True)
+
+    net = model
+    if group is not None:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        net = DDP(model, process_group=group, device_ids=[lay.device] if lay.device.type == "cuda" else None)
+
+    n = len(train_graphs)
+    per_step = graphs_per_step * W
+    wall0 = history[-1]["wall_s"] if history else 0.0
+    epoch_times = []
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        switched = epoch >= t.switch_epoch
+        gen = torch.Generator().manual_seed(_seed(spec.seed, seed, epoch))
+        order = torch.randperm(n, generator=gen).tolist()
+        transforms = [random_orthogonal(gen) for _ in range(n)]
+        sums = torch.zeros(len(TERMS) + 2, dtype=torch.float64)
+        net.train()
+        for step, first in enumerate(range(0, n, per_step)):
+            positions = list(range(first, min(first + per_step, n)))
+            n_b = len(positions)
+            mine = positions[grank::W]
+            weight = W / n_b
+            work = [(p, weight) for p in mine] or [(positions[0], 0.0)]  # a rank without a graph: weight 0
+            opt.zero_grad(set_to_none=True)
+            bad = None
+            for k, (p, w) in enumerate(work):
+                g = train_graphs[order[p]]
+                sync = net.no_sync() if group is not None and k < len(work) - 1 else contextlib.nullcontext()
+                with sync:
+                    terms = graph_terms(net, g, variant, transforms[p])
+                    loss = objective(terms, switched, settings)
+                    if w and not torch.isfinite(loss).item() and bad is None:
+                        bad = g
+                    (loss * w).backward()
+                if w:
+                    sums += torch.tensor([float(terms[k2].detach()) for k2 in TERMS] + [float(loss.detach()), 1.0],
+                                         dtype=torch.float64)
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip)
+            flag = torch.tensor([0.0 if bad is None else 1.0], device=lay.device)
+            if float(reduce_sum(flag, group)) > 0 or not torch.isfinite(gnorm).item():
+                where = [bad.id] if bad is not None else []
+                if group is not None:
+                    everyone = [None] * W
+                    dist.all_gather_object(everyone, where, group=group)
+                    where = [x for ids in everyone for x in ids]
+                if where:
+                    what = ", ".join(f"(T={T:.3f}, c={c})" for T, c in where)
+                    raise NonFiniteError(f"seed {seed}: NaN/inf loss at epoch {epoch + 1} (step {step + 1}) on configuration "
+                                        f"{what}; last good checkpoint: {last_path if last_path.exists() else 'none'}")
+                ids = ", ".join(f"(T={train_graphs[order[p]].temperature:.3f}, c={train_graphs[order[p]].c})"
+                                for p in positions)
+                raise NonFiniteError(f"seed {seed}: non-finite gradient norm at epoch {epoch + 1} (step {step + 1}) on "
+                                    f"configurations {ids}; last good checkpoint: "
+                                    f"{last_path if last_path.exists() else 'none'}")
+            opt.step()
+        sums = reduce_sum(sums.to(lay.device), group).cpu()
+        count = max(float(sums[-1]), 1.0)
+        train_means = {**{k: float(sums[i]) / count for i, k in enumerate(TERMS)}, "total": float(sums[-2]) / count}
+        net.eval()
+        val = evaluate(model, val_graphs, variant, settings, group, grank, W)
+        if not math.isfinite(val["objective"]):
+            raise NonFiniteError(f"seed {seed}: validation loss is {val['objective']} after epoch {epoch + 1}; "
+                                f"last good checkpoint: {last_path if last_path.exists() else 'none'}")
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            raise NonFiniteError(f"seed {seed}: non-finite parameters after epoch {epoch + 1}; checkpoints left as they were")
+        dt = time.perf_counter() - t0
+        epoch_times.append(dt)
+        improved = val["objective"] < best
+        if improved:
+            best, best_epoch = val["objective"], epoch + 1
+        history.append({"epoch": epoch + 1, "switched_on": switched, "train": train_means, "validation": val,
+                        "epoch_s": dt, "wall_s": wall0 + sum(epoch_times), "graphs_per_s": n / dt,
+                        "best": improved})
+        if writer:
+            state = {"format": FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "epoch": epoch + 1, "best_validation": best, "best_epoch": best_epoch, "history": history,
+                     "shape": shape, "settings": settings, "training": spec.training.model_dump(mode="json"),
+                     "seed": seed, "variant": variant, "lambda_g": float(lambda_g)}
+            if improved:
+                _save({**state, "history": history}, best_path)
+            _save(state, last_path)
+            _save_json(history, folder / "history.json")
+        recent = epoch_times[-5:]
+        eta = (epochs - epoch - 1) * sum(recent) / len(recent)
+        say(f"epoch {epoch + 1}/{epochs}{' [all terms]' if switched else ''} loss {train_means['total']:.4g} "
+            f"(mse {train_means['mse']:.3g} var {train_means['var']:.3g} corr {train_means['corr']:.3g} "
+            f"edge {train_means['edge']:.3g} T {train_means['global']:.3g}) | validation {val['objective']:.4g}"
+            f"{' (best)' if improved else ''} | {n / dt:.2f} graphs/s | ETA {_fmt_time(eta)}")
+    return {"seed": seed, "dir": str(folder), "epochs": epochs, "best_validation": best, "best_epoch": best_epoch,
+            "model": model}
+
+
+# --- entry point ---------------------------------------------------------------------------------------
+def train(spec, store_path, variant: str = "both", lambda_g: float | None = None, seeds=None,
+          graphs_per_step: int = 1, epochs: int | None = None, device=None, time_index: int = 0) -> dict:
+    """Train the seeds (default 0..training.seeds-1) of ``spec`` on the store; returns {seed: summary} for the
+    seeds this rank trained (dir, epochs, best_validation, best_epoch, and ``model``: the final TBotan). Under torchrun/srun the seeds are spread over the ranks (module docstring).
+    ``epochs`` overrides training.epochs (e.g. to stop early and resume later)."""
+    if variant not in EDGE_FEATURES:
+        raise TrainingError(f"unknown variant {variant!r} (one of {', '.join(EDGE_FEATURES)})")
+    if graphs_per_step < 1:
+        raise TrainingError(f"graphs_per_step must be at least 1, got {graphs_per_step}")
+    store_path = Path(store_path)
+    lambda_g = spec.training.lambda_g_values[0] if lambda_g is None else float(lambda_g)
+    seeds = list(range(spec.training.seeds)) if seeds is None else [int(s) for s in seeds]
+    if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
+        raise TrainingError(f"seeds must be distinct non-negative integers, got {seeds}")
+    epochs = spec.training.epochs if epochs is None else int(epochs)
+    temps = spec.training_temperatures
+
+    lay = setup(device)
+    try:
+        train_graphs = load_graphs(store_path, temps, split=0, time_index=time_index)
+        val_graphs = load_graphs(store_path, temps, split=1, time_index=time_index, allow_empty=True)
+        if not val_graphs:
+            raise TrainingError(f"{store_path}: no finished validation configuration (split 1) at any training "
+                                f"temperature {temps}; checkpoints are selected on it (spec splits.validation "
+                                f"must give at least one, and `tbotan simulate` must have finished it)")
+        train_graphs = [g.to(lay.device) for g in train_graphs]
+        val_graphs = [g.to(lay.device) for g in val_graphs]
+        if lay.rank == 0:
+            _ensure_models_group(record_spec(store_path, spec))
+            logger.info(f"training {variant_name(spec, variant, lambda_g)} on T={temps}: {len(train_graphs)} train, "
+                f"{len(val_graphs)} validation graphs; seeds {seeds}; {lay.world} rank(s) on {lay.device}; "
+                f"{epochs} epochs, switch at {spec.training.switch_epoch}")
+        results, failures = {}, {}
+        for seed, group, ranks in _assign(seeds, lay):
+            try:
+                results[seed] = _train_seed(spec, store_path, variant, lambda_g, seed, group, ranks, lay,
+                                            train_graphs, val_graphs, epochs, graphs_per_step)
+            except NonFiniteError as e:
+                failures[seed] = str(e)
+                if ranks.index(lay.rank) == 0:
+                    logger.warning(f"seed {seed}: stopped: {e}")
+        if lay.final_group is not None:
+            dist.barrier(group=lay.final_group)  # the other seeds finish before anyone reports a failure
+        if failures:
+            raise TrainingError("training failed for seed(s) " + ", ".join(map(str, failures)) + ":\n"
+                                + "\n".join(failures.values()))
+        return results
+    finally:
+        if lay.initialized_here:
+            dist.destroy_process_group()

@@ -1,0 +1,164 @@
+"""Structural relaxation time tau_alpha from the self-intermediate scattering function (SPEC §2.4).
+
+F_s(q, t) = < (1/N_A) sum_{j in A} sin(q |dr_j(t)|) / (q |dr_j(t)|) >_origins   (isotropic average),
+with q at the first peak of S_AA(q), and tau_alpha the first time with F_s = 1/e (linear
+interpolation in log t). ``measure_tau_alpha`` runs the whole protocol and checks it:
+equilibrate (Langevin NVT) -> NVE production with frames -> F_s; the energy must have reached a
+plateau, and the equilibration must have lasted at least ``min_equilibration`` tau_alpha (it is
+extended until it has).
+"""
+from __future__ import annotations
+
+import numpy as np
+import openmm
+
+from .. import core
+from . import dynamics, engine, potential
+from ..errors import TauAlphaError
+
+
+def structure_factor(positions: np.ndarray, box: float, q_max: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """S(q) = |sum_j exp(i q.r_j)|^2 / n on the box's reciprocal lattice, one value per |q| shell, 0 < |q| <= q_max.
+
+    ``positions`` is (n, 3) or (frames, n, 3) (averaged over frames)."""
+    x = np.asarray(positions, dtype=np.float64)
+    x = x[None] if x.ndim == 2 else x
+    dq = 2 * np.pi / box
+    n2_max = int(np.floor((q_max / dq) ** 2))
+    n2_max += (n2_max + 1) * dq**2 <= q_max**2        # floor in floating point may be one short or over
+    n2_max -= n2_max * dq**2 > q_max**2
+    shells = np.arange(n2_max + 1)
+    s = np.zeros(n2_max + 1)
+    for frame in x:
+        sums, counts, _ = core.lattice_sum(frame, np.ones(len(frame)), box, n2_max, shells)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s += sums / counts / len(frame)
+    populated = counts > 0
+    populated[0] = False
+    return np.sqrt(shells[populated]) * dq, s[populated] / len(x)
+
+
+def first_peak(q: np.ndarray, s: np.ndarray, window: float = 1.0) -> float:
+    """Position of the main peak of S(q): a parabola through the shells within ``window`` of the largest."""
+    top = q[np.argmax(s)]
+    near = np.abs(q - top) <= window
+    a, b, _ = np.polyfit(q[near], s[near], 2)
+    peak = -b / (2 * a)
+    return float(peak) if a < 0 and abs(peak - top) < window else float(top)
+
+
+def self_intermediate(frames: np.ndarray, q: float, max_lag: int | None = None) -> np.ndarray:
+    """F_s(q, lag) for lag = 0..max_lag frames, averaged over every time origin; ``frames`` (n_f, n, 3) unwrapped."""
+    frames = np.asarray(frames, dtype=np.float64)
+    max_lag = max_lag or len(frames) // 2
+    out = np.ones(max_lag + 1)
+    for lag in range(1, max_lag + 1):
+        dr = np.linalg.norm(frames[lag:] - frames[:-lag], axis=-1)
+        out[lag] = np.mean(np.sinc(q * dr / np.pi))  # np.sinc(x) = sin(pi x) / (pi x)
+    return out
+
+
+def crossing_time(times: np.ndarray, fs: np.ndarray, level: float = np.exp(-1.0)) -> float:
+    """First time where ``fs`` drops below ``level``, interpolated linearly in log t; NaN if never."""
+    below = np.nonzero(fs < level)[0]
+    if len(below) == 0 or below[0] == 0:
+        return float("nan")
+    k = below[0]
+    t0, t1, f0, f1 = times[k - 1], times[k], fs[k - 1], fs[k]
+    if t0 <= 0:
+        return float(t1 - (level - f1) * (t1 - t0) / (f0 - f1))
+    w = (f0 - level) / (f0 - f1)
+    return float(np.exp(np.log(t0) + w * (np.log(t1) - np.log(t0))))
+
+
+def energy_plateau(energies: np.ndarray, blocks: int = 4) -> dict:
+    """Compare the means of the last two blocks of an energy trace: drift and its standard error."""
+    parts = np.array_split(np.asarray(energies), blocks)
+    a, b = parts[-2], parts[-1]
+    drift = float(b.mean() - a.mean())
+    err = float(np.sqrt(a.var() / max(len(a), 1) + b.var() / max(len(b), 1)))
+    return {"drift": drift, "stderr": err, "plateau": abs(drift) <= 4 * err + 1e-3}
+
+
+def production_frames(types, positions, velocities, box, duration, interval, dt=0.005, platform=None):
+    """NVE run keeping positions (unwrapped) every ``interval`` time units.
+
+    Returns (frames [n_frames, N, 3], total energy per particle [n_frames], the frame interval actually used:
+    ``interval`` rounded to a whole number of steps)."""
+    every = max(1, int(round(interval / dt)))
+    n_frames = int(round(duration / (every * dt))) + 1
+    integrator = openmm.VerletIntegrator(dt)
+    context = engine.make_context(potential.make_system(types, box), integrator,
+                                  engine.choose_platform("mixed", name=platform), positions, velocities)
+    frames, energies = [], []
+    for f in range(n_frames):
+        if f:
+            with engine.blowup_guard("tau_alpha production run"):
+                integrator.step(every)
+        s = engine.read_state(context, energy=True)
+        if not np.isfinite(s["potential_energy"]):
+            raise dynamics.BlowUp(f"tau_alpha production run blew up at t={f * every * dt:g}")
+        frames.append(s["positions"])
+        energies.append((s["potential_energy"] + s["kinetic_energy"]) / len(types))
+    return np.array(frames), np.array(energies), every * dt
+
+
+def guess_tau(temperature: float) -> float:
+    """A rough prior from the paper's Table I (log tau vs 1/T, interpolated); only sizes the first run."""
+    t = np.array(list(core.TABLE_I))
+    tau = np.array(list(core.TABLE_I.values()))
+    return float(np.exp(np.interp(1 / temperature, (1 / t)[::-1], np.log(tau)[::-1])))
+
+
+def measure_tau_alpha(temperature: float, n_particles: int, seed: int = 0, dt: float = 0.005,
+                      min_equilibration: float = 30.0, production: float = 10.0, frames_per_tau: int = 40,
+                      q: float | None = None, platform: str | None = None, max_rounds: int = 4) -> dict:
+    """Equilibrate at ``temperature`` and measure tau_alpha (reduced units), with the checks described above.
+
+    ``min_equilibration`` and ``production`` are in units of tau_alpha; the first guess of tau_alpha comes
+    from ``guess_tau`` and is replaced by the measured one, extending the runs until both hold."""
+    types = core.species(n_particles)
+    box = core.box_length(n_particles)
+    x = dynamics.random_configuration(types, box, seed, platform)
+    tau = guess_tau(temperature)
+    eq_time, eq_energy, v = 0.0, [], None
+    for round_ in range(max_rounds):
+        need = min_equilibration * tau - eq_time
+        if need > 0:
+            eq = dynamics.equilibrate(types, x, box, temperature, need, dt=dt, seed=seed + round_,
+                                      platform=platform, velocities=v)
+            x, v, eq_time = eq.positions, eq.velocities, eq_time + need
+            eq_energy.extend(eq.potential_energy)
+        v0 = dynamics.maxwell_boltzmann(n_particles, temperature, seed + 1000 + round_)
+        frames, energies, interval = production_frames(types, x, v0, box, production * tau,
+                                                       tau / frames_per_tau, dt, platform)
+        a = types == 0
+        if q is None:
+            q_lat, s_aa = structure_factor(frames[:: max(1, len(frames) // 5), a], box, q_max=10.0)
+            q_used = first_peak(q_lat, s_aa)
+        else:
+            q_used = q
+        fs = self_intermediate(frames[:, a], q_used)
+        lags = np.arange(len(fs)) * interval
+        measured = crossing_time(lags, fs)
+        if np.isfinite(measured) and eq_time >= min_equilibration * measured and lags[-1] >= 2 * measured:
+            plateau = energy_plateau(eq_energy)
+            if not plateau["plateau"]:
+                raise TauAlphaError(f"potential energy still drifting at T={temperature} after "
+                                   f"{eq_time:g} time units: {plateau}")
+            fs_725 = self_intermediate(frames[:, a], 7.25)
+            return {
+                "tau_alpha": measured, "q": q_used, "tau_alpha_q7.25": crossing_time(lags, fs_725),
+                "temperature": temperature, "N": n_particles, "seed": seed, "dt": dt,
+                "equilibration_time": eq_time, "equilibration_tau": eq_time / measured,
+                "production_time": float(lags[-1] * 2), "frame_interval": interval, "n_frames": len(frames),
+                "energy_plateau": plateau,
+                "mean_potential_energy": float(np.mean(eq_energy[len(eq_energy) // 2:])),
+                "nve_energy_drift": float(energies[-1] - energies[0]),
+                "fs_times": lags.tolist(), "fs": fs.tolist(),
+                "dynamics": "Langevin NVT equilibration (friction 1), NVE velocity-Verlet production",
+                "platform": engine.choose_platform("mixed", name=platform).describe(),
+            }
+        tau = measured if np.isfinite(measured) else 4 * tau
+    raise TauAlphaError(f"tau_alpha at T={temperature} not settled after {max_rounds} rounds "
+                       f"(last estimate {measured}, equilibrated {eq_time:g})")

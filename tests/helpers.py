@@ -1,0 +1,35 @@
+"""What several test modules share: the repository root, small equilibrated liquids, whether SLURM answers."""
+import functools
+import shutil
+import subprocess
+from pathlib import Path
+
+from tbotan.md import dynamics
+from tbotan import core
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.lru_cache(maxsize=None)
+def liquid(n: int, temperature: float, duration: float = 5.0, seed: int = 0):
+    """A KA liquid of ``n`` particles after a short NVT run at ``temperature``: (types, positions, box)."""
+    types = core.species(n)
+    box = core.box_length(n)
+    x = dynamics.random_configuration(types, box, seed)
+    eq = dynamics.equilibrate(types, x, box, temperature, duration, seed=seed)
+    return types, eq.positions, box
+
+
+@functools.lru_cache(maxsize=None)
+def slurm_missing() -> str | None:
+    """Why SLURM cannot be used here (None when a node answers); .ci/slurm-up.sh brings one up."""
+    if shutil.which("sinfo") is None:
+        return "no SLURM here (sinfo is not on PATH; .ci/slurm-up.sh brings one up)"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired:
+        return "SLURM is not responding (sinfo timed out)"
+    states = out.stdout.split()
+    if out.returncode or not any(s.rstrip("*~#") in ("idle", "mix", "alloc") for s in states):
+        return f"SLURM is not responding or has no usable node (sinfo: {(out.stdout + out.stderr).strip()!r})"
+    return None

@@ -1,0 +1,238 @@
+"""Cluster profiles: a real LocalCluster, and a real SLURM (tests marked `slurm`, skipped without one;
+bring one up on this machine with .ci/slurm-up.sh)."""
+import getpass
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tbotan.hpc.cluster import LocalProfile, MpiProfile, ProfileError, SlurmProfile, describe, load_profile, open_cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+HPC = ROOT / "hpc"
+
+
+def _by_value():
+    """SLURM workers cannot import this test module (tbotan's own tasks they do import); a function local
+    to another cannot be pickled by reference, so Dask sends it by value (cloudpickle)."""
+    def worker_identity(_=None, delay=0.0):
+        time.sleep(delay)
+        return os.environ.get("OPENMM_CPU_THREADS"), os.getpid(), os.environ.get("SLURM_JOB_ID")
+    return worker_identity
+
+
+worker_identity = _by_value()
+
+
+# -- profiles ---------------------------------------------------------------------------------------
+
+def test_default_profile_is_local():
+    profile = load_profile(None)
+    assert isinstance(profile, LocalProfile)
+    assert profile.workers >= 1 and profile.threads_per_worker == 1 and profile.memory_limit == "auto"
+
+
+def test_shipped_profiles_load():
+    assert isinstance(load_profile(HPC / "local.yaml"), LocalProfile)
+    assert isinstance(load_profile(HPC / "mpi.yaml"), MpiProfile)
+    gpu = load_profile(HPC / "slurm-gpu.yaml")
+    assert isinstance(gpu, SlurmProfile) and "--gres=gpu:1" in gpu.job_extra_directives
+    cpu = load_profile(str(HPC / "slurm-cpu.yaml"))
+    assert (cpu.cores, cpu.processes, cpu.memory, cpu.walltime, cpu.max_jobs, cpu.min_jobs) == \
+        (1, 1, "2GB", "00:30:00", 2, 0)
+
+
+@pytest.mark.parametrize("text, field", [
+    ("kind: local\nworkers: 2\ncolour: red\n", "colour"),                      # unknown field
+    ("kind: local\nworkers: two\n", "workers"),                                # wrong type
+    ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: '1:00:00'\nmax_jobs: 1\nqueues: a\n", "queues"),
+    ("kind: slurm\ncores: [1]\nmemory: 2GB\nwalltime: '1:00:00'\nmax_jobs: 1\n", "cores"),
+    ("kind: slurm\ncores: 1\nmemory: lots\nwalltime: '1:00:00'\nmax_jobs: 1\n", "memory"),
+    ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: 12:00:00\nmax_jobs: 1\n", "walltime"),   # YAML: 43200
+    ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: '1:00:00'\n", "max_jobs"),  # missing
+    ("kind: slurm\ncores: 1\nprocesses: 2\nmemory: 2GB\nwalltime: '1:00'\nmax_jobs: 1\n", "processes"),
+    ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: '1:00'\nmax_jobs: 1\nmin_jobs: 2\n", "min_jobs"),
+    ("kind: pbs\n", "kind"),
+    ("workers: 2\n", "kind"),
+])
+def test_bad_profile_names_file_and_field(tmp_path, text, field):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=rf"bad\.yaml: .*'{field}'") as info:
+        load_profile(path)
+    assert isinstance(info.value, ValueError)
+
+
+def test_missing_or_malformed_file(tmp_path):
+    with pytest.raises(ProfileError, match="nope.yaml"):
+        load_profile(tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- kind: local\n")
+    with pytest.raises(ProfileError, match="list.yaml: .*mapping"):
+        load_profile(tmp_path / "list.yaml")
+
+
+def test_mpi_without_dask_mpi_says_what_to_install():
+    try:
+        import dask_mpi, mpi4py  # noqa: F401, E401
+        pytest.skip("dask_mpi and mpi4py are installed")
+    except ImportError:
+        pass
+    with pytest.raises(ProfileError, match="mpi4py and dask-mpi"):
+        with open_cluster(load_profile(HPC / "mpi.yaml")):
+            pass
+
+
+# -- local ------------------------------------------------------------------------------------------
+
+def test_local_cluster_two_worker_processes(capsys, monkeypatch):
+    profile = load_profile(HPC / "local.yaml").model_copy(update={"workers": 2})
+    before = os.environ.get("OPENMM_CPU_THREADS")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    environment = dict(os.environ)
+    with open_cluster(profile) as client:
+        client.wait_for_workers(2, timeout=60)
+        seen = client.run(worker_identity)
+        summary = describe(client)
+        leaked = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    assert len(seen) == 2
+    assert {threads for threads, _, _ in seen.values()} == {"1"}
+    pids = {pid for _, pid, _ in seen.values()}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert summary.startswith("local: 2 workers") and "dashboard http" in summary
+    assert "dashboard http" in capsys.readouterr().err
+    assert os.environ.get("OPENMM_CPU_THREADS") == before  # set in the workers, not in this process
+    # Dask's nannies write their pre-spawn settings into this process's environment; open_cluster puts it
+    # back, so processes started after the cluster (torchrun ranks) do not run with them (1.7x slower)
+    assert leaked is not None and dict(os.environ) == environment
+
+
+# -- SLURM ------------------------------------------------------------------------------------------
+
+slurm = pytest.mark.slurm
+
+
+def our_jobs(name: str) -> list[str]:
+    """Jobs of this user named ``name`` that squeue still lists (pending, running or completing)."""
+    out = subprocess.run(["squeue", "-h", "-u", getpass.getuser(), "-n", name, "-o", "%i %T"],
+                         capture_output=True, text=True, timeout=30, check=True)
+    return out.stdout.splitlines()
+
+
+def wait_until_gone(name: str, timeout: float = 20.0) -> list[str]:
+    end = time.monotonic() + timeout
+    while (left := our_jobs(name)) and time.monotonic() < end:
+        time.sleep(0.5)
+    return left
+
+
+@slurm
+def test_slurm_runs_tasks_in_worker_jobs_and_cancels_them(slurm_up, tmp_path):
+    from distributed import wait
+
+    logs = tmp_path / "store.logs"
+    start = time.monotonic()
+    with open_cluster(load_profile(HPC / "slurm-cpu.yaml"), logs=logs) as client:
+        name = client.cluster.job_name
+        script = client.cluster.job_script()
+        assert "export OPENMM_CPU_THREADS=1" in script and "--mem=" in script and "-t 00:30:00" in script
+        futures = client.map(worker_identity, range(6), delay=2.0)
+        client.wait_for_workers(1, timeout=45)
+        first_worker = time.monotonic() - start
+        names = subprocess.run(["squeue", "-h", "-u", getpass.getuser(), "-o", "%j"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        assert name in names, f"worker job {name} not in squeue: {names}"
+        wait(futures, timeout=45)
+        results = client.gather(futures)
+        assert "slurm:" in describe(client) and name in describe(client)
+        assert 1 <= len(our_jobs(name)) <= 2  # max_jobs
+    assert {threads for threads, _, _ in results} == {"1"}
+    assert all(job for _, _, job in results), "tasks did not run inside SLURM jobs"
+    assert wait_until_gone(name) == [], "worker jobs left in squeue after the cluster was closed"
+    assert list(logs.glob(f"{name}-*.err")), "no worker log in the logs folder"
+    print(f"first SLURM worker connected {first_worker:.1f} s after open_cluster")
+
+
+@slurm
+def test_slurm_jobs_cancelled_on_exception(slurm_up, tmp_path):
+    with pytest.raises(ZeroDivisionError):
+        with open_cluster(load_profile(HPC / "slurm-cpu.yaml"), logs=tmp_path, verbose=False) as client:
+            name = client.cluster.job_name
+            future = client.submit(time.sleep, 300)
+            client.wait_for_workers(1, timeout=45)
+            assert our_jobs(name)
+            1 / 0
+    assert future.status != "finished"
+    assert wait_until_gone(name) == []
+
+
+CHILD = textwrap.dedent("""
+    import signal, sys, time
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a terminal, even when this test
+                                                              # runs in the background (started with SIGINT ignored)
+    from tbotan.hpc.cluster import load_profile, open_cluster
+    with open_cluster(load_profile(sys.argv[1]), logs=sys.argv[2], verbose=False) as client:
+        future = client.submit(time.sleep, 300)
+        client.wait_for_workers(1, timeout=45)
+        print(client.cluster.job_name, flush=True)
+        future.result()
+""")
+
+
+@slurm
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_slurm_jobs_cancelled_when_client_is_killed(slurm_up, tmp_path, sig):
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(HPC / "slurm-cpu.yaml"), str(tmp_path)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        name = child.stdout.readline().strip()
+        assert name.startswith("tbotan-"), child.stderr.read() if child.poll() is not None else name
+        assert our_jobs(name)
+        child.send_signal(sig)
+        start = time.monotonic()
+        try:
+            child.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            pytest.fail(f"the client did not exit within 40 s of {sig.name}; its stderr:\n{child.stderr.read()}")
+        print(f"{sig.name}: the client exited {time.monotonic() - start:.1f} s after the signal")
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode != 0
+    assert wait_until_gone(name) == [], f"worker jobs left after {sig.name}: {our_jobs(name)}"
+
+
+def test_slurm_profile_without_sbatch_on_path_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no SLURM tools
+    with pytest.raises(ProfileError, match="sbatch on PATH"):
+        with open_cluster(load_profile(HPC / "slurm-cpu.yaml"), logs=tmp_path, verbose=False):
+            pass
+
+
+@slurm
+def test_unknown_partition_is_refused_before_any_job(slurm_up, tmp_path):
+    profile = load_profile(HPC / "slurm-cpu.yaml").model_copy(update={"queue": "no-such-partition"})
+    with pytest.raises(ProfileError, match="'no-such-partition'.*does not exist.*sinfo lists: debug"):
+        with open_cluster(profile, logs=tmp_path, verbose=False):
+            pass
+
+
+@slurm
+def test_worker_jobs_pending_forever_end_in_a_clear_error(slurm_up, tmp_path):
+    """Worker jobs that cannot start (here: held until an hour from now) stop the run after worker_timeout with
+    each job's state and reason, and leave no job behind."""
+    from tbotan.data import pipeline
+    from tbotan.data.spec import load_spec
+
+    profile = load_profile(HPC / "slurm-cpu.yaml").model_copy(
+        update={"job_extra_directives": ["--begin=now+3600"], "worker_timeout": 15.0})
+    with pytest.raises(pipeline.NoWorkers, match=r"no Dask worker connected for \d+ s.*PENDING \(reason: BeginTime\)"):
+        with open_cluster(profile, logs=tmp_path, verbose=False) as client:
+            name = client.cluster.job_name
+            pipeline.simulate(load_spec(ROOT / "jobs" / "ci.yaml"), tmp_path / "ci.zarr", client, worker_timeout=profile.worker_timeout)
+    assert wait_until_gone(name) == []

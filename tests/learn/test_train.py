@@ -1,0 +1,266 @@
+"""Training (tbotan.learn.graphs, tbotan.learn.train) on a real store made by the pipeline from jobs/ci.yaml.
+
+The DDP tests launch real processes (``python -m torch.distributed.run``, gloo on CPU)."""
+import logging
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+import zarr
+
+from tbotan.learn.graphs import edge_features, load_graphs
+from tbotan.data.spec import load_spec
+from tbotan.data.store import StoreError
+from tbotan.learn.train import TrainingError, load_checkpoint, model_dir, train, variant_name
+
+ROOT = Path(__file__).resolve().parents[2]
+CI_SPEC = ROOT / "jobs" / "ci.yaml"
+DRIVER = Path(__file__).parent / "ddp_driver.py"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small graphs: one thread is faster (and on a shared machine much faster) than several."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def wide(ci_store, tmp_path_factory):
+    """(spec path, spec, store): training at 0.8 and 2.0, with 3 train graphs (0.8 c0, 2.0 c0, 2.0 c1) and 2
+    validation graphs (0.8 c2, 2.0 c2), so that a step of 2 graphs leaves a short last step."""
+    folder = tmp_path_factory.mktemp("wide")
+    store = folder / "wide.zarr"
+    shutil.copytree(ci_store, store)
+    zarr.open_group(str(store), mode="r+")["T2.000"]["split"][:] = np.array([0, 0, 1], dtype=np.int8)
+    data = yaml.safe_load(CI_SPEC.read_text())
+    data["training"]["temperatures"] = [0.8, 2.0]
+    spec_path = folder / "wide.yaml"
+    spec_path.write_text(yaml.safe_dump(data))
+    return spec_path, load_spec(spec_path), store
+
+
+def copy(store, tmp_path, name):
+    dst = tmp_path / name
+    shutil.copytree(store, dst, ignore=shutil.ignore_patterns("models"))
+    return dst
+
+
+def assert_same(a: dict, b: dict, atol=0.0):
+    assert a.keys() == b.keys()
+    for k in a:
+        if atol:
+            torch.testing.assert_close(a[k], b[k], atol=atol, rtol=0, msg=k)
+        else:
+            assert torch.equal(a[k], b[k]), k
+
+
+def torchrun(tmp_path, spec_path, store, *args, nproc=2):
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node",
+           str(nproc), str(DRIVER), str(spec_path), str(store), str(out), *map(str, args)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return out, r.stdout
+
+
+# --- graphs -------------------------------------------------------------------------------------------
+def test_graphs_follow_the_store(ci_store):
+    g = zarr.open_group(str(ci_store), mode="r")["T0.800"]
+    graphs = load_graphs(ci_store, [0.8], split=0)
+    assert list(g["split"][:]) == [0, 2, 1]  # ci spec at 0.8: c0 train, c1 test, c2 validation
+    assert [x.id for x in graphs] == [(0.8, 0)]
+    assert [x.id for x in load_graphs(ci_store, [0.8], split=1)] == [(0.8, 2)]
+    assert [x.id for x in load_graphs(ci_store, [0.8, 2.0], split=2)] == [(0.8, 1), (2.0, 0), (2.0, 1), (2.0, 2)]
+    x = graphs[0]
+    n = int(g["n_edges"][0])
+    L = g.attrs["L"]
+    assert x.edges.shape == (n, 2) and x.edges.dtype == torch.long and x.species.dtype == torch.long
+    np.testing.assert_array_equal(x.edges.numpy(), g["edges"][0, :n])
+    np.testing.assert_allclose(x.cb.numpy(), g["cb"][0, 0], rtol=1e-6)
+    np.testing.assert_allclose(x.edge_target.numpy(), g["edge_targets"][0, 0, :n], rtol=1e-6)
+    src, dst = g["edges"][0, :n].T
+    d = g["inherent"][0][dst] - g["inherent"][0][src]
+    d -= L * np.round(d / L)
+    np.testing.assert_allclose(x.is_vectors.numpy(), d, atol=1e-5)
+    assert (x.is_vectors.norm(dim=1) < 2.0 + 1e-5).all()  # edges: r_jk < 2.0 in the IS
+    d = g["thermal"][0][dst] - g["thermal"][0][src]
+    d -= L * np.round(d / L)
+    np.testing.assert_allclose(x.thermal_distance[:, 0].numpy(), np.linalg.norm(d, axis=1), rtol=1e-6)
+    assert edge_features(x, "both").shape == (n, 4) and edge_features(x, "inherent").shape == (n, 3)
+    assert edge_features(x, "thermal").shape == (n, 1)
+    f = x.f_md()
+    assert f.shape == (3,) and x.f_md() is f  # cached
+
+
+def test_augmentation_is_orthogonal_and_never_mutates(ci_store):
+    x = load_graphs(ci_store, [0.8], split=0)[0]
+    before = {k: v.clone() for k, v in vars(x).items() if isinstance(v, torch.Tensor)}
+    plain = edge_features(x, "both")
+    seen = set()
+    for s in range(12):
+        a = edge_features(x, "both", generator=torch.Generator().manual_seed(s))
+        assert a.data_ptr() != x.is_vectors.data_ptr()
+        torch.testing.assert_close(a[:, 3], plain[:, 3], rtol=0, atol=0)          # distance untouched
+        torch.testing.assert_close(a[:, :3].norm(dim=1), plain[:, :3].norm(dim=1))  # lengths kept
+        v, w = a[:50, :3].double(), plain[:50, :3].double()
+        torch.testing.assert_close(v @ v.T, w @ w.T)                               # every angle kept
+        m = torch.linalg.lstsq(w, v).solution                                      # the map itself
+        torch.testing.assert_close(m.T @ m, torch.eye(3, dtype=m.dtype), atol=1e-6, rtol=0)
+        assert set(m.abs().round().flatten().tolist()) == {0.0, 1.0}               # axis permutation x signs
+        seen.add(tuple(m.round().flatten().tolist()))
+        again = edge_features(x, "both", generator=torch.Generator().manual_seed(s))
+        assert torch.equal(a, again)                                               # no compounding
+        ins = edge_features(x, "inherent", generator=torch.Generator().manual_seed(s))
+        assert torch.equal(ins, a[:, :3])
+    assert len(seen) > 6
+    for k, v in before.items():
+        assert torch.equal(getattr(x, k), v), f"{k} was changed"
+
+
+# --- training in one process ----------------------------------------------------------------------------
+def test_train_writes_checkpoints_and_resume_equals_uninterrupted(wide, tmp_path, caplog):
+    _, spec, store = wide
+    straight, resumed = copy(store, tmp_path, "a.zarr"), copy(store, tmp_path, "b.zarr")
+    caplog.set_level(logging.INFO, logger="tbotan")
+    res = train(spec, straight, seeds=[0])
+    assert res[0]["epochs"] == 4 and any("graphs/s" in x and "ETA" in x for x in caplog.messages)
+    train(spec, resumed, seeds=[0], epochs=2)                     # "killed" after epoch 2 ...
+    folder = model_dir(resumed, spec, "both", seed=0)
+    (folder / ".last.pt.tmp999").write_bytes(b"half-written")               # ... while writing a checkpoint
+    caplog.clear()
+    train(spec, resumed, seeds=[0])                                          # resumes at epoch 2, to 4
+    assert any("resuming" in x for x in caplog.messages)
+    a = load_checkpoint(model_dir(straight, spec, "both", seed=0) / "last.pt")
+    b = load_checkpoint(folder / "last.pt")
+    assert a["epoch"] == b["epoch"] == 4
+    assert_same(a["model"], b["model"])
+    assert_same(a["optimizer"]["state"][0], b["optimizer"]["state"][0])
+    for x, y in zip(a["history"], b["history"]):
+        assert x["train"] == y["train"] and x["validation"] == y["validation"]
+    h = json.loads((folder / "history.json").read_text())
+    assert [e["epoch"] for e in h] == [1, 2, 3, 4] and [e["switched_on"] for e in h] == [False, False, True, True]
+    assert set(h[0]["train"]) >= {"mse", "var", "corr", "edge", "global", "total"} and "objective" in h[0]["validation"]
+    best = load_checkpoint(folder / "best.pt")
+    assert best["epoch"] == b["best_epoch"] and best["best_validation"] == min(e["validation"]["objective"] for e in h)
+    assert (straight / "models" / "zarr.json").exists()
+    assert sorted(n for n, _ in zarr.open_group(str(straight), mode="r").groups()) == ["T0.800", "T2.000", "models"]
+    # nothing left to do: no new epoch, same files
+    again = train(spec, resumed, seeds=[0])
+    assert again[0]["epochs"] == 4
+    assert_same(load_checkpoint(folder / "last.pt")["model"], b["model"])
+
+
+def test_refuses_other_model_shape_and_settings(wide, tmp_path):
+    _, spec, store = wide
+    store = copy(store, tmp_path, "s.zarr")
+    train(spec, store, seeds=[0], epochs=1)
+    bigger = spec.model_copy(update={"training": spec.training.model_copy(update={"hidden": 8})})
+    with pytest.raises(TrainingError, match=r"another shape \(hidden: checkpoint 16, spec 8\)"):
+        train(bigger, store, seeds=[0])
+    faster = spec.model_copy(update={"training": spec.training.model_copy(update={"lr": 1e-3})})
+    with pytest.raises(TrainingError, match="other settings.*lr"):
+        train(faster, store, seeds=[0])
+    with pytest.raises(TrainingError, match="ranks_per_seed|graphs_per_step"):
+        train(spec, store, seeds=[0], graphs_per_step=2)
+    # another lambda_g is another folder, not a conflict
+    assert variant_name(spec, "both", 0.1) == "both_lambda0.1" and variant_name(spec, "both", 0.01) == "both"
+    r = train(spec, store, seeds=[0], lambda_g=0.1, epochs=1)
+    assert r[0]["dir"].endswith("models/both_lambda0.1/seed0")
+
+
+def test_missing_data_and_nan_are_clear_errors(ci_store, tmp_path):
+    spec = load_spec(CI_SPEC)
+    store = copy(ci_store, tmp_path, "undone.zarr")
+    g = zarr.open_group(str(store), mode="r+")["T0.800"]
+    g["done"][:] = np.array([False, True, True])  # the only train configuration is unfinished
+    with pytest.raises(StoreError, match=r"no finished train configuration at T=0\.800.*tbotan simulate"):
+        train(spec, store)
+
+    store = copy(ci_store, tmp_path, "nan.zarr")
+    g = zarr.open_group(str(store), mode="r+")["T0.800"]
+    cb = g["cb"][0]
+    cb[0, 7] = np.nan
+    g["cb"][0] = cb
+    with pytest.raises(TrainingError, match=r"seed 0: NaN/inf loss at epoch 1 .*\(T=0\.800, c=0\)") as e:
+        train(spec, store)
+    assert "seed(s) 0, 1" in str(e.value)  # each seed stops; both are reported
+    assert not (model_dir(store, spec, "both", seed=0) / "last.pt").exists()
+
+
+# --- distributed ------------------------------------------------------------------------------------------
+def test_ddp_two_ranks_one_seed_equals_one_process_with_two_graphs_per_step(wide, tmp_path):
+    spec_path, spec, store = wide
+    ddp_store = copy(store, tmp_path, "ddp.zarr")
+    out, log = torchrun(tmp_path, spec_path, ddp_store, "--seeds", "0", "--epochs", "3")
+    r0, r1 = (torch.load(out / f"rank{r}_seed0.pt") for r in (0, 1))
+    assert_same(r0, r1)                                     # DDP keeps the ranks identical
+    assert log.count("epoch 3/3") == 1                      # one rank reports
+    single = train(spec, copy(store, tmp_path, "one.zarr"), seeds=[0], epochs=3, graphs_per_step=2)
+    assert_same(r0, single[0]["model"].state_dict(), atol=1e-6)
+    written = load_checkpoint(model_dir(ddp_store, spec, "both", seed=0) / "last.pt")
+    assert written["settings"]["ranks_per_seed"] == 2 and written["epoch"] == 3
+    assert_same(written["model"], r0)
+    # the graphs moved: not the initial parameters
+    init = train(spec, copy(store, tmp_path, "init.zarr"), seeds=[0], epochs=0)
+    assert not torch.equal(init[0]["model"].state_dict()["edge_mlp.0.weight"], r0["edge_mlp.0.weight"])
+
+
+def test_ddp_two_seeds_side_by_side_equal_separate_runs(wide, tmp_path):
+    spec_path, spec, store = wide
+    out, _ = torchrun(tmp_path, spec_path, copy(store, tmp_path, "ddp2.zarr"), "--epochs", "2")
+    assert sorted(p.name for p in out.iterdir()) == ["rank0_seed0.pt", "rank1_seed1.pt"]
+    for seed in (0, 1):
+        alone = train(spec, copy(store, tmp_path, f"alone{seed}.zarr"), seeds=[seed], epochs=2)
+        assert_same(torch.load(out / f"rank{seed}_seed{seed}.pt"), alone[seed]["model"].state_dict(), atol=1e-6)
+
+
+def test_cli_train_and_resume(wide, tmp_path, capsys):
+    from tbotan.cli import main
+
+    spec_path, spec, store = wide
+    store = copy(store, tmp_path, "cli.zarr")
+    assert main(["train", str(spec_path), "--store", str(store), "--seeds", "1", "--epochs", "1"]) == 0
+    assert main(["train", str(spec_path), "--store", str(store), "--seeds", "1", "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 1: epoch 1/1" in out and "resuming" in out and "seed 1: epoch 2/2" in out
+    assert load_checkpoint(model_dir(store, spec, "both", seed=1) / "last.pt")["epoch"] == 2
+    assert main(["train", str(spec_path), "--store", str(tmp_path / "none.zarr")]) == 1
+    assert "tbotan simulate" in capsys.readouterr().err
+
+
+@pytest.mark.slurm
+def test_srun_two_tasks_one_seed_equals_one_process(slurm_up, wide, tmp_path):
+    """The same DDP step as under torchrun, with the ranks from SLURM (srun -n 2; SLURM_PROCID etc.)."""
+    import socket
+
+    spec_path, spec, store = wide
+    ddp_store = copy(store, tmp_path, "srun.zarr")
+    out = tmp_path / "out"
+    out.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        env.pop(k, None)
+    cmd = ["srun", "--ntasks=2", "--cpus-per-task=1", "--mem=1G", "--time=10", "--kill-on-bad-exit=1",
+           sys.executable, str(DRIVER), str(spec_path), str(ddp_store), str(out), "--seeds", "0", "--epochs", "3"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r0, r1 = (torch.load(out / f"rank{k}_seed0.pt") for k in (0, 1))
+    assert_same(r0, r1)
+    single = train(spec, copy(store, tmp_path, "one.zarr"), seeds=[0], epochs=3, graphs_per_step=2)
+    assert_same(r0, single[0]["model"].state_dict(), atol=1e-6)
+    assert load_checkpoint(model_dir(ddp_store, spec, "both", seed=0) / "last.pt")["settings"]["ranks_per_seed"] == 2
