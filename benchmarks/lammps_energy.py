@@ -5,19 +5,19 @@
 The configuration: tbotan.md.dynamics.random_configuration + a short Langevin equilibration. LAMMPS
 evaluates it with ``run 0``, energy from thermo (17 digits), forces from a dump (``%.17g``).
 """
+
 from __future__ import annotations
 
 import argparse
 import tempfile
 import time
 
-import numpy as np
-
-from tbotan.md import dynamics, engine
-
 import lammps_runner
+import numpy as np
 from record import emit
+
 from tbotan import core
+from tbotan.md import dynamics, engine
 
 
 def lammps_energy_forces(types, positions, box, potential="sf"):
@@ -44,7 +44,7 @@ def compare(e_ref, f_ref, e, f):
     return {
         "energy_per_particle": e / len(f),
         "relative_energy_difference": abs(e - e_ref) / abs(e_ref),
-        "max_relative_force_difference": float(np.max(df / fn)),        # max_i |dF_i| / |F_i|
+        "max_relative_force_difference": float(np.max(df / fn)),  # max_i |dF_i| / |F_i|
         "max_force_difference_over_rms_force": float(df.max() / np.sqrt(np.mean(fn**2))),
     }
 
@@ -63,11 +63,14 @@ def main():
     x = dynamics.equilibrate(types, x, box, a.temperature, a.equilibration, seed=a.seed).positions
     t_eq = time.perf_counter() - t0
 
-    e_omm, f_omm = engine.energy_and_forces(types, x, box)               # Reference platform, double
+    e_omm, f_omm = engine.energy_and_forces(types, x, box)  # Reference platform, double
     e_lmp, f_lmp, x_lmp = lammps_energy_forces(types, x, box, "sf")
-    e_ts, f_ts, _ = lammps_energy_forces(types, x, box, "ts")             # for scale: a different potential
+    e_ts, f_ts, _ = lammps_energy_forces(types, x, box, "ts")  # for scale: a different potential
     result = {
-        "N": a.N, "temperature": a.temperature, "seed": a.seed, "equilibration_time": a.equilibration,
+        "N": a.N,
+        "temperature": a.temperature,
+        "seed": a.seed,
+        "equilibration_time": a.equilibration,
         "equilibration_wall_s": t_eq,
         "openmm_platform": engine.choose_platform("double").describe(),
         "openmm_energy_per_particle": e_omm / a.N,
@@ -79,8 +82,10 @@ def main():
     try:  # the tests' independent NumPy reference, if it is importable (read-only use)
         import sys
         from pathlib import Path
+
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests is a package
         from tests import reference
+
         e_np, f_np = reference.energy_forces(types, x, box)
         result["numpy_reference"] = compare(e_omm, f_omm, e_np, f_np)
         result["lammps_vs_numpy_reference"] = compare(e_np, f_np, e_lmp, f_lmp)

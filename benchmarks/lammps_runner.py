@@ -9,6 +9,7 @@ Potentials (cutoff 2.5 sigma_ab per pair, as in tbotan.md.potential):
 - ``"ts"``: ``lj/cut`` + ``pair_modify shift yes`` = truncated-and-shifted LJ, U = u(r) - u(rc);
 - ``"sf-global"``, ``"ts-global"``: the same with one cutoff 2.5 (= 2.5 sigma_AA) for every pair.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,9 @@ from tbotan import core
 
 LMP = shutil.which("lmp") or "/usr/bin/lmp"
 # (type_i, type_j, epsilon, sigma) for LAMMPS types 1 = A, 2 = B, from tbotan's one table
-KA_PAIRS = tuple((i + 1, j + 1, float(core.EPSILON[i + j]), float(core.SIGMA[i + j])) for i, j in ((0, 0), (0, 1), (1, 1)))
+KA_PAIRS = tuple(
+    (i + 1, j + 1, float(core.EPSILON[i + j]), float(core.SIGMA[i + j])) for i, j in ((0, 0), (0, 1), (1, 1))
+)
 CUTOFF_RATIO = core.CUTOFF_RATIO
 
 
@@ -33,10 +36,24 @@ def write_data(path, types, positions, box, velocities=None) -> None:
     image = np.floor(x / box).astype(np.int64)
     x = x - image * box
     x[x >= box] -= box  # guard against x/box rounding to exactly 1
-    lines = ["KA mixture written by benchmarks/lammps_runner.py", "",
-             f"{len(x)} atoms", "2 atom types", "",
-             f"0.0 {box:.17g} xlo xhi", f"0.0 {box:.17g} ylo yhi", f"0.0 {box:.17g} zlo zhi", "",
-             "Masses", "", "1 1.0", "2 1.0", "", "Atoms # atomic", ""]
+    lines = [
+        "KA mixture written by benchmarks/lammps_runner.py",
+        "",
+        f"{len(x)} atoms",
+        "2 atom types",
+        "",
+        f"0.0 {box:.17g} xlo xhi",
+        f"0.0 {box:.17g} ylo yhi",
+        f"0.0 {box:.17g} zlo zhi",
+        "",
+        "Masses",
+        "",
+        "1 1.0",
+        "2 1.0",
+        "",
+        "Atoms # atomic",
+        "",
+    ]
     for i, (t, r, n) in enumerate(zip(np.asarray(types), x, image), start=1):
         lines.append(f"{i} {int(t) + 1} {r[0]:.17g} {r[1]:.17g} {r[2]:.17g} {n[0]} {n[1]} {n[2]}")
     if velocities is not None:
@@ -58,8 +75,9 @@ def pair_lines(potential: str = "sf") -> str:
         head = [f"pair_style lj/cut {CUTOFF_RATIO}", "pair_modify shift yes"]
     else:
         raise ValueError(f"potential must be 'sf' or 'ts', not {potential!r}")
-    coeffs = [f"pair_coeff {i} {j} {eps} {sig} {CUTOFF_RATIO * (1.0 if scope else sig):.17g}"
-              for i, j, eps, sig in KA_PAIRS]
+    coeffs = [
+        f"pair_coeff {i} {j} {eps} {sig} {CUTOFF_RATIO * (1.0 if scope else sig):.17g}" for i, j, eps, sig in KA_PAIRS
+    ]
     # pair_modify must follow pair_style; coefficients after both
     return "\n".join(head + coeffs) + "\n"
 
@@ -100,7 +118,7 @@ def read_dump(path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             steps.append(int(lines[k + 1]))
             n = int(lines[k + 3])
             columns = lines[k + 8].split()[2:]
-            body = np.array(" ".join(lines[k + 9:k + 9 + n]).split(), dtype=np.float64).reshape(n, -1)
+            body = np.array(" ".join(lines[k + 9 : k + 9 + n]).split(), dtype=np.float64).reshape(n, -1)
             blocks.append(body[np.argsort(body[:, columns.index("id")])])
             k += 9 + n
         else:

@@ -5,6 +5,7 @@ and the parallel efficiency of 2 LocalCluster workers against 1, in one run.
 
 Prints one JSON object (and writes benchmarks/results/pipeline_<spec stem>.json).
 """
+
 import argparse
 import logging
 import os
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 from distributed import Client, LocalCluster
-
 from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+
 from tbotan.data import pipeline
 from tbotan.data.spec import load_spec
 
@@ -39,14 +40,26 @@ def main() -> None:
         with LocalCluster(n_workers=w, threads_per_worker=1, dashboard_address=":0") as cl, Client(cl) as c:
             result = pipeline.simulate(spec, path, c)
         n_conf = sum(r["configurations"] for r in result["summary"])
-        units = {k: {"count": len(v), "total_s": float(np.sum(v)), "mean_s": float(np.mean(v)) if v else None}
-                 for k, v in result["unit_times"].items()}
-        runs[w] = {"workers": w, "wall_s": result["wall_time"], "units": units,
-                   "bytes_per_configuration": store_bytes(path) / n_conf, "configurations": n_conf}
+        units = {
+            k: {"count": len(v), "total_s": float(np.sum(v)), "mean_s": float(np.mean(v)) if v else None}
+            for k, v in result["unit_times"].items()
+        }
+        runs[w] = {
+            "workers": w,
+            "wall_s": result["wall_time"],
+            "units": units,
+            "bytes_per_configuration": store_bytes(path) / n_conf,
+            "configurations": n_conf,
+        }
         shutil.rmtree(tmp)
-    out = {"spec": args.spec,
-           "N": spec.N, "temperatures": spec.temperatures, "replicas": spec.replicas,
-           "cpu_count": os.cpu_count(), "runs": list(runs.values())}
+    out = {
+        "spec": args.spec,
+        "N": spec.N,
+        "temperatures": spec.temperatures,
+        "replicas": spec.replicas,
+        "cpu_count": os.cpu_count(),
+        "runs": list(runs.values()),
+    }
     if 1 in runs and 2 in runs:
         out["parallel_efficiency_2_vs_1"] = runs[1]["wall_s"] / (2 * runs[2]["wall_s"])
     emit(f"pipeline_{Path(args.spec).stem}", out)

@@ -9,15 +9,16 @@ training configuration (``displacement`` rows), what its best model follows: Pea
 the prediction and of the MD C_B with each particle's distance from its inherent-structure position
 |r_thermal - r_IS|. Prints one JSON object and writes benchmarks/results/quickstart.json.
 """
+
 import argparse
 
 import numpy as np
 import torch
 import zarr
-
 from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
-from tbotan.learn.graphs import edge_features, load_graphs
+
 from tbotan.data.spec import parse_spec
+from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.train import build_model, load_checkpoint, model_shape
 
 
@@ -38,11 +39,18 @@ def displacement_rows(store: str, variant: str, spec) -> list[dict]:
                 with torch.no_grad():
                     pred = model(g.species, g.edges, edge_features(g, variant)).node.numpy()
                 cb = g.cb.numpy()
-                rows.append({"seed": seed, "T": float(T), "configuration": g.c, "mean_distance_A": float(dist[a].mean()),
-                             "mean_cb_A": float(cb[a].mean()),
-                             "rho_cb_distance": float(np.corrcoef(cb[a], dist[a])[0, 1]),
-                             "rho_prediction_distance": float(np.corrcoef(pred[a], dist[a])[0, 1]),
-                             "rho_prediction_cb": float(np.corrcoef(pred[a], cb[a])[0, 1])})
+                rows.append(
+                    {
+                        "seed": seed,
+                        "T": float(T),
+                        "configuration": g.c,
+                        "mean_distance_A": float(dist[a].mean()),
+                        "mean_cb_A": float(cb[a].mean()),
+                        "rho_cb_distance": float(np.corrcoef(cb[a], dist[a])[0, 1]),
+                        "rho_prediction_distance": float(np.corrcoef(pred[a], dist[a])[0, 1]),
+                        "rho_prediction_cb": float(np.corrcoef(pred[a], cb[a])[0, 1]),
+                    }
+                )
     return rows
 
 
@@ -50,16 +58,23 @@ def prediction_rows(variant_group) -> list[dict]:
     """Per seed and T of ``predictions/<variant>``: the test configurations' mean numbers (node rho with its s.e.m.)."""
     rows = []
     for seed_name, sg in sorted(variant_group.groups()):
-        for t_name, tg in sorted(sg.groups()):
+        for _, tg in sorted(sg.groups()):
             rho = tg["pearson_node_A"][:]
-            rows.append({"seed": int(seed_name.removeprefix("seed")), "T": float(tg.attrs["T"]),
-                         "trained": bool(tg.attrs["trained"]), "test_configurations": len(rho),
-                         "best_epoch": sg.attrs.get("best_epoch"),
-                         "pearson_node_A": float(np.mean(rho)),
-                         "pearson_node_A_sem": float(np.std(rho) / np.sqrt(len(rho))),
-                         "pearson_node_all": float(np.mean(tg["pearson_node_all"][:])),
-                         "pearson_edge_AA": float(np.mean(tg["pearson_edge_AA"][:])),
-                         "T_pred": float(np.mean(tg["t_pred"][:])), "T_pred_std": float(np.std(tg["t_pred"][:]))})
+            rows.append(
+                {
+                    "seed": int(seed_name.removeprefix("seed")),
+                    "T": float(tg.attrs["T"]),
+                    "trained": bool(tg.attrs["trained"]),
+                    "test_configurations": len(rho),
+                    "best_epoch": sg.attrs.get("best_epoch"),
+                    "pearson_node_A": float(np.mean(rho)),
+                    "pearson_node_A_sem": float(np.std(rho) / np.sqrt(len(rho))),
+                    "pearson_node_all": float(np.mean(tg["pearson_node_all"][:])),
+                    "pearson_edge_AA": float(np.mean(tg["pearson_edge_AA"][:])),
+                    "T_pred": float(np.mean(tg["t_pred"][:])),
+                    "T_pred_std": float(np.std(tg["t_pred"][:])),
+                }
+            )
     return rows
 
 
@@ -71,10 +86,18 @@ def main() -> None:
     root = zarr.open_group(args.store, mode="r")
     spec = root.attrs["spec"]
     rows = prediction_rows(root[f"predictions/{args.variant}"])
-    emit("quickstart", {"store": args.store, "variant": args.variant, "N": spec["N"],
-                        "training": {k: spec["training"][k] for k in ("epochs", "switch_epoch", "seeds", "lr", "hidden", "steps")},
-                        "run_times_s": root.attrs.get("run_times", []), "rows": rows,
-                        "displacement": displacement_rows(args.store, args.variant, parse_spec(spec))})
+    emit(
+        "quickstart",
+        {
+            "store": args.store,
+            "variant": args.variant,
+            "N": spec["N"],
+            "training": {k: spec["training"][k] for k in ("epochs", "switch_epoch", "seeds", "lr", "hidden", "steps")},
+            "run_times_s": root.attrs.get("run_times", []),
+            "rows": rows,
+            "displacement": displacement_rows(args.store, args.variant, parse_spec(spec)),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ other training settings are the store's spec's. Reports the training wall time a
 over A particles on the test configurations (best-validation checkpoint) per T. Prints one JSON object
 and writes benchmarks/results/quickstart_sizing.json.
 """
+
 import argparse
 import os
 import shutil
@@ -22,9 +23,8 @@ from pathlib import Path
 
 import yaml
 import zarr
-
-from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 from quickstart import prediction_rows  # the same per-T numbers as the quickstart benchmark
+from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 
 SETTINGS = {  # each takes about 6-7 min per seed on one thread of this project's CPU
     "paper_network": {"hidden": 64, "steps": 7, "epochs": 40, "switch_epoch": 20, "lr": 3e-3},
@@ -39,8 +39,17 @@ def run_one(store: str, spec: dict, setting: str, seed: int, work: Path) -> dict
     (here / "spec.yaml").write_text(yaml.safe_dump(spec))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     lambda_g = spec["training"]["lambda_g"]
-    args = [str(here / "spec.yaml"), "--store", str(here / "store.zarr"), "--seeds", str(seed), "--variant", "both",
-            "--lambda-g", str(lambda_g[0] if isinstance(lambda_g, list) else lambda_g)]
+    args = [
+        str(here / "spec.yaml"),
+        "--store",
+        str(here / "store.zarr"),
+        "--seeds",
+        str(seed),
+        "--variant",
+        "both",
+        "--lambda-g",
+        str(lambda_g[0] if isinstance(lambda_g, list) else lambda_g),
+    ]
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "tbotan", "train", *args], env=env, check=True, capture_output=True)
     train_s = time.perf_counter() - start

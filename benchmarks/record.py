@@ -1,5 +1,6 @@
 """How every benchmark reports: one JSON object on stdout, with the command that made it, also written to
 benchmarks/results/<name>.json."""
+
 import json
 import shlex
 import sys

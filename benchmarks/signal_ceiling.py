@@ -7,15 +7,17 @@
   (R = 2r / (1 + r)); no predictor can exceed rho = sqrt(R) against the stored C_B.
 * Baselines: Pearson rho (A particles) of C_B with the per-particle potential energy in the inherent and in
   the thermal structure (shifted-force KA LJ in plain NumPy), with the coordination number (r < 1.4 in
-  the IS), and with each particle's distance from its inherent-structure position, |r_thermal - r_IS|. Test configurations (split 2) of every temperature. Prints one JSON object and writes
+  the IS), and with each particle's distance from its inherent-structure position, |r_thermal - r_IS|.
+  Test configurations (split 2) of every temperature. Prints one JSON object and writes
   benchmarks/results/signal_ceiling.json.
 """
+
 import argparse
 
 import numpy as np
 import zarr
-
 from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+
 from tbotan.data.targets import bond_breaking, neighbour_pairs
 
 EPS = np.array([[1.0, 1.5], [1.5, 0.5]])
@@ -55,7 +57,7 @@ def main() -> None:
             frames = g["replica_positions"][c]
             a = types == 0
             first = bond_breaking(types, thermal, frames[: K // 2], L)[0]
-            second = bond_breaking(types, thermal, frames[K // 2:], L)[0]
+            second = bond_breaking(types, thermal, frames[K // 2 :], L)[0]
             half.append(rho(first[a], second[a]))
             e_is.append(rho(pair_energy(types, g["inherent"][c], L)[a], cb[a]))
             e_th.append(rho(pair_energy(types, thermal, L)[a], cb[a]))
@@ -67,12 +69,22 @@ def main() -> None:
             std.append(cb[a].std())
         r = float(np.mean(half))
         reliability = 2 * r / (1 + r)
-        rows.append({"T": float(g.attrs["T"]), "test_configurations": len(chosen), "replicas": K,
-                     "split_half_r": r, "reliability": reliability, "ceiling_rho": float(np.sqrt(reliability)),
-                     "rho_energy_inherent": float(np.mean(e_is)), "rho_energy_thermal": float(np.mean(e_th)),
-                     "rho_coordination": float(np.mean(coord)), "rho_thermal_to_inherent_distance": float(np.mean(disp)),
-                     "cb_mean_A": float(np.mean(mean)),
-                     "cb_std_A": float(np.mean(std))})
+        rows.append(
+            {
+                "T": float(g.attrs["T"]),
+                "test_configurations": len(chosen),
+                "replicas": K,
+                "split_half_r": r,
+                "reliability": reliability,
+                "ceiling_rho": float(np.sqrt(reliability)),
+                "rho_energy_inherent": float(np.mean(e_is)),
+                "rho_energy_thermal": float(np.mean(e_th)),
+                "rho_coordination": float(np.mean(coord)),
+                "rho_thermal_to_inherent_distance": float(np.mean(disp)),
+                "cb_mean_A": float(np.mean(mean)),
+                "cb_std_A": float(np.mean(std)),
+            }
+        )
     emit("signal_ceiling", {"store": args.store, "rows": rows})
 
 

@@ -1,6 +1,7 @@
 """tau_alpha of the KA mixture measured with the same protocol in OpenMM (tbotan) and in LAMMPS.
 
-    python benchmarks/tau_alpha.py [--seeds 3] [--N 1000] [--temperature 0.8] [--engines openmm,lammps] [--first-seed 1] [--tag X]
+    python benchmarks/tau_alpha.py [--seeds 3] [--N 1000] [--temperature 0.8] [--engines openmm,lammps]
+                                   [--first-seed 1] [--tag X]
 
 OpenMM: tbotan.md.relaxation.measure_tau_alpha (random start, minimise, Langevin NVT equilibration,
 NVE production, F_s of the A particles at the first peak of S_AA(q), tau = 1/e crossing).
@@ -10,32 +11,42 @@ NVE production for the same length with unwrapped positions dumped at the same i
 frames go through the same tbotan.md.relaxation functions. ``lammps_tau`` also serves
 benchmarks/tau_alpha_variants.py (other potentials, thermostats, sizes).
 """
+
 from __future__ import annotations
 
 import argparse
 import tempfile
 import time
 
-import numpy as np
-
-from tbotan.md import relaxation
-
 import lammps_runner
+import numpy as np
 from record import emit
+
 from tbotan import core
+from tbotan.md import relaxation
 
 DT = 0.005
 
 
-def protocol(temperature: float, dt: float = DT, min_equilibration: float = 30.0, production: float = 10.0,
-             frames_per_tau: int = 40) -> dict:
+def protocol(
+    temperature: float,
+    dt: float = DT,
+    min_equilibration: float = 30.0,
+    production: float = 10.0,
+    frames_per_tau: int = 40,
+) -> dict:
     """The first-round protocol of measure_tau_alpha (it is final whenever the measured tau_alpha <=
     the prior guess_tau): equilibration and production lengths, and the frame interval."""
     tau = relaxation.guess_tau(temperature)
     every = max(1, int(round(tau / frames_per_tau / dt)))
     n_frames = int(round(production * tau / (every * dt))) + 1
-    return {"equilibration_time": min_equilibration * tau, "every": every, "interval": every * dt,
-            "n_frames": n_frames, "dt": dt}
+    return {
+        "equilibration_time": min_equilibration * tau,
+        "every": every,
+        "interval": every * dt,
+        "n_frames": n_frames,
+        "dt": dt,
+    }
 
 
 def analyse(frames: np.ndarray, types: np.ndarray, box: float, interval: float) -> dict:
@@ -51,17 +62,30 @@ def analyse(frames: np.ndarray, types: np.ndarray, box: float, interval: float) 
     dr = np.linalg.norm(frames[: len(fs), a] - frames[0, a], axis=-1)
     fs_single = np.mean(np.sinc(q * dr / np.pi), axis=1)
     return {
-        "tau_alpha": relaxation.crossing_time(lags, fs), "q": q,
+        "tau_alpha": relaxation.crossing_time(lags, fs),
+        "q": q,
         "tau_alpha_q7.25": relaxation.crossing_time(lags, fs_725),
         "tau_alpha_single_origin": relaxation.crossing_time(lags, fs_single),
         "tau_alpha_all_particles": relaxation.crossing_time(lags, fs_all),
-        "fs_times": lags.tolist(), "fs": fs.tolist(),
+        "fs_times": lags.tolist(),
+        "fs": fs.tolist(),
     }
 
 
-def lammps_tau(temperature: float, n_particles: int, seed: int, equilibration_time: float, every: int,
-               n_frames: int, dt: float = DT, potential: str = "sf", production_thermostat: str = "nve",
-               damp: float = 1.0, nh_damp: float = 0.5, nprocs: int = 1) -> dict:
+def lammps_tau(
+    temperature: float,
+    n_particles: int,
+    seed: int,
+    equilibration_time: float,
+    every: int,
+    n_frames: int,
+    dt: float = DT,
+    potential: str = "sf",
+    production_thermostat: str = "nve",
+    damp: float = 1.0,
+    nh_damp: float = 0.5,
+    nprocs: int = 1,
+) -> dict:
     """One LAMMPS run of the protocol above; ``production_thermostat`` is "nve" (the protocol),
     "nvt" (Nose-Hoover, Tdamp ``nh_damp``) or "langevin" (fix nve + fix langevin, damp ``damp``)."""
     types, box = core.species(n_particles), core.box_length(n_particles)
@@ -103,17 +127,27 @@ def lammps_tau(temperature: float, n_particles: int, seed: int, equilibration_ti
     out = analyse(frames, types, box, every * dt)
     plateau = relaxation.energy_plateau(eq["PotEng"])
     half = len(eq["PotEng"]) // 2
-    out.update({
-        "engine": "lammps", "temperature": T, "N": n_particles, "seed": seed, "dt": dt,
-        "potential": potential, "production_thermostat": production_thermostat,
-        "equilibration_time": eq_steps * dt, "production_time": prod_steps * dt,
-        "frame_interval": every * dt, "n_frames": int(len(frames)),
-        "mean_potential_energy": float(np.mean(eq["PotEng"][half:])),
-        "energy_plateau": plateau,
-        "production_mean_temperature": float(np.mean(prod["Temp"][1:])),
-        "nve_energy_drift": float(prod["TotEng"][-1] - prod["TotEng"][0]),
-        "wall_s": wall, "nprocs": nprocs,
-    })
+    out.update(
+        {
+            "engine": "lammps",
+            "temperature": T,
+            "N": n_particles,
+            "seed": seed,
+            "dt": dt,
+            "potential": potential,
+            "production_thermostat": production_thermostat,
+            "equilibration_time": eq_steps * dt,
+            "production_time": prod_steps * dt,
+            "frame_interval": every * dt,
+            "n_frames": int(len(frames)),
+            "mean_potential_energy": float(np.mean(eq["PotEng"][half:])),
+            "energy_plateau": plateau,
+            "production_mean_temperature": float(np.mean(prod["Temp"][1:])),
+            "nve_energy_drift": float(prod["TotEng"][-1] - prod["TotEng"][0]),
+            "wall_s": wall,
+            "nprocs": nprocs,
+        }
+    )
     return out
 
 
@@ -157,19 +191,25 @@ def main():
             if abs(r["equilibration_time"] - proto["equilibration_time"]) > 1e-9:
                 proto["equilibration_time"] = r["equilibration_time"]  # OpenMM needed more rounds
         if "lammps" in engines:
-            runs["lammps"].append(lammps_tau(a.temperature, a.N, 1000 + seed, proto["equilibration_time"],
-                                             proto["every"], proto["n_frames"]))
+            runs["lammps"].append(
+                lammps_tau(
+                    a.temperature, a.N, 1000 + seed, proto["equilibration_time"], proto["every"], proto["n_frames"]
+                )
+            )
     result = {"temperature": a.temperature, "N": a.N, "protocol": proto, "per_engine": {}}
     for e, rs in runs.items():
         result["per_engine"][e] = {key: summary([r[key] for r in rs]) for key in KEYS}
         result["per_engine"][e]["runs"] = [
-            {k: v for k, v in r.items() if a.keep_fs or k not in ("fs", "fs_times")} for r in rs]
+            {k: v for k, v in r.items() if a.keep_fs or k not in ("fs", "fs_times")} for r in rs
+        ]
     if len(engines) == 2:
         pe = result["per_engine"]
         result["ratio_openmm_over_lammps"] = {
-            key: ratio(pe["openmm"][key], pe["lammps"][key]) for key in ("tau_alpha", "tau_alpha_q7.25")}
-        result["paper_table_I_tau_alpha"] = relaxation.guess_tau(a.temperature) if a.temperature in (
-            0.44, 0.47, 0.50, 0.56, 0.64, 0.80) else None
+            key: ratio(pe["openmm"][key], pe["lammps"][key]) for key in ("tau_alpha", "tau_alpha_q7.25")
+        }
+        result["paper_table_I_tau_alpha"] = (
+            relaxation.guess_tau(a.temperature) if a.temperature in (0.44, 0.47, 0.50, 0.56, 0.64, 0.80) else None
+        )
     name = f"tau_alpha_T{a.temperature:g}_N{a.N}" + (f"_{a.tag}" if a.tag else "")
     emit(name, result)
 

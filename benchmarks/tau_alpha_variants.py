@@ -16,12 +16,12 @@ Langevin NVT equilibration for 30 x the Table-I tau, fresh Maxwell-Boltzmann vel
 Definition variants (q = 7.25 instead of the measured peak, a single time origin instead of all,
 all particles instead of A only) are evaluated on every run's frames.
 """
+
 from __future__ import annotations
 
 import argparse
 
 import numpy as np
-
 from record import emit
 from tau_alpha import lammps_tau, protocol, summary
 
@@ -35,8 +35,15 @@ VARIANTS = {
     "sf_global": {"potential": "sf-global"},
     "ts_global": {"potential": "ts-global"},
 }
-KEYS = ("tau_alpha", "tau_alpha_q7.25", "tau_alpha_single_origin", "tau_alpha_all_particles", "q",
-        "mean_potential_energy", "production_mean_temperature")
+KEYS = (
+    "tau_alpha",
+    "tau_alpha_q7.25",
+    "tau_alpha_single_origin",
+    "tau_alpha_all_particles",
+    "q",
+    "mean_potential_energy",
+    "production_mean_temperature",
+)
 
 
 def main():
@@ -52,21 +59,34 @@ def main():
     table, runs = {}, {}
     for name in a.variants.split(","):
         opts = {"n_particles": 1000, **VARIANTS[name]}
-        rs = [lammps_tau(a.temperature, seed=a.first_seed + k, equilibration_time=proto["equilibration_time"],
-                         every=proto["every"], n_frames=proto["n_frames"], nprocs=a.nprocs, **opts)
-              for k in range(a.seeds)]
+        rs = [
+            lammps_tau(
+                a.temperature,
+                seed=a.first_seed + k,
+                equilibration_time=proto["equilibration_time"],
+                every=proto["every"],
+                n_frames=proto["n_frames"],
+                nprocs=a.nprocs,
+                **opts,
+            )
+            for k in range(a.seeds)
+        ]
         table[name] = {key: summary([r[key] for r in rs]) for key in KEYS}
         table[name]["wall_s"] = float(sum(r["wall_s"] for r in rs))
         runs[name] = [{k: v for k, v in r.items() if k not in ("fs", "fs_times")} for r in rs]
     if "base" in table:
         b = table["base"]["tau_alpha"]
-        for name, row in table.items():
+        for row in table.values():
             m = row["tau_alpha"]
             r = m["mean"] / b["mean"]
-            row["tau_ratio_to_base"] = {"value": r, "stderr": r * float(np.hypot(m["stderr"] / m["mean"],
-                                                                                  b["stderr"] / b["mean"]))}
-    emit(f"tau_alpha_variants_T{a.temperature:g}" + (f"_{a.tag}" if a.tag else ""),
-                {"temperature": a.temperature, "protocol": proto, "seeds": a.seeds, "table": table, "runs": runs})
+            row["tau_ratio_to_base"] = {
+                "value": r,
+                "stderr": r * float(np.hypot(m["stderr"] / m["mean"], b["stderr"] / b["mean"])),
+            }
+    emit(
+        f"tau_alpha_variants_T{a.temperature:g}" + (f"_{a.tag}" if a.tag else ""),
+        {"temperature": a.temperature, "protocol": proto, "seeds": a.seeds, "table": table, "runs": runs},
+    )
 
 
 if __name__ == "__main__":

@@ -10,20 +10,21 @@ Graphs are real KA configurations (random start, short NVT at T = 0.8, FIRE to 1
 targets (targets do not change the cost). Prints one JSON object (and writes
 benchmarks/results/training.json).
 """
+
 import argparse
 import os
 import time
 
 import numpy as np
 import torch
-
 from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
-from tbotan.md import dynamics, fire
+
+from tbotan import core
 from tbotan.data import targets
 from tbotan.learn.graphs import Graph
 from tbotan.learn.model import Output, TBotan, parameter_count
 from tbotan.learn.train import graph_terms, objective
-from tbotan import core
+from tbotan.md import dynamics, fire
 
 SETTINGS = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 1e-2, "w_v": 1.0, "w_c": 0.5}
 
@@ -41,8 +42,12 @@ class Concatenation(TBotan):
             e = self.edge_mlp(torch.cat([h[src], h[dst], e, e_enc], dim=1))
             h = self.node_mlp(torch.cat([h, h_enc, torch.zeros_like(h).index_add_(0, dst, e)], dim=1))
             g = self.global_mlp(torch.cat([g, h.mean(dim=0)]))
-        return Output(node=self.node_decoder(h).squeeze(-1), edge=self.edge_decoder(e).squeeze(-1),
-                      t=self.global_decoder(g).squeeze(-1), u=g)
+        return Output(
+            node=self.node_decoder(h).squeeze(-1),
+            edge=self.edge_decoder(e).squeeze(-1),
+            t=self.global_decoder(g).squeeze(-1),
+            u=g,
+        )
 
 
 def ka_graph(n: int, seed: int = 0) -> Graph:
@@ -57,14 +62,20 @@ def ka_graph(n: int, seed: int = 0) -> Graph:
         return d - box * np.round(d / box)
 
     rng = np.random.default_rng(seed)
-    return Graph(species=torch.tensor(types, dtype=torch.long), edges=torch.tensor(edges, dtype=torch.long),
-                 is_vectors=torch.tensor(image(inherent[k] - inherent[j]), dtype=torch.float32),
-                 thermal_distance=torch.tensor(np.linalg.norm(image(thermal[k] - thermal[j]), axis=1)[:, None],
-                                               dtype=torch.float32),
-                 positions=torch.tensor(thermal), box=box,
-                 cb=torch.tensor(rng.uniform(0.3, 1.0, n), dtype=torch.float32),
-                 edge_target=torch.tensor(rng.normal(0, 0.1, len(edges)), dtype=torch.float32),
-                 temperature=0.8, c=0)
+    return Graph(
+        species=torch.tensor(types, dtype=torch.long),
+        edges=torch.tensor(edges, dtype=torch.long),
+        is_vectors=torch.tensor(image(inherent[k] - inherent[j]), dtype=torch.float32),
+        thermal_distance=torch.tensor(
+            np.linalg.norm(image(thermal[k] - thermal[j]), axis=1)[:, None], dtype=torch.float32
+        ),
+        positions=torch.tensor(thermal),
+        box=box,
+        cb=torch.tensor(rng.uniform(0.3, 1.0, n), dtype=torch.float32),
+        edge_target=torch.tensor(rng.normal(0, 0.1, len(edges)), dtype=torch.float32),
+        temperature=0.8,
+        c=0,
+    )
 
 
 def time_steps(graph: Graph, device: str, steps: int, bf16: bool = False, cls=TBotan) -> float:
@@ -110,13 +121,27 @@ def main() -> None:
                 torch.set_num_threads(threads)
             s = time_steps(graph, device, args.steps, bf16)
             peer = time_steps(graph, device, args.steps, bf16, cls=Concatenation)
-            rows.append({"N": n, "edges": len(graph.edges), "device": device, "threads": threads, "bf16": bf16,
-                         "seconds_per_step": s, "graphs_per_second": 1 / s,
-                         "paper_epoch_s_extrapolated": 400 * s * (4096 / n),
-                         "concatenation_seconds_per_step": peer, "speedup_vs_concatenation": peer / s})
-    out = {"torch": torch.__version__,
-           "parameters": parameter_count(TBotan()), "cpu_count": os.cpu_count(),
-           "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "rows": rows}
+            rows.append(
+                {
+                    "N": n,
+                    "edges": len(graph.edges),
+                    "device": device,
+                    "threads": threads,
+                    "bf16": bf16,
+                    "seconds_per_step": s,
+                    "graphs_per_second": 1 / s,
+                    "paper_epoch_s_extrapolated": 400 * s * (4096 / n),
+                    "concatenation_seconds_per_step": peer,
+                    "speedup_vs_concatenation": peer / s,
+                }
+            )
+    out = {
+        "torch": torch.__version__,
+        "parameters": parameter_count(TBotan()),
+        "cpu_count": os.cpu_count(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "rows": rows,
+    }
     emit("training", out)
 
 

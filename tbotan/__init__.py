@@ -12,4 +12,5 @@ enforces it):
     analysis/    the four-point S_B(q) and the report
     cli/         the ``tbotan`` command and ``tbotan run``
 """
+
 __version__ = "0.1.0"

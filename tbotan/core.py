@@ -13,6 +13,7 @@ W(q) = sum_j w_j exp(i q . r_j), on the box's reciprocal lattice q = (2 pi / L) 
 collected into bins of |n|^2. Both S(q) of ``md.relaxation`` and S_B(q) of ``analysis.fourpoint`` are this
 sum with their own weights and bins.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -58,8 +59,9 @@ def minimum_image(d, box: float):
     return d - box * (d / box).round()
 
 
-def lattice_sum(positions: np.ndarray, weights: np.ndarray, box: float, n2_max: int,
-                bins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lattice_sum(
+    positions: np.ndarray, weights: np.ndarray, box: float, n2_max: int, bins: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sum of |W(q)|^2 over the lattice vectors of each bin, with W(q) = sum_j w_j exp(i q . r_j).
 
     Args:
@@ -85,17 +87,17 @@ def lattice_sum(positions: np.ndarray, weights: np.ndarray, box: float, n2_max: 
     n_bins = int(bins.max()) + 1
     m = np.arange(-big_k, big_k + 1)
     ang = (2 * np.pi / box) * x
-    a, b, c = (np.exp(1j * ang[:, d:d + 1] * m) for d in range(3))  # (n, 2K+1): column l is exp(2 pi i m_l x_j / L)
+    a, b, c = (np.exp(1j * ang[:, d : d + 1] * m) for d in range(3))  # (n, 2K+1): column l is exp(2 pi i m_l x_j / L)
     sums, counts, norms = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
     for nx in range(big_k + 1):
         r = int(np.floor(np.sqrt(n2_max - nx**2)))
         sl = slice(big_k - r, big_k + r + 1)
-        fb = (f * a[:, big_k + nx])[:, None] * b[:, sl]        # (n, 2r+1)
-        w = fb.T @ c[:, sl]                                     # W[nx, ny, nz], (2r+1, 2r+1)
+        fb = (f * a[:, big_k + nx])[:, None] * b[:, sl]  # (n, 2r+1)
+        w = fb.T @ c[:, sl]  # W[nx, ny, nz], (2r+1, 2r+1)
         n2 = nx**2 + m[sl, None] ** 2 + m[None, sl] ** 2
         inside = (n2 <= n2_max) & (n2 > 0)
         k = bins[n2[inside]]
-        weight = 1.0 if nx == 0 else 2.0                        # n_x > 0 stands for +q and -q
+        weight = 1.0 if nx == 0 else 2.0  # n_x > 0 stands for +q and -q
         sums += weight * np.bincount(k, (w.real[inside] ** 2 + w.imag[inside] ** 2), n_bins)
         counts += weight * np.bincount(k, minlength=n_bins)
         norms += weight * np.bincount(k, np.sqrt(n2[inside]), n_bins)

@@ -6,6 +6,7 @@ cause (file, field, temperature, configuration) and, where there is one, the com
 Each class also derives from the built-in error it refines (``ValueError``, ``RuntimeError``, ...), so code
 that catches those keeps working. Imports nothing.
 """
+
 from __future__ import annotations
 
 
@@ -14,6 +15,7 @@ class TbotanError(Exception):
 
 
 # ---------------------------------------------------------------- the MD core (tbotan.md)
+
 
 class ConfigurationError(TbotanError, ValueError):
     """A configuration that cannot be used: an extended XYZ file with an unknown species, a missing or
@@ -39,6 +41,7 @@ class TauAlphaError(TbotanError, RuntimeError):
 
 
 # ---------------------------------------------------------------- data and cluster (tbotan.data, tbotan.hpc)
+
 
 class SpecError(TbotanError, ValueError):
     """An invalid job spec; ``problems`` is the list of (field path, reason), all reported at once."""
@@ -67,6 +70,7 @@ class SimulationFailed(TbotanError, RuntimeError):
 
 
 # ---------------------------------------------------------------- learning and analysis (tbotan.learn, tbotan.analysis)
+
 
 class TrainingError(TbotanError, RuntimeError):
     """Training cannot go on (NaN loss, incompatible checkpoint, no data, impossible settings)."""

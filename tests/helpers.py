@@ -1,16 +1,17 @@
 """What several test modules share: the repository root, small equilibrated liquids, whether SLURM answers."""
+
 import functools
 import shutil
 import subprocess
 from pathlib import Path
 
-from tbotan.md import dynamics
 from tbotan import core
+from tbotan.md import dynamics
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def liquid(n: int, temperature: float, duration: float = 5.0, seed: int = 0):
     """A KA liquid of ``n`` particles after a short NVT run at ``temperature``: (types, positions, box)."""
     types = core.species(n)
@@ -20,7 +21,7 @@ def liquid(n: int, temperature: float, duration: float = 5.0, seed: int = 0):
     return types, eq.positions, box
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def slurm_missing() -> str | None:
     """Why SLURM cannot be used here (None when a node answers); .ci/slurm-up.sh brings one up."""
     if shutil.which("sinfo") is None:

@@ -3,6 +3,7 @@
 Written from the formulas of SPEC §1–§3 directly, sharing no code with ``tbotan`` (the pair tables
 are typed in again here on purpose).
 """
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -52,8 +53,21 @@ def energy_forces(types, positions, L):
     return energy, forces
 
 
-def fire(types, positions, L, tolerance=1e-12, max_steps=500_000, dt_init=0.002, dt_max=0.02,
-         alpha_start=0.1, f_alpha=0.99, f_inc=1.1, f_dec=0.5, n_min=5, check_every=100):
+def fire(
+    types,
+    positions,
+    L,
+    tolerance=1e-12,
+    max_steps=500_000,
+    dt_init=0.002,
+    dt_max=0.02,
+    alpha_start=0.1,
+    f_alpha=0.99,
+    f_inc=1.1,
+    f_dec=0.5,
+    n_min=5,
+    check_every=100,
+):
     """Plain FIRE (semi-implicit Euler, Bitzek parameters); returns positions, energy, mean force, steps."""
     x = np.array(positions, dtype=np.float64)
     v = np.zeros_like(x)
@@ -103,6 +117,7 @@ def bond_breaking_brute(types, x0, xt_list, L):
 
 def edge_targets_brute(x_is, x0, xt_list, L, cutoff=2.0):
     """Directed IS edges (r < cutoff, j != k) sorted by (j, k), and <r_jk(t) - r_jk(0)>_iso."""
+
     def dist(x):
         d = x[None, :, :] - x[:, None, :]
         d -= L * np.round(d / L)

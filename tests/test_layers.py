@@ -12,6 +12,7 @@ package's own modules (a function that imports torch counts even if no test call
 catches what the source cannot see: a third-party package that imports torch by itself (vesin does, when
 torch is installed).
 """
+
 import ast
 import json
 import subprocess
@@ -54,7 +55,7 @@ def _imports(name: str, path: Path, top_level_only: bool = False) -> tuple[set[s
 
     def add(dotted: str) -> None:
         if dotted.split(".")[0] == "tbotan":
-            while dotted not in MODULES:   # an attribute of a module (a function, a constant)
+            while dotted not in MODULES:  # an attribute of a module (a function, a constant)
                 dotted = dotted.rpartition(".")[0]
             internal.add(dotted)
         else:
@@ -114,8 +115,8 @@ def test_the_source_check_sees_lazy_and_transitive_imports():
     module-level import), the SLURM glue behind the pipeline (a lazy one), openmm behind the store's readers."""
     assert "torch" in reachable("tbotan.learn.train")
     assert {"distributed", "dask_jobqueue", "openmm", "vesin"} <= reachable("tbotan.data.pipeline")
-    assert "torch" in reachable("tbotan.cli.main")          # through its lazily imported subcommands
-    assert "openmm" not in reachable("tbotan.data.store")   # the learning stack reads the store
+    assert "torch" in reachable("tbotan.cli.main")  # through its lazily imported subcommands
+    assert "openmm" not in reachable("tbotan.data.store")  # the learning stack reads the store
 
 
 def _loaded_by(statement: str) -> set[str]:
@@ -152,11 +153,15 @@ def test_module_level_imports_have_no_cycle():
 
 def _imported_at_start(*args) -> set[str]:
     """Top-level packages that ``tbotan ARGS`` imports (``python -X importtime``)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "tbotan", *map(str, args)],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tbotan", *map(str, args)], capture_output=True, text=True, cwd=ROOT
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in out.stderr.splitlines()
-            if line.startswith("import time:") and "|" in line}
+    return {
+        line.rsplit("|", 1)[1].strip().split(".")[0]
+        for line in out.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
 
 
 def test_physics_tools_and_validate_start_without_torch_or_dask(liquid_500, tmp_path):

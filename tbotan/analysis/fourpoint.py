@@ -20,6 +20,7 @@ the centred field as weights. Measured (2 CPU cores, OpenBLAS): N = 4096, L = 15
 0.05 s with one BLAS thread, 0.06-0.12 s with two on an idle machine, up to ~1 s when other jobs load the cores
 (the small products gain nothing from BLAS threads; OPENBLAS_NUM_THREADS=1 avoids the contention).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -44,8 +45,9 @@ def shell_bins(box: float, q_max: float) -> tuple[np.ndarray, np.ndarray]:
     return (np.arange(len(k) + 1) + 0.5) * dq, k * dq
 
 
-def structure_factor_field(positions: np.ndarray, values: np.ndarray, box: float, q_max: float,
-                           select: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def structure_factor_field(
+    positions: np.ndarray, values: np.ndarray, box: float, q_max: float, select: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """S(q) of a per-particle field: (q, s, counts).
 
     q: mean |q| of the lattice vectors in each bin; s: bin average of |W(q)|^2 / n with
@@ -62,7 +64,7 @@ def structure_factor_field(positions: np.ndarray, values: np.ndarray, box: float
         raise ValueError("no particle selected")
     n_sel = len(x)
     big_k = _n_bins(box, q_max)
-    n2_max = big_k * big_k + big_k       # |n|^2 < (K + 1/2)^2 <=> |n| rounds to a bin <= K
+    n2_max = big_k * big_k + big_k  # |n|^2 < (K + 1/2)^2 <=> |n| rounds to a bin <= K
     bins = np.floor(np.sqrt(np.arange(n2_max + 1)) + 0.5).astype(int)
     sums, counts, qsum = lattice_sum(x, v - v.mean(), box, n2_max, bins)
     sums, counts, qsum = sums[1:], counts[1:], qsum[1:]
@@ -72,8 +74,9 @@ def structure_factor_field(positions: np.ndarray, values: np.ndarray, box: float
     return q, s, counts.astype(np.int64)
 
 
-def four_point(positions: np.ndarray, types: np.ndarray, cb: np.ndarray, box: float,
-               q_max: float) -> tuple[np.ndarray, np.ndarray]:
+def four_point(
+    positions: np.ndarray, types: np.ndarray, cb: np.ndarray, box: float, q_max: float
+) -> tuple[np.ndarray, np.ndarray]:
     """S_B(q) of the field ``cb`` over the A particles (types == 0): (q, S_B)."""
     q, s, _ = structure_factor_field(positions, cb, box, q_max, select=np.asarray(types) == 0)
     return q, s
@@ -95,9 +98,15 @@ def ornstein_zernike(q: np.ndarray, s: np.ndarray, q_fit_max: float, xi_max: flo
     s = np.asarray(s, dtype=np.float64)
     use = np.isfinite(q) & np.isfinite(s) & (q <= q_fit_max)
     qf, sf = q[use], s[use]
-    out = {"S0": np.nan, "xi": np.nan, "S0_err": np.nan, "xi_err": np.nan,
-           "q_min": float(qf.min()) if len(qf) else np.nan,
-           "q_max": float(qf.max()) if len(qf) else np.nan, "points": int(len(qf))}
+    out = {
+        "S0": np.nan,
+        "xi": np.nan,
+        "S0_err": np.nan,
+        "xi_err": np.nan,
+        "q_min": float(qf.min()) if len(qf) else np.nan,
+        "q_max": float(qf.max()) if len(qf) else np.nan,
+        "points": int(len(qf)),
+    }
     if len(qf) < 2:
         return {**out, "reason": f"{len(qf)} usable point(s) with q <= {q_fit_max:g}; need at least 2"}
     # start from the straight line 1/s = 1/S0 + (xi^2 / S0) q^2
@@ -113,7 +122,11 @@ def ornstein_zernike(q: np.ndarray, s: np.ndarray, q_fit_max: float, xi_max: flo
         return {**out, "reason": f"fit failed: {err}"}
     err = np.sqrt(np.abs(np.diag(pcov)))
     if xi_max is not None and popt[1] > xi_max:
-        return {**out, "xi_fit": float(popt[1]), "S0_fit": float(popt[0]),
-                "reason": f"fitted xi = {popt[1]:.3g} exceeds {xi_max:.3g}: S_B(q) does not level off at the "
-                          f"smallest q of this box, so the length is not measurable here"}
+        return {
+            **out,
+            "xi_fit": float(popt[1]),
+            "S0_fit": float(popt[0]),
+            "reason": f"fitted xi = {popt[1]:.3g} exceeds {xi_max:.3g}: S_B(q) does not level off at the "
+            f"smallest q of this box, so the length is not measurable here",
+        }
     return {**out, "S0": float(popt[0]), "xi": float(popt[1]), "S0_err": float(err[0]), "xi_err": float(err[1])}

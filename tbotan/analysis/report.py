@@ -15,14 +15,15 @@ The report is built in a temporary folder and moved into place only when complet
 leaves a half-written ``report/``. Missing predictions for a variant or seed of the spec are an error naming
 the stage to run; ``allow_partial`` writes what exists to ``report_partial/`` and leaves ``report/`` alone.
 """
+
 from __future__ import annotations
 
-import logging
 import csv
 import datetime
 import hashlib
 import html
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -30,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from . import fourpoint
 from ..data.spec import parse_spec
 from ..data.store import StoreError, group_name, open_store, software_versions
-from ..learn.train import TERMS, run_flags, runs, variant_name
 from ..errors import ReportError
+from ..learn.train import TERMS, run_flags, runs, variant_name
+from . import fourpoint
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,10 @@ def load_results(store_path, spec, names: list[str], seeds: list[int]) -> tuple[
             elif not ck.exists():
                 missing.append(f"{name} seed {s}: not trained (run `tbotan train SPEC --store {store_path}{base}`)")
             else:
-                missing.append(f"{name} seed {s}: trained but not evaluated (run `tbotan evaluate SPEC --store "
-                               f"{store_path}{base}`)")
+                missing.append(
+                    f"{name} seed {s}: trained but not evaluated (run `tbotan evaluate SPEC --store "
+                    f"{store_path}{base}`)"
+                )
     return results, missing
 
 
@@ -90,16 +93,19 @@ def _stat(per_seed: list[np.ndarray]) -> tuple[float, float]:
 # --- output helpers -----------------------------------------------------------------------------------------
 def _plt():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
 def _write(folder: Path, stem: str, fig, numbers: dict, rows: list[dict], provenance: dict) -> None:
     fig.savefig(folder / f"{stem}.png", dpi=120, bbox_inches="tight")
     _plt().close(fig)
-    (folder / f"{stem}.json").write_text(json.dumps({"figure": f"{stem}.png", "provenance": provenance,
-                                                     **numbers}, indent=1, default=_jsonable))
+    (folder / f"{stem}.json").write_text(
+        json.dumps({"figure": f"{stem}.png", "provenance": provenance, **numbers}, indent=1, default=_jsonable)
+    )
     if rows:
         with open(folder / f"{stem}.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -128,25 +134,40 @@ def pearson_figure(res: dict, trained: list[float]):
     temps = sorted(res[seeds[0]]["T"])
     rows = []
     for T in temps:
-        row = {"T": T, "trained": T in trained, "seeds": len(seeds),
-               "test_configurations": len(res[seeds[0]]["T"][T]["configurations"])}
+        row = {
+            "T": T,
+            "trained": T in trained,
+            "seeds": len(seeds),
+            "test_configurations": len(res[seeds[0]]["T"][T]["configurations"]),
+        }
         for key in ("pearson_node_A", "pearson_node_all", "pearson_edge_all", "pearson_edge_AA"):
             row[key], row[key + "_std"] = _stat([res[s]["T"][T][key] for s in seeds])
         rows.append(row)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, keys, title in ((axes[0], ("pearson_node_A", "pearson_node_all"), r"node: $C_B^j(\tau_\alpha)$"),
-                            (axes[1], ("pearson_edge_AA", "pearson_edge_all"), r"edge: $E_{jk}(\tau_\alpha)$")):
+    for ax, keys, title in (
+        (axes[0], ("pearson_node_A", "pearson_node_all"), r"node: $C_B^j(\tau_\alpha)$"),
+        (axes[1], ("pearson_edge_AA", "pearson_edge_all"), r"edge: $E_{jk}(\tau_\alpha)$"),
+    ):
         for key, marker in zip(keys, ("o", "s")):
-            label = ("A particles" if key.endswith("A") else "all particles") if "node" in key else \
-                    ("A-A pairs, $r_{jk}(0)<1.35$" if key.endswith("AA") else "all edges")
+            label = (
+                ("A particles" if key.endswith("A") else "all particles")
+                if "node" in key
+                else ("A-A pairs, $r_{jk}(0)<1.35$" if key.endswith("AA") else "all edges")
+            )
             for trained_flag in (True, False):
                 sel = [r for r in rows if r["trained"] == trained_flag]
                 if not sel:
                     continue
-                ax.errorbar([r["T"] for r in sel], [r[key] for r in sel], [r[key + "_std"] for r in sel],
-                            fmt=marker, color="k" if trained_flag else "tab:red", capsize=3,
-                            mfc=None if key.endswith(("A", "AA")) else "none",
-                            label=f"{label} ({'trained' if trained_flag else 'not trained on'})")
+                ax.errorbar(
+                    [r["T"] for r in sel],
+                    [r[key] for r in sel],
+                    [r[key + "_std"] for r in sel],
+                    fmt=marker,
+                    color="k" if trained_flag else "tab:red",
+                    capsize=3,
+                    mfc=None if key.endswith(("A", "AA")) else "none",
+                    label=f"{label} ({'trained' if trained_flag else 'not trained on'})",
+                )
         _mark_trained(ax, temps, trained)
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xlabel(T_LABEL)
@@ -177,19 +198,36 @@ def sb_figure(res: dict, trained: list[float], q_fit_max: float):
         fits[T] = {"md": fit_md, "prediction": fit_pred}
         curves[T] = {"q": q, "md": md, "md_err": md_err, "prediction": pred, "prediction_err": pred_err}
         for i in range(len(q)):
-            rows.append({"T": T, "q": q[i], "S_B_md": md[i], "S_B_md_err": md_err[i], "S_B_pred": pred[i],
-                         "S_B_pred_err": pred_err[i]})
+            rows.append(
+                {
+                    "T": T,
+                    "q": q[i],
+                    "S_B_md": md[i],
+                    "S_B_md_err": md_err[i],
+                    "S_B_pred": pred[i],
+                    "S_B_pred_err": pred_err[i],
+                }
+            )
         ax.errorbar(q, md, md_err, fmt="o", ms=4, color="k", label="MD")
         ax.errorbar(q, pred, pred_err, fmt="s", ms=4, mfc="none", color="tab:blue", label="T-BOTAN")
         qq = np.linspace(q[0] * 0.8, max(q_fit_max, q[0]) * 1.2, 50)
         for fit, color in ((fit_md, "k"), (fit_pred, "tab:blue")):
             if np.isfinite(fit["xi"]):
-                ax.plot(qq, fit["S0"] / (1 + (qq * fit["xi"]) ** 2), "--", color=color, lw=1,
-                        label=rf"OZ fit, $\xi_4$={fit['xi']:.2f}")
+                ax.plot(
+                    qq,
+                    fit["S0"] / (1 + (qq * fit["xi"]) ** 2),
+                    "--",
+                    color=color,
+                    lw=1,
+                    label=rf"OZ fit, $\xi_4$={fit['xi']:.2f}",
+                )
         ax.set_yscale("log")
         ax.set_xlabel(Q_LABEL)
-        ax.set_title(f"T = {T:g}" + ("" if T in trained else " (not trained on)"),
-                     color="k" if T in trained else "tab:red", fontsize=10)
+        ax.set_title(
+            f"T = {T:g}" + ("" if T in trained else " (not trained on)"),
+            color="k" if T in trained else "tab:red",
+            fontsize=10,
+        )
         ax.legend(fontsize=6)
     axes[0][0].set_ylabel(r"$S_B(q, \tau_\alpha)$")
     fig.suptitle(r"Four-point structure factor $S_B(q,\tau_\alpha)$, A particles, MD vs prediction", fontsize=10)
@@ -198,30 +236,60 @@ def sb_figure(res: dict, trained: list[float], q_fit_max: float):
     xi_rows = []
     for key, marker, color in (("md", "o", "k"), ("prediction", "s", "tab:blue")):
         xs = [(T, fits[T][key]["xi"], fits[T][key]["xi_err"]) for T in temps]
-        ax.errorbar([x[0] for x in xs], [x[1] for x in xs], [x[2] for x in xs], fmt=marker, color=color,
-                    mfc="none" if key == "prediction" else None, capsize=3, label="MD" if key == "md" else "T-BOTAN")
+        ax.errorbar(
+            [x[0] for x in xs],
+            [x[1] for x in xs],
+            [x[2] for x in xs],
+            fmt=marker,
+            color=color,
+            mfc="none" if key == "prediction" else None,
+            capsize=3,
+            label="MD" if key == "md" else "T-BOTAN",
+        )
     for T in temps:
-        xi_rows.append({"T": T, "trained": T in trained, "xi4_md": fits[T]["md"]["xi"],
-                        "xi4_md_note": fits[T]["md"].get("reason", ""), "xi4_pred_note": fits[T]["prediction"].get("reason", ""),
-                        "xi4_md_err": fits[T]["md"]["xi_err"], "xi4_pred": fits[T]["prediction"]["xi"],
-                        "xi4_pred_err": fits[T]["prediction"]["xi_err"], "fit_q_min": fits[T]["md"]["q_min"],
-                        "fit_q_max": fits[T]["md"]["q_max"], "fit_points": fits[T]["md"]["points"]})
+        xi_rows.append(
+            {
+                "T": T,
+                "trained": T in trained,
+                "xi4_md": fits[T]["md"]["xi"],
+                "xi4_md_note": fits[T]["md"].get("reason", ""),
+                "xi4_pred_note": fits[T]["prediction"].get("reason", ""),
+                "xi4_md_err": fits[T]["md"]["xi_err"],
+                "xi4_pred": fits[T]["prediction"]["xi"],
+                "xi4_pred_err": fits[T]["prediction"]["xi_err"],
+                "fit_q_min": fits[T]["md"]["q_min"],
+                "fit_q_max": fits[T]["md"]["q_max"],
+                "fit_points": fits[T]["md"]["points"],
+            }
+        )
     _mark_trained(ax, temps, trained)
     pad = 0.05 * (max(temps) - min(temps) or 1.0)
     ax.set_xlim(min(temps) - pad, max(temps) + pad)
-    missing = [f"{T:g} ({'MD' if not np.isfinite(fits[T]['md']['xi']) else ''}"
-               f"{'+' if not np.isfinite(fits[T]['md']['xi']) and not np.isfinite(fits[T]['prediction']['xi']) else ''}"
-               f"{'T-BOTAN' if not np.isfinite(fits[T]['prediction']['xi']) else ''})"
-               for T in temps if not (np.isfinite(fits[T]["md"]["xi"]) and np.isfinite(fits[T]["prediction"]["xi"]))]
+    missing = [
+        f"{T:g} ({'MD' if not np.isfinite(fits[T]['md']['xi']) else ''}"
+        f"{'+' if not np.isfinite(fits[T]['md']['xi']) and not np.isfinite(fits[T]['prediction']['xi']) else ''}"
+        f"{'T-BOTAN' if not np.isfinite(fits[T]['prediction']['xi']) else ''})"
+        for T in temps
+        if not (np.isfinite(fits[T]["md"]["xi"]) and np.isfinite(fits[T]["prediction"]["xi"]))
+    ]
     if missing:
-        ax.text(0.02, 0.02, "not measurable in this box (fit xi > L/2): T = " + ", ".join(missing),
-                transform=ax.transAxes, fontsize=6, va="bottom")
+        ax.text(
+            0.02,
+            0.02,
+            "not measurable in this box (fit xi > L/2): T = " + ", ".join(missing),
+            transform=ax.transAxes,
+            fontsize=6,
+            va="bottom",
+        )
     ax.set_xlabel(T_LABEL)
     ax.set_ylabel(r"$\xi_4$ ($\sigma_{AA}$), OZ fit for $q \leq$" + f" {q_fit_max:g}")
     ax.set_title("Dynamic correlation length (red band: not trained on)", fontsize=9)
     ax.legend(fontsize=8)
-    return (fig, {"q_fit_max": q_fit_max, "curves": curves, "fits": fits}, rows), \
-           (fig2, {"q_fit_max": q_fit_max, "rows": xi_rows}, xi_rows)
+    return (fig, {"q_fit_max": q_fit_max, "curves": curves, "fits": fits}, rows), (
+        fig2,
+        {"q_fit_max": q_fit_max, "rows": xi_rows},
+        xi_rows,
+    )
 
 
 def temperature_figures(res: dict, trained: list[float]):
@@ -233,17 +301,31 @@ def temperature_figures(res: dict, trained: list[float]):
         allp = np.concatenate([res[s]["T"][T]["t_pred"] for s in seeds])
         per_seed_mean, per_seed_std = _stat([res[s]["T"][T]["t_pred"] for s in seeds])
         ratios[T] = allp / T
-        rows.append({"T_MD": T, "trained": T in trained, "T_pred": float(allp.mean()),
-                     "T_pred_std_samples": float(allp.std()), "T_pred_std_seeds": per_seed_std, "samples": len(allp)})
+        rows.append(
+            {
+                "T_MD": T,
+                "trained": T in trained,
+                "T_pred": float(allp.mean()),
+                "T_pred_std_samples": float(allp.std()),
+                "T_pred_std_seeds": per_seed_std,
+                "samples": len(allp),
+            }
+        )
     fig, ax = plt.subplots(figsize=(4.5, 4))
     lo, hi = min(temps) * 0.9, max(temps) * 1.1
     ax.plot([lo, hi], [lo, hi], "--", color="grey", label=r"$T_{pred} = T_{MD}$")
     for flag in (True, False):
         sel = [r for r in rows if r["trained"] == flag]
         if sel:
-            ax.errorbar([r["T_MD"] for r in sel], [r["T_pred"] for r in sel], [r["T_pred_std_samples"] for r in sel],
-                        fmt="o", color="k" if flag else "tab:red", capsize=3,
-                        label="trained" if flag else "not trained on")
+            ax.errorbar(
+                [r["T_MD"] for r in sel],
+                [r["T_pred"] for r in sel],
+                [r["T_pred_std_samples"] for r in sel],
+                fmt="o",
+                color="k" if flag else "tab:red",
+                capsize=3,
+                label="trained" if flag else "not trained on",
+            )
     ax.set_xlabel(r"$T_{MD}$ ($\epsilon_{AA}/k_B$)")
     ax.set_ylabel(r"$T_{pred}$ ($\epsilon_{AA}/k_B$)")
     ax.set_title("Temperature inferred from structure\n(error bars: std over configurations and seeds)", fontsize=9)
@@ -256,8 +338,13 @@ def temperature_figures(res: dict, trained: list[float]):
     for T in temps:
         p, _ = np.histogram(ratios[T], bins=edges, density=True)  # integral over T_pred/T_MD = 1 (paper Eq. B1)
         centres = 0.5 * (edges[1:] + edges[:-1])
-        ax.plot(centres, p, drawstyle="steps-mid", ls="-" if T in trained else "--",
-                label=f"T = {T:g}" + ("" if T in trained else " (not trained on)"))
+        ax.plot(
+            centres,
+            p,
+            drawstyle="steps-mid",
+            ls="-" if T in trained else "--",
+            label=f"T = {T:g}" + ("" if T in trained else " (not trained on)"),
+        )
         hist_rows += [{"T": T, "ratio": c, "P": v} for c, v in zip(centres, p)]
     ax.axvline(1, color="grey", lw=0.5)
     ax.set_xlabel(r"$T_{pred}/T_{MD}$")
@@ -279,8 +366,15 @@ def distance_figure(res: dict, trained: list[float]):
     ax.set_yticks(range(len(temps)), labels)
     for i in range(len(temps)):
         for j in range(len(temps)):
-            ax.text(j, i, f"{D[i, j]:.2g}", ha="center", va="center", fontsize=7,
-                    color="w" if D[i, j] < D.max() / 2 else "k")
+            ax.text(
+                j,
+                i,
+                f"{D[i, j]:.2g}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="w" if D[i, j] < D.max() / 2 else "k",
+            )
     fig.colorbar(im, ax=ax, label=r"$D(T_i,T_j)=|\langle u(T_i)\rangle-\langle u(T_j)\rangle|$")
     ax.set_xlabel(r"$T_j$ (* not trained on)")
     ax.set_ylabel(r"$T_i$")
@@ -309,21 +403,47 @@ def maps_figure(root, res: dict, trained: list[float], slab: list[float]):
         used[T] = {"configuration": c, "seed": s0, "z_range": [lo, hi], "particles": int(sel.sum())}
         for row, (values, what) in enumerate(((md, "MD"), (pred, "T-BOTAN"))):
             ax = axes[row][k]
-            sc = ax.scatter(pos[sel, 0], pos[sel, 1], c=values[sel], s=np.where(types[sel] == 0, 60, 35) * (7.5 / L) ** 2,
-                            cmap="coolwarm_r", vmin=vmin, vmax=vmax, edgecolors="k", linewidths=0.2)
+            sc = ax.scatter(
+                pos[sel, 0],
+                pos[sel, 1],
+                c=values[sel],
+                s=np.where(types[sel] == 0, 60, 35) * (7.5 / L) ** 2,
+                cmap="coolwarm_r",
+                vmin=vmin,
+                vmax=vmax,
+                edgecolors="k",
+                linewidths=0.2,
+            )
             ax.set_xlim(0, L)
             ax.set_ylim(0, L)
             ax.set_aspect("equal")
-            ax.set_title(f"{what}, T = {T:g}" + ("" if T in trained else " (not trained)"), fontsize=9,
-                         color="k" if T in trained else "tab:red")
+            ax.set_title(
+                f"{what}, T = {T:g}" + ("" if T in trained else " (not trained)"),
+                fontsize=9,
+                color="k" if T in trained else "tab:red",
+            )
             ax.set_xlabel(r"$x$ ($\sigma_{AA}$)")
             ax.set_ylabel(r"$y$ ($\sigma_{AA}$)")
             fig.colorbar(sc, ax=ax, label=r"$C_B(\tau_\alpha)$", shrink=0.8)
-        rows += [{"T": T, "configuration": c, "particle": int(j), "type": int(types[j]), "x": pos[j, 0], "y": pos[j, 1],
-                  "z": pos[j, 2], "cb_md": md[j], "cb_pred": pred[j]} for j in np.flatnonzero(sel)]
-    fig.suptitle(f"$C_B(\\tau_\\alpha)$ in the slab {slab[0]:.3f} L < z < {slab[1]:.3f} L (first test configuration, "
-                 f"seed {s0}; large: A, small: B;\ncolour scale: 5-95 % range of MD, shared by MD and prediction)",
-                 fontsize=10)
+        rows += [
+            {
+                "T": T,
+                "configuration": c,
+                "particle": int(j),
+                "type": int(types[j]),
+                "x": pos[j, 0],
+                "y": pos[j, 1],
+                "z": pos[j, 2],
+                "cb_md": md[j],
+                "cb_pred": pred[j],
+            }
+            for j in np.flatnonzero(sel)
+        ]
+    fig.suptitle(
+        f"$C_B(\\tau_\\alpha)$ in the slab {slab[0]:.3f} L < z < {slab[1]:.3f} L (first test configuration, "
+        f"seed {s0}; large: A, small: B;\ncolour scale: 5-95 % range of MD, shared by MD and prediction)",
+        fontsize=10,
+    )
     return fig, {"maps": used}, rows
 
 
@@ -346,10 +466,17 @@ def loss_figure(store_path: Path, name: str, seeds: list[int], switch_epoch: int
         for ax, t in zip(axes[1:], terms):
             ax.plot(ep, [h["train"][t] for h in hist], label=f"seed {s} train")
             ax.plot(ep, [h["validation"][t] for h in hist], "--", label=f"seed {s} validation")
-        rows += [{"seed": s, "epoch": h["epoch"], "train_total": h["train"]["total"],
-                  "validation_objective": h["validation"]["objective"],
-                  **{f"train_{t}": h["train"][t] for t in terms}, **{f"validation_{t}": h["validation"][t] for t in terms}}
-                 for h in hist]
+        rows += [
+            {
+                "seed": s,
+                "epoch": h["epoch"],
+                "train_total": h["train"]["total"],
+                "validation_objective": h["validation"]["objective"],
+                **{f"train_{t}": h["train"][t] for t in terms},
+                **{f"validation_{t}": h["validation"][t] for t in terms},
+            }
+            for h in hist
+        ]
     titles = ["$L_{all}$", "$L_{MSE}$", "$L_{Var}$", "$L_{Corr}$", "$L_{edge}$", "$L_{global}$"]
     for ax, title in zip(axes, titles):
         ax.axvline(switch_epoch, color="grey", ls=":", lw=1)
@@ -374,14 +501,35 @@ def comparison_figure(results: dict, names: list[str], trained: list[float], tit
         for T in temps:
             rho, rho_err = _stat([res[s]["T"][T]["pearson_node_A"] for s in seeds])
             tp = np.concatenate([res[s]["T"][T]["t_pred"] for s in seeds])
-            rows.append({"variant": name, "T": T, "trained": T in trained, "pearson_node_A": rho,
-                         "pearson_node_A_std": rho_err, "T_pred": float(tp.mean()), "T_pred_std": float(tp.std()),
-                         "seeds": len(seeds)})
+            rows.append(
+                {
+                    "variant": name,
+                    "T": T,
+                    "trained": T in trained,
+                    "pearson_node_A": rho,
+                    "pearson_node_A_std": rho_err,
+                    "T_pred": float(tp.mean()),
+                    "T_pred_std": float(tp.std()),
+                    "seeds": len(seeds),
+                }
+            )
         sel = [r for r in rows if r["variant"] == name]
-        axes[0].errorbar([r["T"] for r in sel], [r["pearson_node_A"] for r in sel],
-                         [r["pearson_node_A_std"] for r in sel], fmt="o-", capsize=3, label=name)
-        axes[1].errorbar([r["T"] for r in sel], [r["T_pred"] for r in sel], [r["T_pred_std"] for r in sel],
-                         fmt="o-", capsize=3, label=name)
+        axes[0].errorbar(
+            [r["T"] for r in sel],
+            [r["pearson_node_A"] for r in sel],
+            [r["pearson_node_A_std"] for r in sel],
+            fmt="o-",
+            capsize=3,
+            label=name,
+        )
+        axes[1].errorbar(
+            [r["T"] for r in sel],
+            [r["T_pred"] for r in sel],
+            [r["T_pred_std"] for r in sel],
+            fmt="o-",
+            capsize=3,
+            label=name,
+        )
     temps = sorted({r["T"] for r in rows})
     for ax in axes:
         _mark_trained(ax, temps, trained)
@@ -397,14 +545,24 @@ def comparison_figure(results: dict, names: list[str], trained: list[float], tit
 # --- the whole report --------------------------------------------------------------------------------------
 def _provenance(store_path: Path, root, spec, name: str, res: dict) -> dict:
     seeds = sorted(res)
-    return {"store": str(store_path.resolve()), "spec_sha256": hashlib.sha256(json.dumps(root.attrs["spec"], sort_keys=True).encode()).hexdigest(),
-            "variant": name, "seeds": seeds,
-            "checkpoints": {s: {"file": res[s]["attrs"].get("checkpoint"), "sha256": res[s]["attrs"].get("checkpoint_sha256"),
-                                "best_epoch": res[s]["attrs"].get("best_epoch")} for s in seeds},
-            "test_configurations": {f"{T:.3f}": d["configurations"] for T, d in res[seeds[0]]["T"].items()},
-            "training_temperatures": [float(t) for t in spec.training_temperatures],
-            "made": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "software": software_versions()}
+    return {
+        "store": str(store_path.resolve()),
+        "spec_sha256": hashlib.sha256(json.dumps(root.attrs["spec"], sort_keys=True).encode()).hexdigest(),
+        "variant": name,
+        "seeds": seeds,
+        "checkpoints": {
+            s: {
+                "file": res[s]["attrs"].get("checkpoint"),
+                "sha256": res[s]["attrs"].get("checkpoint_sha256"),
+                "best_epoch": res[s]["attrs"].get("best_epoch"),
+            }
+            for s in seeds
+        },
+        "test_configurations": {f"{T:.3f}": d["configurations"] for T, d in res[seeds[0]]["T"].items()},
+        "training_temperatures": [float(t) for t in spec.training_temperatures],
+        "made": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "software": software_versions(),
+    }
 
 
 def write_report(store_path, allow_partial: bool = False) -> Path:
@@ -417,9 +575,11 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
     results, missing = load_results(store_path, spec, names, seeds)
     main = names[0]
     if missing and (not allow_partial or main not in results):
-        raise ReportError(f"{store_path}: the report needs predictions of every variant and seed of the spec; missing:\n  "
-                          + "\n  ".join(missing) + ("\n(`tbotan report --partial` reports what exists in report_partial/)"
-                                                    if main in results else ""))
+        raise ReportError(
+            f"{store_path}: the report needs predictions of every variant and seed of the spec; missing:\n  "
+            + "\n  ".join(missing)
+            + ("\n(`tbotan report --partial` reports what exists in report_partial/)" if main in results else "")
+        )
     trained = [float(t) for t in spec.training_temperatures]
     res = results[main]
     prov = _provenance(store_path, root, spec, main, res)
@@ -436,39 +596,65 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
             figures.append((stem, caption))
 
         pear = pearson_figure(res, trained)
-        put("pearson_vs_T", pear, "Pearson correlation of predicted and MD C_B (node) and E_jk (edge) vs T (paper Fig. 7).")
+        put(
+            "pearson_vs_T",
+            pear,
+            "Pearson correlation of predicted and MD C_B (node) and E_jk (edge) vs T (paper Fig. 7).",
+        )
         sb, xi = sb_figure(res, trained, spec.evaluation.oz_fit_q_max)
         put("sb_q", sb, "S_B(q, tau_alpha) of MD and prediction with Ornstein-Zernike fits (paper Figs. 3, 9).")
         put("xi4_vs_T", xi, "Dynamic correlation length xi_4 from the OZ fits (MD and prediction).")
         tp, ratio = temperature_figures(res, trained)
         put("t_pred_vs_T", tp, "Temperature predicted from structure vs the MD temperature (paper Fig. 4).")
         put("t_pred_ratio", ratio, "Distribution P(T_pred / T_MD), normalised to integral 1 (paper Fig. 10).")
-        put("embedding_distance", distance_figure(res, trained),
-            "Distance matrix D(T_i, T_j) of mean global embeddings u (paper Fig. 5).")
-        put("cb_maps", maps_figure(root, res, trained, spec.evaluation.slab),
-            "C_B(tau_alpha) maps in a slab, MD vs prediction (paper Figs. 2, 8).")
+        put(
+            "embedding_distance",
+            distance_figure(res, trained),
+            "Distance matrix D(T_i, T_j) of mean global embeddings u (paper Fig. 5).",
+        )
+        put(
+            "cb_maps",
+            maps_figure(root, res, trained, spec.evaluation.slab),
+            "C_B(tau_alpha) maps in a slab, MD vs prediction (paper Figs. 2, 8).",
+        )
         for name in results:
-            put(f"loss_{name}", loss_figure(store_path, name, sorted(results[name]), spec.training.switch_epoch),
+            put(
+                f"loss_{name}",
+                loss_figure(store_path, name, sorted(results[name]), spec.training.switch_epoch),
                 f"Training and validation losses of {name} (paper Fig. 6).",
-                prov=_provenance(store_path, root, spec, name, results[name]))
+                prov=_provenance(store_path, root, spec, name, results[name]),
+            )
         lam0 = spec.training.lambda_g_values[0]
-        variants = [variant_name(spec, v, lam0) for v in spec.training.variants if variant_name(spec, v, lam0) in results]
+        variants = [
+            variant_name(spec, v, lam0) for v in spec.training.variants if variant_name(spec, v, lam0) in results
+        ]
         if len(variants) > 1:
-            put("ablations", comparison_figure(results, variants, trained, "Edge-feature ablations"),
+            put(
+                "ablations",
+                comparison_figure(results, variants, trained, "Edge-feature ablations"),
                 "Ablations: IS only / thermal only / both (paper Figs. 13-15).",
-                prov={n: _provenance(store_path, root, spec, n, results[n]) for n in variants})
+                prov={n: _provenance(store_path, root, spec, n, results[n]) for n in variants},
+            )
         sweep = [variant_name(spec, spec.training.variants[0], lam) for lam in spec.training.lambda_g_values]
         sweep = [n for n in sweep if n in results]
         if len(sweep) > 1:
-            put("lambda_sweep", comparison_figure(results, sweep, trained, r"$\lambda_g$ sweep"),
+            put(
+                "lambda_sweep",
+                comparison_figure(results, sweep, trained, r"$\lambda_g$ sweep"),
                 "lambda_g dependence (paper Figs. 11-12).",
-                prov={n: _provenance(store_path, root, spec, n, results[n]) for n in sweep})
+                prov={n: _provenance(store_path, root, spec, n, results[n]) for n in sweep},
+            )
         key = _key_numbers(pear[2], xi[2], tp[2])
-        (tmp / "key_numbers.json").write_text(json.dumps({"provenance": prov, "rows": key}, indent=1, default=_jsonable))
+        (tmp / "key_numbers.json").write_text(
+            json.dumps({"provenance": prov, "rows": key}, indent=1, default=_jsonable)
+        )
         (tmp / "index.html").write_text(_html(spec, prov, key, figures, missing))
-        zarr.open_group(str(tmp), mode="a").attrs.update({  # a Zarr group, so Zarr readers of the store list it
-            "content": "report of this store (PNG, JSON, CSV, index.html), made by `tbotan report`",
-            "complete": not missing})
+        zarr.open_group(str(tmp), mode="a").attrs.update(
+            {  # a Zarr group, so Zarr readers of the store list it
+                "content": "report of this store (PNG, JSON, CSV, index.html), made by `tbotan report`",
+                "complete": not missing,
+            }
+        )
         old = store_path / f".{target.name}.old{os.getpid()}"
         if target.exists():
             os.replace(target, old)
@@ -477,36 +663,58 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    logger.info(f"report: {target / 'index.html'} ({len(figures)} figures)" + (" PARTIAL: " + "; ".join(missing) if missing else ""))
+    logger.info(
+        f"report: {target / 'index.html'} ({len(figures)} figures)"
+        + (" PARTIAL: " + "; ".join(missing) if missing else "")
+    )
     return target / "index.html"
 
 
 def _key_numbers(pearson_rows, xi_rows, t_rows) -> list[dict]:
     xi = {r["T"]: r for r in xi_rows}
     tp = {r["T_MD"]: r for r in t_rows}
-    return [{"T": r["T"], "trained": r["trained"], "test_configurations": r["test_configurations"],
-             "pearson_node_A": r["pearson_node_A"], "pearson_node_A_std": r["pearson_node_A_std"],
-             "pearson_edge_AA": r["pearson_edge_AA"], "T_pred": tp[r["T"]]["T_pred"],
-             "T_pred_std": tp[r["T"]]["T_pred_std_samples"], "xi4_md": xi[r["T"]]["xi4_md"],
-             "xi4_pred": xi[r["T"]]["xi4_pred"]} for r in pearson_rows]
+    return [
+        {
+            "T": r["T"],
+            "trained": r["trained"],
+            "test_configurations": r["test_configurations"],
+            "pearson_node_A": r["pearson_node_A"],
+            "pearson_node_A_std": r["pearson_node_A_std"],
+            "pearson_edge_AA": r["pearson_edge_AA"],
+            "T_pred": tp[r["T"]]["T_pred"],
+            "T_pred_std": tp[r["T"]]["T_pred_std_samples"],
+            "xi4_md": xi[r["T"]]["xi4_md"],
+            "xi4_pred": xi[r["T"]]["xi4_pred"],
+        }
+        for r in pearson_rows
+    ]
 
 
 def _html(spec, prov, key, figures, missing) -> str:
     e = html.escape
-    head = ("<tr><th>T</th><th>trained</th><th>test configs</th><th>node &rho; (A)</th><th>edge &rho; (A-A)</th>"
-            "<th>T<sub>pred</sub></th><th>&xi;<sub>4</sub> MD</th><th>&xi;<sub>4</sub> pred</th></tr>")
-    body = "".join(f"<tr><td>{r['T']:g}</td><td>{'yes' if r['trained'] else '<b>no</b>'}</td><td>{r['test_configurations']}</td>"
-                   f"<td>{r['pearson_node_A']:.3f} &plusmn; {r['pearson_node_A_std']:.3f}</td><td>{r['pearson_edge_AA']:.3f}</td>"
-                   f"<td>{r['T_pred']:.3f} &plusmn; {r['T_pred_std']:.3f}</td><td>{r['xi4_md']:.2f}</td>"
-                   f"<td>{r['xi4_pred']:.2f}</td></tr>" for r in key)
-    figs = "".join(f"<h2>{e(stem)}</h2><p>{e(cap)} Numbers: <a href='{stem}.json'>{stem}.json</a>, "
-                   f"<a href='{stem}.csv'>{stem}.csv</a></p><img src='{stem}.png' style='max-width:100%'>"
-                   for stem, cap in figures)
+    head = (
+        "<tr><th>T</th><th>trained</th><th>test configs</th><th>node &rho; (A)</th><th>edge &rho; (A-A)</th>"
+        "<th>T<sub>pred</sub></th><th>&xi;<sub>4</sub> MD</th><th>&xi;<sub>4</sub> pred</th></tr>"
+    )
+    body = "".join(
+        f"<tr><td>{r['T']:g}</td><td>{'yes' if r['trained'] else '<b>no</b>'}</td><td>{r['test_configurations']}</td>"
+        f"<td>{r['pearson_node_A']:.3f} &plusmn; {r['pearson_node_A_std']:.3f}</td><td>{r['pearson_edge_AA']:.3f}</td>"
+        f"<td>{r['T_pred']:.3f} &plusmn; {r['T_pred_std']:.3f}</td><td>{r['xi4_md']:.2f}</td>"
+        f"<td>{r['xi4_pred']:.2f}</td></tr>"
+        for r in key
+    )
+    figs = "".join(
+        f"<h2>{e(stem)}</h2><p>{e(cap)} Numbers: <a href='{stem}.json'>{stem}.json</a>, "
+        f"<a href='{stem}.csv'>{stem}.csv</a></p><img src='{stem}.png' style='max-width:100%'>"
+        for stem, cap in figures
+    )
     warn = ("<p style='color:red'><b>PARTIAL report</b>: " + e("; ".join(missing)) + "</p>") if missing else ""
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>T-BOTAN report</title></head><body "
-            f"style='font-family:sans-serif;max-width:1200px;margin:auto'><h1>T-BOTAN report</h1>{warn}"
-            f"<p>Store <code>{e(prov['store'])}</code>, variant <code>{e(prov['variant'])}</code>, seeds {prov['seeds']}, "
-            f"N = {spec.N}, trained on T = {prov['training_temperatures']}; made {e(prov['made'])}. Reduced LJ units "
-            f"(&sigma;<sub>AA</sub>, &epsilon;<sub>AA</sub>, &tau;<sub>LJ</sub>). Values: mean over seeds &plusmn; std over "
-            f"seeds; T<sub>pred</sub> &plusmn; std over configurations and seeds.</p>"
-            f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{head}{body}</table>{figs}</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>T-BOTAN report</title></head><body "
+        f"style='font-family:sans-serif;max-width:1200px;margin:auto'><h1>T-BOTAN report</h1>{warn}"
+        f"<p>Store <code>{e(prov['store'])}</code>, variant <code>{e(prov['variant'])}</code>, "
+        f"seeds {prov['seeds']}, N = {spec.N}, trained on T = {prov['training_temperatures']}; made {e(prov['made'])}. "
+        f"Reduced LJ units (&sigma;<sub>AA</sub>, &epsilon;<sub>AA</sub>, &tau;<sub>LJ</sub>). Values: mean over seeds "
+        f"&plusmn; std over seeds; T<sub>pred</sub> &plusmn; std over configurations and seeds.</p>"
+        f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{head}{body}</table>{figs}</body></html>"
+    )

@@ -2,6 +2,7 @@
 
 Each subcommand imports its stack when it runs, so ``tbotan energy`` never loads torch or dask.
 """
+
 from .main import main
 
 __all__ = ["main"]

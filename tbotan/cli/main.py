@@ -14,6 +14,7 @@ Physics tools (reduced units, extended XYZ in and out):
     tbotan quench IN OUT [--tolerance 1e-12] [--max-steps N] [--platform NAME] [--json]
     tbotan tau --temperature T --N N [--seed S] [--json]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,7 @@ import sys
 
 import numpy as np
 
-from .. import __version__
-from .. import core
+from .. import __version__, core
 from ..core import CUTOFF_AA
 from ..errors import TbotanError
 
@@ -44,8 +44,9 @@ def _check_overlaps(conf, path) -> None:
         d = np.linalg.norm(core.minimum_image(x[pairs[:, 1]] - x[pairs[:, 0]], conf.box), axis=1)
         k = int(np.argmin(d))
         i, j = sorted(pairs[k])
-        raise ConfigurationError(f"{path}: particles {i} and {j} overlap (r = {d[k]:.3g} < "
-                                 f"{MIN_DISTANCE} sigma_AA); {len(pairs)} such pairs")
+        raise ConfigurationError(
+            f"{path}: particles {i} and {j} overlap (r = {d[k]:.3g} < {MIN_DISTANCE} sigma_AA); {len(pairs)} such pairs"
+        )
 
 
 def _load(path):
@@ -53,8 +54,9 @@ def _load(path):
 
     conf = xyz.read(path)
     if conf.box <= 2 * CUTOFF_AA:
-        raise xyz.ConfigurationError(f"{path}: box {conf.box:g} is shorter than twice the A-A cutoff "
-                                     f"({2 * CUTOFF_AA:g})")
+        raise xyz.ConfigurationError(
+            f"{path}: box {conf.box:g} is shorter than twice the A-A cutoff ({2 * CUTOFF_AA:g})"
+        )
     _check_overlaps(conf, path)
     return conf
 
@@ -72,9 +74,16 @@ def cmd_energy(args) -> None:
 
     conf = _load(args.file)
     e, f = engine.energy_and_forces(conf.types, conf.positions, conf.box)
-    _print({"energy_per_particle": e / len(conf.types), "mean_force": engine.mean_force(f),
-            "N": len(conf.types), "box": conf.box, "platform": engine.choose_platform("double").describe()},
-           args.json)
+    _print(
+        {
+            "energy_per_particle": e / len(conf.types),
+            "mean_force": engine.mean_force(f),
+            "N": len(conf.types),
+            "box": conf.box,
+            "platform": engine.choose_platform("double").describe(),
+        },
+        args.json,
+    )
 
 
 def cmd_quench(args) -> None:
@@ -83,16 +92,20 @@ def cmd_quench(args) -> None:
     conf = _load(args.input)
     params = fire.FireParameters(tolerance=args.tolerance, max_steps=args.max_steps)
     result = fire.quench(conf.types, conf.positions, conf.box, params, platform=args.platform)
-    xyz.write(args.output, conf.types, core.wrap(result.positions, conf.box), conf.box,
-              comment=f'energy_per_particle={result.energy_per_particle!r} mean_force={result.mean_force!r}')
+    xyz.write(
+        args.output,
+        conf.types,
+        core.wrap(result.positions, conf.box),
+        conf.box,
+        comment=f"energy_per_particle={result.energy_per_particle!r} mean_force={result.mean_force!r}",
+    )
     _print(result.summary(), args.json)
 
 
 def cmd_tau(args) -> None:
     from ..md import relaxation
 
-    result = relaxation.measure_tau_alpha(args.temperature, args.N, seed=args.seed, dt=args.dt,
-                                          platform=args.platform)
+    result = relaxation.measure_tau_alpha(args.temperature, args.N, seed=args.seed, dt=args.dt, platform=args.platform)
     if not args.json:
         result = {k: v for k, v in result.items() if k not in ("fs", "fs_times")}
     _print(result, args.json)
@@ -109,9 +122,11 @@ def cmd_validate(args) -> None:
 
     spec = load_spec(args.spec)
     counts = ", ".join(f"{t}: {spec.configurations_for(t)}" for t in spec.temperatures)
-    print(f"{args.spec}: valid. N={spec.N}, T={spec.temperatures}, configurations {{{counts}}}, "
-          f"K={spec.replicas}, tau_alpha {'measured' if spec.measure_tau else 'given'}, "
-          f"training on {spec.training_temperatures}")
+    print(
+        f"{args.spec}: valid. N={spec.N}, T={spec.temperatures}, configurations {{{counts}}}, "
+        f"K={spec.replicas}, tau_alpha {'measured' if spec.measure_tau else 'given'}, "
+        f"training on {spec.training_temperatures}"
+    )
 
 
 def cmd_simulate(args) -> None:
@@ -126,12 +141,16 @@ def cmd_simulate(args) -> None:
 
 
 def _print_status(rows) -> None:
-    print(f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'worst FIRE':>11} {'time (s)':>9}  errors")
+    print(
+        f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'worst FIRE':>11} {'time (s)':>9}  errors"
+    )
     for r in rows:
         tau = f"{r['tau_alpha']:.4g}" if r["tau_alpha"] is not None else "-"
         res = f"{r['worst_fire_residual']:.2e}" if r["worst_fire_residual"] is not None else "-"
-        print(f"{r['T']:>7.3f} {r['done']:>4}/{r['configurations']:<4} {r['equilibrated']:>7} {tau:>10} "
-              f"{r['tau_alpha_source']:>9} {res:>11} {r['wall_time_s']:>9.1f}  {len(r['errors'])}")
+        print(
+            f"{r['T']:>7.3f} {r['done']:>4}/{r['configurations']:<4} {r['equilibrated']:>7} {tau:>10} "
+            f"{r['tau_alpha_source']:>9} {res:>11} {r['wall_time_s']:>9.1f}  {len(r['errors'])}"
+        )
         for c, msg in sorted(r["errors"].items(), key=lambda kv: int(kv[0])):
             print(f"        configuration {c}: {msg}")
     left = sum(r["left"] for r in rows)
@@ -151,9 +170,16 @@ def later_stages(store_path) -> dict:
     for hist in sorted(path.glob("models/*/seed*/history.json")):
         h = json.loads(hist.read_text())
         best = [x for x in h if x.get("best")]
-        models.append({"variant": hist.parent.parent.name, "seed": hist.parent.name, "epochs": len(h),
-                       "of": spec_epochs, "best_epoch": best[-1]["epoch"] if best else None,
-                       "best_validation": best[-1]["validation"]["objective"] if best else None})
+        models.append(
+            {
+                "variant": hist.parent.parent.name,
+                "seed": hist.parent.name,
+                "epochs": len(h),
+                "of": spec_epochs,
+                "best_epoch": best[-1]["epoch"] if best else None,
+                "best_validation": best[-1]["validation"]["objective"] if best else None,
+            }
+        )
     predictions = []
     if "predictions" in root:
         for name, grp in sorted(root["predictions"].groups()):
@@ -182,27 +208,35 @@ def cmd_status(args) -> None:
     if not later["models"]:
         print("train    nothing trained yet (`tbotan train`)")
     for p in later["predictions"]:
-        print(f"evaluate {p['variant']} {p['seed']}: {'complete' if p['complete'] else 'INCOMPLETE (rerun `tbotan evaluate`)'}")
+        state = "complete" if p["complete"] else "INCOMPLETE (rerun `tbotan evaluate`)"
+        print(f"evaluate {p['variant']} {p['seed']}: {state}")
     print(f"report   {later['report'] or 'not made yet (`tbotan report`)'}")
 
 
 def cmd_train(args) -> None:
-    from ..learn.distributed import session
     from ..data.spec import load_spec
+    from ..learn.distributed import session
     from ..learn.train import runs, train
 
     spec = load_spec(args.spec)
     store_path = args.store or default_store(args.spec)
     with session():
         for variant, lambda_g in runs(spec, args.variant, args.lambda_g):
-            train(spec, store_path, variant=variant, lambda_g=lambda_g, seeds=args.seeds,
-                  graphs_per_step=args.graphs_per_step, epochs=args.epochs)
+            train(
+                spec,
+                store_path,
+                variant=variant,
+                lambda_g=lambda_g,
+                seeds=args.seeds,
+                graphs_per_step=args.graphs_per_step,
+                epochs=args.epochs,
+            )
 
 
 def cmd_evaluate(args) -> None:
+    from ..data.spec import load_spec
     from ..learn.distributed import session
     from ..learn.evaluate import evaluate
-    from ..data.spec import load_spec
     from ..learn.train import runs
 
     spec = load_spec(args.spec)
@@ -221,8 +255,9 @@ def cmd_report(args) -> None:
 def cmd_run(args) -> None:
     from . import run
 
-    run.run(args.spec, store_path=args.store or default_store(args.spec), cluster_profile=args.cluster,
-            ranks=args.ranks)
+    run.run(
+        args.spec, store_path=args.store or default_store(args.spec), cluster_profile=args.cluster, ranks=args.ranks
+    )
 
 
 def _model_arguments(s) -> None:
@@ -258,34 +293,58 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser("train", parents=[loud], help="train T-BOTAN on a store (every seed, variant and lambda_g of the spec; "
-                       "resumes from checkpoints; under torchrun/srun the seeds share the ranks)")
+    s = sub.add_parser(
+        "train",
+        parents=[loud],
+        help="train T-BOTAN on a store (every seed, variant and lambda_g of the spec; "
+        "resumes from checkpoints; under torchrun/srun the seeds share the ranks)",
+    )
     _model_arguments(s)
     s.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (default: the spec's)")
     s.add_argument("--graphs-per-step", type=int, default=1, help="graphs per step and rank (default 1)")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("evaluate", parents=[loud], help="predict the test configurations of every temperature with each seed's "
-                       "best checkpoint; writes <store>/predictions/ (under torchrun/srun the work is shared)")
+    s = sub.add_parser(
+        "evaluate",
+        parents=[loud],
+        help="predict the test configurations of every temperature with each seed's "
+        "best checkpoint; writes <store>/predictions/ (under torchrun/srun the work is shared)",
+    )
     _model_arguments(s)
     s.add_argument("--force", action="store_true", help="recompute predictions that are up to date")
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("report", parents=[loud], help="figures and numbers of the paper for a store: <store>/report/index.html")
+    s = sub.add_parser(
+        "report", parents=[loud], help="figures and numbers of the paper for a store: <store>/report/index.html"
+    )
     s.add_argument("--store", required=True, help="Zarr store with predictions (`tbotan evaluate`)")
-    s.add_argument("--partial", action="store_true", help="report what exists (into report_partial/) when some "
-                   "variants or seeds are missing; report/ is left as it is")
+    s.add_argument(
+        "--partial",
+        action="store_true",
+        help="report what exists (into report_partial/) when some "
+        "variants or seeds are missing; report/ is left as it is",
+    )
     s.set_defaults(func=cmd_report)
 
-    s = sub.add_parser("run", parents=[loud], help="the whole pipeline: simulate, train, evaluate, report (resumes what is unfinished)")
+    s = sub.add_parser(
+        "run", parents=[loud], help="the whole pipeline: simulate, train, evaluate, report (resumes what is unfinished)"
+    )
     s.add_argument("spec", help="job spec (YAML)")
     s.add_argument("--store", help="Zarr store (default storage/<spec stem>.zarr)")
     s.add_argument("--cluster", help="cluster profile for the simulation (default: a LocalCluster)")
-    s.add_argument("--ranks", type=int, default=None, help="training processes (torch.distributed, gloo on CPU); "
-                   "default: one per seed, at most one per CPU core")
+    s.add_argument(
+        "--ranks",
+        type=int,
+        default=None,
+        help="training processes (torch.distributed, gloo on CPU); default: one per seed, at most one per CPU core",
+    )
     s.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("energy", parents=[loud], help="potential energy per particle and mean force of a configuration (double precision)")
+    s = sub.add_parser(
+        "energy",
+        parents=[loud],
+        help="potential energy per particle and mean force of a configuration (double precision)",
+    )
     s.add_argument("file", help="extended XYZ configuration")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_energy)
@@ -295,12 +354,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("output", help="where to write the inherent structure (extended XYZ, 17 digits)")
     s.add_argument("--tolerance", type=float, default=1e-12, help="mean force per particle to reach (default 1e-12)")
     s.add_argument("--max-steps", type=int, default=500_000, help="give up (with an error) after this many steps")
-    s.add_argument("--platform", default=None, help="double-precision OpenMM platform (default: CUDA if present, "
-                   "else CPU then Reference)")
+    s.add_argument(
+        "--platform",
+        default=None,
+        help="double-precision OpenMM platform (default: CUDA if present, else CPU then Reference)",
+    )
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_quench)
 
-    s = sub.add_parser("tau", parents=[loud], help="equilibrate at T and measure tau_alpha from F_s(q, t) of A particles")
+    s = sub.add_parser(
+        "tau", parents=[loud], help="equilibrate at T and measure tau_alpha from F_s(q, t) of A particles"
+    )
     s.add_argument("--temperature", type=float, required=True, help="reduced temperature")
     s.add_argument("--N", type=int, required=True, help="number of particles (80%% A)")
     s.add_argument("--seed", type=int, default=0)

@@ -12,10 +12,11 @@
 * report: ``<store>/report/index.html``.
 The time of each stage is printed at the end and appended to the store's root attribute ``run_times``.
 """
+
 from __future__ import annotations
 
-import logging
 import datetime
+import logging
 import os
 import subprocess
 import sys
@@ -41,10 +42,10 @@ def _verbosity() -> list[str]:
 
 
 def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None) -> dict:
-    from ..data import pipeline, store
-    from ..learn.evaluate import evaluate
     from ..analysis.report import write_report
+    from ..data import pipeline, store
     from ..data.spec import load_spec
+    from ..learn.evaluate import evaluate
     from ..learn.train import runs, train
 
     spec = load_spec(spec_path)  # a bad spec fails before anything starts
@@ -70,13 +71,27 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None) -
     ranks = ranks or max(1, min(spec.training.seeds, cores))
     if ranks > 1:
         env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // ranks))}
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={ranks}",
-               "-m", "tbotan", "train", str(spec_path), "--store", str(store_path), *_verbosity()]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={ranks}",
+            "-m",
+            "tbotan",
+            "train",
+            str(spec_path),
+            "--store",
+            str(store_path),
+            *_verbosity(),
+        ]
         logger.info(f"train: {' '.join(cmd[2:])}")
         done = subprocess.run(cmd, env=env)
         if done.returncode:
-            raise TrainingError(f"training failed (exit status {done.returncode}; its messages are above); rerun "
-                               f"`tbotan run {spec_path}` to continue from the last checkpoints")
+            raise TrainingError(
+                f"training failed (exit status {done.returncode}; its messages are above); rerun "
+                f"`tbotan run {spec_path}` to continue from the last checkpoints"
+            )
     else:
         import torch
 
@@ -95,9 +110,15 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None) -
     times["report"] = time.perf_counter() - t0
     times["total"] = sum(times.values())
     root = store.open_store(store_path, mode="r+")
-    root.attrs["run_times"] = [*root.attrs.get("run_times", []), {
-        **{k: round(v, 1) for k, v in times.items()}, "ranks": ranks, "cores": cores,
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}]
+    root.attrs["run_times"] = [
+        *root.attrs.get("run_times", []),
+        {
+            **{k: round(v, 1) for k, v in times.items()},
+            "ranks": ranks,
+            "cores": cores,
+            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        },
+    ]
     logger.info("stage times: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
     logger.info(f"open {index} in a browser")
     return {"index": index, "times": times}

@@ -15,6 +15,7 @@ and lasts ``equilibration`` tau_alpha, each later one continues the previous con
 state (wrapped positions and velocities) for ``decorrelation`` tau_alpha. Every segment has its own
 thermostat seed, so a chain resumed from the store is bit-identical to an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,11 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from distributed import Client, wait
 
-from ..md import dynamics, fire, relaxation
-from . import store, targets
-from ..md.dynamics import derive_seeds as seeds
 from .. import core
 from ..errors import NoWorkers, SimulationFailed
+from ..md import dynamics, fire, relaxation
+from ..md.dynamics import derive_seeds as seeds
+from . import store, targets
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +40,15 @@ def temperature_key(t: float) -> int:
 
 # ---------------------------------------------------------------- units (run on workers)
 
+
 def measure_tau(temperature: float, n: int, seed: int, dt: float) -> dict:
     r = relaxation.measure_tau_alpha(temperature, n, seed=seed, dt=dt)
     return {k: v for k, v in r.items() if k not in ("fs", "fs_times")}
 
 
-def segment(temperature: float, n: int, box: float, duration: float, dt: float, seed: int,
-            previous: dict | None) -> dict:
+def segment(
+    temperature: float, n: int, box: float, duration: float, dt: float, seed: int, previous: dict | None
+) -> dict:
     """Configuration state after one chain segment: wrapped ``thermal``, ``velocities``, energy, wall time."""
     start = time.perf_counter()
     types = core.species(n)
@@ -55,8 +58,12 @@ def segment(temperature: float, n: int, box: float, duration: float, dt: float, 
     else:
         x, v = previous["thermal"], previous["velocities"]
     eq = dynamics.equilibrate(types, x, box, temperature, duration, dt=dt, seed=int(s_thermo), velocities=v)
-    return {"thermal": core.wrap(eq.positions, box), "velocities": eq.velocities,
-            "energy_thermal": float(eq.potential_energy[-1]), "wall_time": time.perf_counter() - start}
+    return {
+        "thermal": core.wrap(eq.positions, box),
+        "velocities": eq.velocities,
+        "energy_thermal": float(eq.potential_energy[-1]),
+        "wall_time": time.perf_counter() - start,
+    }
 
 
 def quench(state: dict, n: int, box: float, params: fire.FireParameters, label: str) -> dict:
@@ -65,13 +72,17 @@ def quench(state: dict, n: int, box: float, params: fire.FireParameters, label: 
         r = fire.quench(core.species(n), state["thermal"], box, params)
     except (fire.FireNotConverged, FloatingPointError) as e:
         raise type(e)(f"{label}: {e}") from None
-    return {"inherent": core.wrap(r.positions, box), "fire_residual": r.mean_force, "fire_steps": r.steps,
-            "energy_inherent": r.energy_per_particle, "fire_platform": r.platform,
-            "wall_time": time.perf_counter() - start}
+    return {
+        "inherent": core.wrap(r.positions, box),
+        "fire_residual": r.mean_force,
+        "fire_steps": r.steps,
+        "energy_inherent": r.energy_per_particle,
+        "fire_platform": r.platform,
+        "wall_time": time.perf_counter() - start,
+    }
 
 
-def replica(state: dict, n: int, box: float, temperature: float, times: list, seed: int, dt: float,
-            label: str) -> dict:
+def replica(state: dict, n: int, box: float, temperature: float, times: list, seed: int, dt: float, label: str) -> dict:
     start = time.perf_counter()
     r = dynamics.run_replica(core.species(n), state["thermal"], box, temperature, times, seed, dt, label=label)
     return {"positions": r.positions, "seed": r.seed, "wall_time": time.perf_counter() - start}
@@ -84,21 +95,28 @@ def reduce(state: dict, quenched: dict, replicas: list, n: int, box: float, dtyp
     edges = targets.graph_edges(quenched["inherent"], box)
     return {
         **quenched,
-        "replica_positions": frames.astype(dtype), "replica_seeds": np.array([r["seed"] for r in replicas]),
+        "replica_positions": frames.astype(dtype),
+        "replica_seeds": np.array([r["seed"] for r in replicas]),
         "cb": targets.bond_breaking(types, state["thermal"], frames, box),
         "propensity": targets.propensity(state["thermal"], frames),
-        "edges": edges.astype(np.int32), "edge_targets": targets.edge_targets(edges, state["thermal"], frames, box),
+        "edges": edges.astype(np.int32),
+        "edge_targets": targets.edge_targets(edges, state["thermal"], frames, box),
         "wall_time": quenched["wall_time"] + sum(r["wall_time"] for r in replicas) + time.perf_counter() - start,
-        "unit_times": {"quench": quenched["wall_time"], "replica": [r["wall_time"] for r in replicas],
-                       "reduce": time.perf_counter() - start},
+        "unit_times": {
+            "quench": quenched["wall_time"],
+            "replica": [r["wall_time"] for r in replicas],
+            "reduce": time.perf_counter() - start,
+        },
     }
 
 
 # ---------------------------------------------------------------- the driver
 
+
 @dataclass
 class Progress:
     """Units done / total per stage, with rate and ETA, printed as lines at most every ``every`` s."""
+
     totals: dict
     every: float = 10.0
     done: dict = field(default_factory=dict)
@@ -142,17 +160,25 @@ def _completed(futures, progress: Progress, client: Client, worker_timeout: floa
                     alone_since = now
                 elif now - alone_since > worker_timeout:
                     from ..hpc.cluster import waiting_reason
-                    raise NoWorkers(f"no Dask worker connected for {now - alone_since:.0f} s (worker_timeout "
-                                    f"{worker_timeout:g} s): {waiting_reason(client)}. Everything finished so far "
-                                    f"is in the store; rerun the same command to go on")
+
+                    raise NoWorkers(
+                        f"no Dask worker connected for {now - alone_since:.0f} s (worker_timeout "
+                        f"{worker_timeout:g} s): {waiting_reason(client)}. Everything finished so far "
+                        f"is in the store; rerun the same command to go on"
+                    ) from None
             continue
         alone_since = None
         yield from finished
 
 
 def _write_tau(g, result: dict, spec) -> None:
-    g.attrs.update({**store.tau_attributes(spec, result["tau_alpha"]), "tau_alpha_source": "measured",
-                    "tau_alpha_measurement": result})
+    g.attrs.update(
+        {
+            **store.tau_attributes(spec, result["tau_alpha"]),
+            "tau_alpha_source": "measured",
+            "tau_alpha_measurement": result,
+        }
+    )
 
 
 def _write_segment(g, c: int, r: dict) -> None:
@@ -214,8 +240,10 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
     if not any(v.any() for v in left.values()):
         logger.info(f"{path}: every configuration is already done; nothing to do")
         return {"status": "complete", "summary": store.summary(root)}
-    logger.info(f"{'created' if created else 'resuming'} {path}: " + ", ".join(
-        f"T={t}: {int(v.sum())}/{len(v)} left" for t, v in left.items()))
+    logger.info(
+        f"{'created' if created else 'resuming'} {path}: "
+        + ", ".join(f"T={t}: {int(v.sum())}/{len(v)} left" for t, v in left.items())
+    )
     n, box, dt = spec.N, core.box_length(spec.N, spec.density), spec.dt
     params = spec.fire.parameters()
 
@@ -223,8 +251,12 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
     to_measure = [t for t, g in groups.items() if g.attrs.get("tau_alpha") is None and left[t].any()]
     if to_measure:
         logger.info(f"measuring tau_alpha at T = {', '.join(map(str, to_measure))}")
-        futures = {t: client.submit(measure_tau, t, n, int(seeds(spec.seed, temperature_key(t), 0)[0]), dt,
-                                    key=f"tau-T{t:.3f}", pure=False) for t in to_measure}
+        futures = {
+            t: client.submit(
+                measure_tau, t, n, int(seeds(spec.seed, temperature_key(t), 0)[0]), dt, key=f"tau-T{t:.3f}", pure=False
+            )
+            for t in to_measure
+        }
         for t, f in futures.items():
             _write_tau(groups[t], f.result(), spec)
             logger.info(f"T={t}: tau_alpha = {groups[t].attrs['tau_alpha']:.4g} (measured)")
@@ -244,9 +276,18 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
                         state = {"thermal": g["thermal"][c], "velocities": g["velocities"][c]}
                 else:
                     duration = g.attrs["equilibration_time" if k == 0 else "decorrelation_time"]
-                    state = client.submit(segment, t, n, box, duration, dt,
-                                          int(seeds(spec.seed, temperature_key(t), chain, k)[0]),
-                                          previous, key=f"segment-T{t:.3f}-c{c}", pure=False)
+                    state = client.submit(
+                        segment,
+                        t,
+                        n,
+                        box,
+                        duration,
+                        dt,
+                        int(seeds(spec.seed, temperature_key(t), chain, k)[0]),
+                        previous,
+                        key=f"segment-T{t:.3f}-c{c}",
+                        pure=False,
+                    )
                     kinds[state] = ("segment", t, c)
                     totals["segments"] += 1
                 previous = state
@@ -255,12 +296,24 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
                 q = client.submit(quench, state, n, box, params, label, key=f"quench-T{t:.3f}-c{c}", pure=False)
                 reps = []
                 for r, s in enumerate(seeds(spec.seed, temperature_key(t), c, 1, count=spec.replicas)):
-                    f = client.submit(replica, state, n, box, t, times, int(s), dt, f"{label} replica {r}",
-                                      key=f"replica-T{t:.3f}-c{c}-r{r}", pure=False)
+                    f = client.submit(
+                        replica,
+                        state,
+                        n,
+                        box,
+                        t,
+                        times,
+                        int(s),
+                        dt,
+                        f"{label} replica {r}",
+                        key=f"replica-T{t:.3f}-c{c}-r{r}",
+                        pure=False,
+                    )
                     kinds[f] = ("replica", t, c)
                     reps.append(f)
-                red = client.submit(reduce, state, q, reps, n, box, spec.store_dtype,
-                                    key=f"reduce-T{t:.3f}-c{c}", pure=False)
+                red = client.submit(
+                    reduce, state, q, reps, n, box, spec.store_dtype, key=f"reduce-T{t:.3f}-c{c}", pure=False
+                )
                 kinds[red] = ("configuration", t, c)
                 totals["configurations"] += 1
                 totals["replicas"] += spec.replicas
@@ -290,7 +343,13 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
         progress.tick(kind + "s")
     summary = store.summary(root)
     if failed:
-        raise SimulationFailed(f"{failed} configurations failed (see `tbotan status {path}`); "
-                               "the rest of the store is complete and a rerun retries only what is missing")
-    return {"status": "complete", "summary": summary, "unit_times": timings,
-            "wall_time": time.perf_counter() - progress.start}
+        raise SimulationFailed(
+            f"{failed} configurations failed (see `tbotan status {path}`); "
+            "the rest of the store is complete and a rerun retries only what is missing"
+        )
+    return {
+        "status": "complete",
+        "summary": summary,
+        "unit_times": timings,
+        "wall_time": time.perf_counter() - progress.start,
+    }

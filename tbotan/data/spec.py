@@ -15,6 +15,7 @@ floor(fraction C + 1/2), likewise n_validation; test configurations are spread e
 (positions floor((i + 1/2) C / n_test)), validation evenly over the rest, the others are train.
 Every configuration at a temperature not trained on is test.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -33,8 +34,22 @@ from ..core import CUTOFF_AA, TABLE_I
 from ..errors import SpecError
 
 T_MAX = 5.0
-DATA_FIELDS = ("N", "density", "temperatures", "tau_alpha", "times", "configurations", "replicas", "dt",
-               "equilibration", "decorrelation", "chains", "seed", "fire", "store_dtype")
+DATA_FIELDS = (
+    "N",
+    "density",
+    "temperatures",
+    "tau_alpha",
+    "times",
+    "configurations",
+    "replicas",
+    "dt",
+    "equilibration",
+    "decorrelation",
+    "chains",
+    "seed",
+    "fire",
+    "store_dtype",
+)
 
 
 def _fail(problems: list[tuple[tuple, str]]):
@@ -94,6 +109,7 @@ class _Model(BaseModel):
 
 class Fire(_Model):
     """FIRE settings (SPEC.md §2.2); ``parameters()`` gives tbotan.md.fire.FireParameters."""
+
     tolerance: float = Field(1e-12, gt=0)
     max_steps: int = Field(500_000, ge=1)
     dt_init: float = Field(0.002, gt=0)
@@ -106,11 +122,13 @@ class Fire(_Model):
 
     def parameters(self):
         from ..md.fire import FireParameters
+
         return FireParameters(**self.model_dump())
 
 
 class Splits(_Model):
     """Validation and test shares at training temperatures: an int count or a float fraction in [0, 1)."""
+
     validation: Union[int, float] = 0.1
     test: Union[int, float] = 0.2
 
@@ -130,6 +148,7 @@ class Splits(_Model):
 
 class Training(_Model):
     """T-BOTAN training (SPEC.md §5); the variants are the edge features: both, inherent (IS) or thermal only."""
+
     temperatures: list[float] | None = None  # default: all of the job's temperatures
     epochs: int = Field(2000, ge=1)
     switch_epoch: int = Field(1000, ge=0)  # where w_v, w_c and the global term switch on
@@ -156,8 +175,11 @@ class Training(_Model):
     @classmethod
     def _lambda_g(cls, v):
         many = isinstance(v, list) and bool(v)
-        bad = [((i,) if many else (), f"must be a number >= 0, got {x!r}") for i, x in enumerate(v if many else [v])
-               if isinstance(x, bool) or not isinstance(x, (int, float)) or not x >= 0]
+        bad = [
+            ((i,) if many else (), f"must be a number >= 0, got {x!r}")
+            for i, x in enumerate(v if many else [v])
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not x >= 0
+        ]
         if bad:
             _fail(bad)
         return [float(x) for x in v] if many else float(v)
@@ -169,6 +191,7 @@ class Training(_Model):
 
 class Evaluation(_Model):
     """Evaluation settings (SPEC.md §6); ``slab`` is (low, high) z as fractions of L for the C_B maps."""
+
     sq_q_max: float = Field(10.0, gt=0)  # S_B(q) up to this |q|
     oz_fit_q_max: float = Field(2.0, gt=0)  # Ornstein-Zernike fit below this |q|
     slab: list[float] = Field(default_factory=lambda: [11.1 / 15.06, 11.9 / 15.06], min_length=2, max_length=2)
@@ -208,6 +231,7 @@ def _table_i(T: float) -> float | None:
 
 class JobSpec(_Model):
     """A validated job spec; field names are the public contract of SPEC.md §8.2."""
+
     density: float = Field(1.2, gt=0)
     N: int
     temperatures: list[float]
@@ -233,8 +257,10 @@ class JobSpec(_Model):
         if n <= 0:
             raise ValueError(f"must be positive, got {n}")
         if (n / rho) ** (1 / 3) <= 2 * CUTOFF_AA:
-            raise ValueError(f"too small: box L = (N/density)^(1/3) = {(n / rho) ** (1 / 3):.3f} must exceed "
-                             f"{2 * CUTOFF_AA} (twice the A-A cutoff); need N >= {math.floor((2 * CUTOFF_AA) ** 3 * rho) + 1}")
+            raise ValueError(
+                f"too small: box L = (N/density)^(1/3) = {(n / rho) ** (1 / 3):.3f} must exceed "
+                f"{2 * CUTOFF_AA} (twice the A-A cutoff); need N >= {math.floor((2 * CUTOFF_AA) ** 3 * rho) + 1}"
+            )
         return n
 
     @field_validator("temperatures", mode="plain")
@@ -249,14 +275,22 @@ class JobSpec(_Model):
             return v
         if v is not None and not isinstance(v, dict):
             raise ValueError(f"must be 'measure' or a mapping temperature -> tau_alpha, got {v!r}")
-        return _per_T(v or {}, info.data.get("temperatures"), False, _table_i,
-                      "no tau_alpha for temperature {T} (not in Table I): give a value or 'measure'")
+        return _per_T(
+            v or {},
+            info.data.get("temperatures"),
+            False,
+            _table_i,
+            "no tau_alpha for temperature {T} (not in Table I): give a value or 'measure'",
+        )
 
     @field_validator("times")
     @classmethod
     def _times(cls, v):
-        bad = [((i,), f"must be positive and increasing, got {t}") for i, t in enumerate(v)
-               if not t > (v[i - 1] if i else 0)]
+        bad = [
+            ((i,), f"must be positive and increasing, got {t}")
+            for i, t in enumerate(v)
+            if not t > (v[i - 1] if i else 0)
+        ]
         if bad:
             _fail(bad)
         return v
@@ -270,13 +304,21 @@ class JobSpec(_Model):
     @classmethod
     def _training(cls, tr, info):
         temps = info.data.get("temperatures")
-        bad = [(("temperatures", i), f"{T} is not in temperatures") for i, T in enumerate(tr.temperatures or [])
-               if temps is not None and not _known(T, temps)]
+        bad = [
+            (("temperatures", i), f"{T} is not in temperatures")
+            for i, T in enumerate(tr.temperatures or [])
+            if temps is not None and not _known(T, temps)
+        ]
         if len(set(tr.variants)) < len(tr.variants):
             bad.append((("variants",), f"repeats a variant: {tr.variants}"))
         if tr.switch_epoch >= tr.epochs:
-            bad.append((("switch_epoch",), f"{tr.switch_epoch} is not before the end ({tr.epochs} epochs): "
-                                           "w_v, w_c and the global term would never switch on"))
+            bad.append(
+                (
+                    ("switch_epoch",),
+                    f"{tr.switch_epoch} is not before the end ({tr.epochs} epochs): "
+                    "w_v, w_c and the global term would never switch on",
+                )
+            )
         if bad:
             _fail(bad)
         return tr.model_copy(update={"temperatures": sorted(tr.temperatures or temps or [])})
@@ -285,9 +327,13 @@ class JobSpec(_Model):
     @classmethod
     def _splits(cls, s, info):
         configs, tr = info.data.get("configurations"), info.data.get("training")
-        bad = [((), f"at T = {T}: validation {val} + test {test} of {configs[T]} configurations leave no training one")
-               for T in (tr.temperatures if configs and tr else []) if T in configs
-               for n, val, test in [s.counts(configs[T])] if n < 1]
+        bad = [
+            ((), f"at T = {T}: validation {val} + test {test} of {configs[T]} configurations leave no training one")
+            for T in (tr.temperatures if configs and tr else [])
+            if T in configs
+            for n, val, test in [s.counts(configs[T])]
+            if n < 1
+        ]
         if bad:
             _fail(bad)
         return s
@@ -355,8 +401,9 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)[eE][-+]?\d+$"),
-                              list("-+0123456789."))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)[eE][-+]?\d+$"), list("-+0123456789.")
+)
 
 
 def _reason(err: dict) -> str:
@@ -368,8 +415,9 @@ def _reason(err: dict) -> str:
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 return "unknown field"
         close = difflib.get_close_matches(str(err["loc"][-1]), model.model_fields, n=1)
-        return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else
-                                  f" (allowed: {', '.join(model.model_fields)})")
+        return "unknown field" + (
+            f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(model.model_fields)})"
+        )
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "missing":
         return "required field is missing"
@@ -402,7 +450,11 @@ def load_spec(path: str | Path) -> JobSpec:
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
-        at = [(m.line + 1, m.column + 1) for m in (getattr(e, "problem_mark", None), getattr(e, "context_mark", None)) if m]
+        at = [
+            (m.line + 1, m.column + 1)
+            for m in (getattr(e, "problem_mark", None), getattr(e, "context_mark", None))
+            if m
+        ]
         problem = getattr(e, "problem", None) or str(e)
         if getattr(e, "context", None):
             problem += f" ({e.context}, line {at[-1][0]})"

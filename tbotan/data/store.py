@@ -10,6 +10,7 @@ Completion flags, each written after the data it vouches for:
 - ``done[c]``: every array of configuration c is complete. Readers use only configurations with
   ``done``; anything else is recomputed in full on resume.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -21,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from .. import __version__
-from .. import core
+from .. import __version__, core
 from ..errors import StoreError
 
 UNITS = "reduced (sigma_AA, eps_AA, tau_LJ)"
@@ -35,14 +35,21 @@ def group_name(temperature: float) -> str:
 
 def software_versions() -> dict:
     """Versions of what made the data, read from the installed distributions (nothing is imported)."""
+
     def version(name):
         try:
             return importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             return None
 
-    return {"tbotan": __version__, "openmm": version("openmm"), "zarr": zarr.__version__, "numpy": np.__version__,
-            "python": _platform.python_version(), "torch": version("torch")}
+    return {
+        "tbotan": __version__,
+        "openmm": version("openmm"),
+        "zarr": zarr.__version__,
+        "numpy": np.__version__,
+        "python": _platform.python_version(),
+        "torch": version("torch"),
+    }
 
 
 def _arrays(spec, temperature: float) -> dict:
@@ -77,8 +84,12 @@ def _arrays(spec, temperature: float) -> dict:
 def tau_attributes(spec, tau: float | None) -> dict:
     """The group attributes that follow from tau_alpha: the value and the times in reduced units."""
     scale = (lambda x: x * tau) if tau is not None else (lambda x: None)
-    return {"tau_alpha": tau, "times": [scale(x) for x in spec.times] if tau is not None else None,
-            "equilibration_time": scale(spec.equilibration), "decorrelation_time": scale(spec.decorrelation)}
+    return {
+        "tau_alpha": tau,
+        "times": [scale(x) for x in spec.times] if tau is not None else None,
+        "equilibration_time": scale(spec.equilibration),
+        "decorrelation_time": scale(spec.decorrelation),
+    }
 
 
 def create(path: str | Path, spec) -> zarr.Group:
@@ -87,26 +98,37 @@ def create(path: str | Path, spec) -> zarr.Group:
     if path.exists():
         raise StoreError(f"{path} already exists")
     root = zarr.open_group(str(path), mode="w-", zarr_format=3)
-    root.attrs.update({
-        "spec": json.loads(spec.to_json()), "data_spec": json.loads(spec.data_json()),
-        "software": software_versions(), "units": UNITS,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    })
+    root.attrs.update(
+        {
+            "spec": json.loads(spec.to_json()),
+            "data_spec": json.loads(spec.data_json()),
+            "software": software_versions(),
+            "units": UNITS,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
     for t in spec.temperatures:
         g = root.create_group(group_name(t))
         tau = spec.tau_for(t)
-        g.attrs.update({
-            "T": t, "N": spec.N, "L": core.box_length(spec.N, spec.density), "density": spec.density,
-            **tau_attributes(spec, tau), "tau_alpha_source": "given" if tau is not None else "measure (pending)",
-            "times_tau": list(spec.times), "dt": spec.dt, "chains": spec.chains,
-            "dynamics": "configurations: Langevin NVT (friction 1) chains; replicas: NVE velocity Verlet "
-                        "from Maxwell-Boltzmann velocities (rescaled to T, zero momentum)",
-            "errors": {},
-        })
+        g.attrs.update(
+            {
+                "T": t,
+                "N": spec.N,
+                "L": core.box_length(spec.N, spec.density),
+                "density": spec.density,
+                **tau_attributes(spec, tau),
+                "tau_alpha_source": "given" if tau is not None else "measure (pending)",
+                "times_tau": list(spec.times),
+                "dt": spec.dt,
+                "chains": spec.chains,
+                "dynamics": "configurations: Langevin NVT (friction 1) chains; replicas: NVE velocity Verlet "
+                "from Maxwell-Boltzmann velocities (rescaled to T, zero momentum)",
+                "errors": {},
+            }
+        )
         for name, (shape, dtype, fill, dims) in _arrays(spec, t).items():
             chunks = (1,) + tuple(shape[1:])
-            g.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill,
-                           dimension_names=dims)
+            g.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill, dimension_names=dims)
         g["split"][:] = spec.split_for(t)
         g["types"][:] = np.broadcast_to(core.species(spec.N), g["types"].shape)
     root.attrs["complete_schema"] = True  # written last: a store without it was interrupted while being made
@@ -151,8 +173,9 @@ def record_spec(path: str | Path, spec) -> zarr.Group:
     ours = json.loads(spec.data_json())
     if theirs != ours:
         diff = sorted(k for k in set(theirs or {}) | set(ours) if (theirs or {}).get(k) != ours.get(k))
-        raise StoreError(f"{path} was made from a different job spec (fields that differ: {', '.join(diff)}); "
-                         "use another --store")
+        raise StoreError(
+            f"{path} was made from a different job spec (fields that differ: {', '.join(diff)}); use another --store"
+        )
     if json.loads(spec.to_json()) != root.attrs.get("spec"):
         root.attrs["spec"] = json.loads(spec.to_json())
     return root
@@ -170,11 +193,18 @@ def summary(root: zarr.Group) -> list[dict]:
         done = g["done"][:]
         eq = g["equilibrated"][:]
         res = g["fire_residual"][:][done]
-        out.append({
-            "T": t, "configurations": int(len(done)), "done": int(done.sum()),
-            "equilibrated": int(eq.sum()), "left": int((~done).sum()),
-            "tau_alpha": g.attrs.get("tau_alpha"), "tau_alpha_source": g.attrs.get("tau_alpha_source"),
-            "worst_fire_residual": float(res.max()) if len(res) else None,
-            "wall_time_s": float(g["wall_time"][:].sum()), "errors": dict(g.attrs.get("errors", {})),
-        })
+        out.append(
+            {
+                "T": t,
+                "configurations": int(len(done)),
+                "done": int(done.sum()),
+                "equilibrated": int(eq.sum()),
+                "left": int((~done).sum()),
+                "tau_alpha": g.attrs.get("tau_alpha"),
+                "tau_alpha_source": g.attrs.get("tau_alpha_source"),
+                "worst_fire_residual": float(res.max()) if len(res) else None,
+                "wall_time_s": float(g["wall_time"][:].sum()),
+                "errors": dict(g.attrs.get("errors", {})),
+            }
+        )
     return out

@@ -5,17 +5,18 @@ continuous with ``thermal`` (N, 3), the t = 0 positions; so frames - thermal is 
 Neighbour search uses vesin (a maintained library); distances at later times are minimum-image
 differences of the already-known pairs.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import vesin
 
-from ..errors import ConfigurationError
 from .. import core
+from ..errors import ConfigurationError
 
-BOND_RADIUS = 1.3     # n_j: neighbours with r_jk(0) < 1.3 sigma_jk
-BROKEN_RADIUS = 1.6   # n_j(t|0): those still within 1.6 sigma_jk at t
-EDGE_CUTOFF = 2.0     # graph edges: pairs within 2.0 sigma_AA in the inherent structure
+BOND_RADIUS = 1.3  # n_j: neighbours with r_jk(0) < 1.3 sigma_jk
+BROKEN_RADIUS = 1.6  # n_j(t|0): those still within 1.6 sigma_jk at t
+EDGE_CUTOFF = 2.0  # graph edges: pairs within 2.0 sigma_AA in the inherent structure
 
 
 def neighbour_pairs(positions: np.ndarray, box: float, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -46,8 +47,10 @@ def bond_breaking(types: np.ndarray, thermal: np.ndarray, frames: np.ndarray, bo
     i, j, sig = i[bonded], j[bonded], sig[bonded]
     n0 = np.bincount(i, minlength=len(types))
     if (n0 == 0).any():
-        raise ConfigurationError(f"{int((n0 == 0).sum())} particles have no neighbour within 1.3 sigma: C_B undefined "
-                         "(not a dense liquid configuration?)")
+        raise ConfigurationError(
+            f"{int((n0 == 0).sum())} particles have no neighbour within 1.3 sigma: C_B undefined "
+            "(not a dense liquid configuration?)"
+        )
     kept = distances(frames, i, j, box) < BROKEN_RADIUS * sig  # (K, n_t, B)
     k, n_t = frames.shape[:2]
     counts = np.zeros((k, n_t, len(types)))

@@ -9,6 +9,7 @@ Every worker gets OPENMM_CPU_THREADS=1: a worker runs as many tasks at once as i
 OpenMM context on one thread, so the cores are used without oversubscription and every run is
 bit-reproducible (several threads per context are not; docs/physics.md).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -23,11 +24,13 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Iterator, Literal, Union
+from typing import Annotated, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
 from ..errors import ProfileError
 
 
@@ -39,6 +42,7 @@ def logs_path(store: str | os.PathLike) -> Path:
 
 def _cpu_count() -> int:
     from dask.system import CPU_COUNT  # respects CPU affinity and cgroup quotas
+
     return CPU_COUNT
 
 
@@ -68,6 +72,7 @@ def _check_walltime(v):
 
 def _check_memory(v: str) -> str:
     from dask.utils import parse_bytes
+
     try:
         parse_bytes(v)
     except (ValueError, TypeError):
@@ -78,6 +83,7 @@ def _check_memory(v: str) -> str:
 class TrainingJob(BaseModel):
     """The SLURM job that trains, evaluates and reports after the data are made (tbotan.hpc.slurm): ``srun`` starts
     nodes x tasks_per_node torch.distributed ranks (one per GPU on GPU nodes)."""
+
     model_config = ConfigDict(extra="forbid")
     queue: str | None = None
     account: str | None = None
@@ -198,8 +204,9 @@ def _terminate_as_exit():
 
 
 @contextlib.contextmanager
-def open_cluster(profile: Profile, logs: str | os.PathLike | None = None, *, verbose: bool = True
-                 ) -> Iterator["distributed.Client"]:  # noqa: F821
+def open_cluster(
+    profile: Profile, logs: str | os.PathLike | None = None, *, verbose: bool = True
+) -> Iterator[distributed.Client]:  # noqa: F821
     """A ``distributed.Client`` on the workers ``profile`` describes; on exit (normal, exception, Ctrl-C,
     SIGTERM) the client and cluster are closed and, for SLURM, every worker job is cancelled.
 
@@ -217,10 +224,17 @@ def open_cluster(profile: Profile, logs: str | os.PathLike | None = None, *, ver
         stack.enter_context(_terminate_as_exit())
         if isinstance(profile, LocalProfile):
             from distributed import LocalCluster
-            cluster = stack.enter_context(LocalCluster(  # env: set in each worker process before it starts
-                n_workers=profile.workers, threads_per_worker=profile.threads_per_worker, processes=True,
-                memory_limit=profile.memory_limit, dashboard_address=_dashboard(profile.dashboard_address),
-                env={"OPENMM_CPU_THREADS": "1"}))
+
+            cluster = stack.enter_context(
+                LocalCluster(  # env: set in each worker process before it starts
+                    n_workers=profile.workers,
+                    threads_per_worker=profile.threads_per_worker,
+                    processes=True,
+                    memory_limit=profile.memory_limit,
+                    dashboard_address=_dashboard(profile.dashboard_address),
+                    env={"OPENMM_CPU_THREADS": "1"},
+                )
+            )
         elif isinstance(profile, SlurmProfile):
             cluster = stack.enter_context(_slurm_cluster(profile, logs))
         elif isinstance(profile, MpiProfile):
@@ -244,20 +258,25 @@ def _check_slurm(profile: SlurmProfile) -> None:
     """sbatch on PATH and the partition known to SLURM, before any job is submitted."""
     for tool in ("sbatch", "squeue", "scancel"):
         if shutil.which(tool) is None:
-            raise ProfileError(f"cluster profile kind 'slurm' needs SLURM's {tool} on PATH; it is not (run on a "
-                               "login node of the cluster, or use the local profile)")
+            raise ProfileError(
+                f"cluster profile kind 'slurm' needs SLURM's {tool} on PATH; it is not (run on a "
+                "login node of the cluster, or use the local profile)"
+            )
     if profile.queue:
         out = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True, timeout=60)
         known = out.stdout.split()
         if out.returncode == 0 and profile.queue not in known:
-            raise ProfileError(f"partition {profile.queue!r} (field 'queue') does not exist on this cluster; "
-                               f"sinfo lists: {', '.join(known) or 'none'}")
+            raise ProfileError(
+                f"partition {profile.queue!r} (field 'queue') does not exist on this cluster; "
+                f"sinfo lists: {', '.join(known) or 'none'}"
+            )
 
 
 @contextlib.contextmanager
 def _slurm_cluster(profile: SlurmProfile, logs):
     ctrl_c = signal.getsignal(signal.SIGINT)
     from dask_jobqueue import SLURMCluster
+
     if ctrl_c is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, ctrl_c)  # undo dask_jobqueue's import-time `SIGINT -> sys.exit()` (status 0)
 
@@ -266,13 +285,21 @@ def _slurm_cluster(profile: SlurmProfile, logs):
     folder.mkdir(parents=True, exist_ok=True)
     job_name = f"tbotan-{uuid.uuid4().hex[:8]}"  # unique, so leftovers can be found and cancelled by name
     cluster = SLURMCluster(
-        queue=profile.queue, account=profile.account, cores=profile.cores, memory=profile.memory,
-        processes=profile.processes, walltime=profile.walltime, job_name=job_name,
+        queue=profile.queue,
+        account=profile.account,
+        cores=profile.cores,
+        memory=profile.memory,
+        processes=profile.processes,
+        walltime=profile.walltime,
+        job_name=job_name,
         job_extra_directives=profile.job_extra_directives,
         job_script_prologue=[*profile.job_script_prologue, "export OPENMM_CPU_THREADS=1"],
-        log_directory=str(folder), interface=profile.interface, local_directory=profile.local_directory,
+        log_directory=str(folder),
+        interface=profile.interface,
+        local_directory=profile.local_directory,
         python=profile.python or sys.executable,
-        scheduler_options={"dashboard_address": _dashboard(profile.dashboard_address)})
+        scheduler_options={"dashboard_address": _dashboard(profile.dashboard_address)},
+    )
     try:
         cluster.adapt(minimum=profile.min_jobs * profile.processes, maximum=profile.max_jobs * profile.processes)
         yield cluster
@@ -280,8 +307,12 @@ def _slurm_cluster(profile: SlurmProfile, logs):
         try:
             cluster.close(timeout=30)
         finally:  # a job submitted while closing is not tracked by the cluster: cancel by its unique name
-            subprocess.run(["scancel", "--name", job_name, "--user", getpass.getuser()],
-                           capture_output=True, timeout=30, check=False)
+            subprocess.run(
+                ["scancel", "--name", job_name, "--user", getpass.getuser()],
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
 
 
 def _start_mpi(profile: MpiProfile) -> None:
@@ -289,14 +320,20 @@ def _start_mpi(profile: MpiProfile) -> None:
         import dask_mpi
         import mpi4py  # noqa: F401
     except ImportError as e:
-        raise ProfileError(f"cluster profile kind 'mpi' needs mpi4py and dask-mpi ({e.name} is missing): "
-                           "pip install mpi4py dask-mpi, then start with `mpirun -n N python -m tbotan ...` "
-                           "(rank 0 runs the scheduler, rank 1 this program, the others are workers)") from None
+        raise ProfileError(
+            f"cluster profile kind 'mpi' needs mpi4py and dask-mpi ({e.name} is missing): "
+            "pip install mpi4py dask-mpi, then start with `mpirun -n N python -m tbotan ...` "
+            "(rank 0 runs the scheduler, rank 1 this program, the others are workers)"
+        ) from None
     os.environ["OPENMM_CPU_THREADS"] = "1"  # every rank runs this line
     dask_mpi.initialize(  # the scheduler and worker ranks stay in here and exit when the client is done
-        nthreads=profile.threads_per_worker, memory_limit=profile.memory_limit, interface=profile.interface,
-        local_directory=profile.local_directory, dashboard=profile.dashboard_address is not None,
-        dashboard_address=_dashboard(profile.dashboard_address) or ":8787")
+        nthreads=profile.threads_per_worker,
+        memory_limit=profile.memory_limit,
+        interface=profile.interface,
+        local_directory=profile.local_directory,
+        dashboard=profile.dashboard_address is not None,
+        dashboard_address=_dashboard(profile.dashboard_address) or ":8787",
+    )
 
 
 def waiting_reason(client) -> str:
@@ -304,14 +341,17 @@ def waiting_reason(client) -> str:
     cluster = client.cluster
     if cluster is not None and type(cluster).__name__ == "SLURMCluster":
         try:
-            out = subprocess.run(["squeue", "-h", "-n", cluster.job_name, "-o", "%i %T %r"], capture_output=True,
-                                 text=True, timeout=30)
+            out = subprocess.run(
+                ["squeue", "-h", "-n", cluster.job_name, "-o", "%i %T %r"], capture_output=True, text=True, timeout=30
+            )
             jobs = [line.split(maxsplit=2) for line in out.stdout.splitlines()]
         except (OSError, subprocess.TimeoutExpired) as e:
             return f"squeue failed ({e})"
         if not jobs:
-            return (f"no worker job named {cluster.job_name} is queued; sbatch may have refused them (see the "
-                    f"worker logs and `sacct -n --name {cluster.job_name}`)")
+            return (
+                f"no worker job named {cluster.job_name} is queued; sbatch may have refused them (see the "
+                f"worker logs and `sacct -n --name {cluster.job_name}`)"
+            )
         return "worker jobs " + "; ".join(f"{j[0]} {j[1]} (reason: {j[2] if len(j) > 2 else '?'})" for j in jobs)
     return "the cluster has started no worker"
 

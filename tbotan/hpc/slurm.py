@@ -17,10 +17,11 @@ torch.distributed reads the ranks from SLURM (SLURM_PROCID, SLURM_NTASKS, SLURM_
 so the same script runs on one node or many. Every stage resumes, so a job that dies (walltime, node failure)
 is simply submitted again (rerun pipeline.sh, or ``sbatch <store>.logs/train-job.sh``).
 """
+
 from __future__ import annotations
 
-import logging
 import argparse
+import logging
 import os
 import shlex
 import shutil
@@ -40,9 +41,16 @@ def job_script(spec_path, store_path, profile: SlurmProfile, python: str | None 
     logs = logs_path(store)
     py = shlex.quote(python or profile.python or sys.executable)
     spec, st = shlex.quote(str(Path(spec_path).resolve())), shlex.quote(str(store))
-    lines = ["#!/usr/bin/env bash", "#SBATCH --job-name=tbotan-train", f"#SBATCH --output={logs}/train-%j.out",
-             f"#SBATCH --nodes={t.nodes}", f"#SBATCH --ntasks-per-node={t.tasks_per_node}",
-             f"#SBATCH --cpus-per-task={t.cpus_per_task}", f"#SBATCH --mem={t.memory}", f"#SBATCH --time={t.walltime}"]
+    lines = [
+        "#!/usr/bin/env bash",
+        "#SBATCH --job-name=tbotan-train",
+        f"#SBATCH --output={logs}/train-%j.out",
+        f"#SBATCH --nodes={t.nodes}",
+        f"#SBATCH --ntasks-per-node={t.tasks_per_node}",
+        f"#SBATCH --cpus-per-task={t.cpus_per_task}",
+        f"#SBATCH --mem={t.memory}",
+        f"#SBATCH --time={t.walltime}",
+    ]
     if t.gpus_per_task:
         lines.append(f"#SBATCH --gpus-per-task={t.gpus_per_task}")
     if t.queue:
@@ -50,23 +58,29 @@ def job_script(spec_path, store_path, profile: SlurmProfile, python: str | None 
     if t.account:
         lines.append(f"#SBATCH --account={t.account}")
     lines += [f"#SBATCH {d}" for d in t.job_extra_directives]
-    lines += ["set -euo pipefail", *t.job_script_prologue,
-              'export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
-              'export MASTER_PORT="$((20000 + SLURM_JOB_ID % 20000))"',
-              'export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"',
-              'echo "tbotan training job $SLURM_JOB_ID: $SLURM_NTASKS ranks on $SLURM_JOB_NODELIST, '
-              'rendezvous $MASTER_ADDR:$MASTER_PORT"',
-              f"srun --kill-on-bad-exit=1 {py} -m tbotan train {spec} --store {st}",
-              f"srun --kill-on-bad-exit=1 {py} -m tbotan evaluate {spec} --store {st}",
-              f"{py} -m tbotan report --store {st}", ""]
+    lines += [
+        "set -euo pipefail",
+        *t.job_script_prologue,
+        'export MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
+        'export MASTER_PORT="$((20000 + SLURM_JOB_ID % 20000))"',
+        'export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"',
+        'echo "tbotan training job $SLURM_JOB_ID: $SLURM_NTASKS ranks on $SLURM_JOB_NODELIST, '
+        'rendezvous $MASTER_ADDR:$MASTER_PORT"',
+        f"srun --kill-on-bad-exit=1 {py} -m tbotan train {spec} --store {st}",
+        f"srun --kill-on-bad-exit=1 {py} -m tbotan evaluate {spec} --store {st}",
+        f"{py} -m tbotan report --store {st}",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def submit_training(spec_path, store_path, profile: SlurmProfile) -> str:
     """Write the training job script next to the store and sbatch it; returns the job id."""
     if shutil.which("sbatch") is None:
-        raise ProfileError("sbatch is not on PATH: the training job cannot be submitted from here (run on a "
-                           "SLURM login or compute node, or use `tbotan train` / `tbotan run` locally)")
+        raise ProfileError(
+            "sbatch is not on PATH: the training job cannot be submitted from here (run on a "
+            "SLURM login or compute node, or use `tbotan train` / `tbotan run` locally)"
+        )
     store = Path(store_path).resolve()
     logs = logs_path(store)
     logs.mkdir(parents=True, exist_ok=True)
@@ -79,14 +93,17 @@ def submit_training(spec_path, store_path, profile: SlurmProfile) -> str:
     if r.returncode:
         raise ProfileError(f"sbatch refused the training job ({script}): {r.stderr.strip() or r.stdout.strip()}")
     job = r.stdout.strip().split(";")[0]
-    logger.info(f"submitted training job {job} ({profile.training.nodes} node(s) x {profile.training.tasks_per_node} "
-        f"rank(s)); script {script}; its output: {logs}/train-{job}.out")
+    logger.info(
+        f"submitted training job {job} ({profile.training.nodes} node(s) x {profile.training.tasks_per_node} "
+        f"rank(s)); script {script}; its output: {logs}/train-{job}.out"
+    )
     return job
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tbotan.hpc.slurm",
-                                description="submit the training/evaluation/report job of slurm/pipeline.sh")
+    p = argparse.ArgumentParser(
+        prog="python -m tbotan.hpc.slurm", description="submit the training/evaluation/report job of slurm/pipeline.sh"
+    )
     p.add_argument("spec")
     p.add_argument("--store", required=True)
     p.add_argument("--cluster", required=True, help="a SLURM cluster profile (its 'training' section)")

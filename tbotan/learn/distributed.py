@@ -4,6 +4,7 @@ Launched by ``torchrun`` (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT in the 
 (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, with MASTER_ADDR set by the job script): backend nccl when CUDA is
 used, gloo on CPU. Without either, everything runs in one process and the collectives are skipped.
 """
+
 from __future__ import annotations
 
 import contextlib

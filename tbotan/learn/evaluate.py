@@ -21,10 +21,11 @@ is filled by exactly one rank and zero elsewhere, so the sum is exact and the nu
 ranks). The first rank writes the small arrays and, last, ``complete = True`` with the checkpoint's SHA-256.
 A rerun skips a seed whose predictions are complete for the same checkpoint and recomputes it otherwise.
 """
+
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +33,13 @@ import torch
 import torch.distributed as dist
 import zarr
 
+from .. import core
 from ..analysis import fourpoint
+from ..data.store import group_name, open_store, record_spec
+from ..errors import EvaluationError
 from .distributed import reduce_sum, setup
 from .graphs import edge_features, load_graphs
-from ..data.store import group_name, open_store, record_spec
 from .train import build_model, load_checkpoint, model_dir, model_shape, run_flags, variant_name
-from .. import core
-from ..errors import EvaluationError
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +73,17 @@ def test_configurations(store_path, spec) -> dict[float, np.ndarray]:
         g = root[group_name(T)]
         chosen = np.flatnonzero(g["done"][:] & (g["split"][:] == 2))
         if not len(chosen):
-            missing.append(f"T={T:.3f} ({int((g['split'][:] == 2).sum())} in the test split, "
-                           f"{int(g['done'][:].sum())} configurations done)")
+            missing.append(
+                f"T={T:.3f} ({int((g['split'][:] == 2).sum())} in the test split, "
+                f"{int(g['done'][:].sum())} configurations done)"
+            )
         out[T] = chosen
     if missing:
-        raise EvaluationError(f"{store_path}: no finished test configuration at " + "; ".join(missing)
-                              + ": run `tbotan simulate` to finish the data (or give the spec a test split)")
+        raise EvaluationError(
+            f"{store_path}: no finished test configuration at "
+            + "; ".join(missing)
+            + ": run `tbotan simulate` to finish the data (or give the spec a test split)"
+        )
     return out
 
 
@@ -93,15 +99,28 @@ def _row(out, g, q_max: float) -> np.ndarray:
     pos = g.positions.cpu().numpy()
     _, sb_md = fourpoint.four_point(pos, types, md, g.box, q_max)
     _, sb_pred = fourpoint.four_point(pos, types, node, g.box, q_max)
-    return np.concatenate([[pearson(node[a], md[a]), pearson(node, md), pearson(edge, e_md),
-                            pearson(edge[aa], e_md[aa]), float(out.t)], out.u.double().cpu().numpy(), sb_md, sb_pred])
+    return np.concatenate(
+        [
+            [
+                pearson(node[a], md[a]),
+                pearson(node, md),
+                pearson(edge, e_md),
+                pearson(edge[aa], e_md[aa]),
+                float(out.t),
+            ],
+            out.u.double().cpu().numpy(),
+            sb_md,
+            sb_pred,
+        ]
+    )
 
 
 SCALARS = ("pearson_node_A", "pearson_node_all", "pearson_edge_all", "pearson_edge_AA", "t_pred")
 
 
-def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = None, seeds=None,
-             device=None, force: bool = False) -> dict:
+def evaluate(
+    spec, store_path, variant: str = "both", lambda_g: float | None = None, seeds=None, device=None, force: bool = False
+) -> dict:
     """Predict every test configuration with each seed's best checkpoint; returns {seed: group path} written."""
     store_path = Path(store_path)
     seeds = list(range(spec.training.seeds)) if seeds is None else [int(s) for s in seeds]
@@ -109,9 +128,11 @@ def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = N
     checkpoints = {s: model_dir(store_path, spec, variant, lambda_g, s) / "best.pt" for s in seeds}
     missing = [s for s, p in checkpoints.items() if not p.exists()]
     if missing:
-        raise EvaluationError(f"no trained model for variant {name!r}, seed(s) {missing} ({checkpoints[missing[0]]} "
-                              f"is missing): run `tbotan train SPEC --store {store_path}"
-                              f"{run_flags(spec, variant, lambda_g)}` first")
+        raise EvaluationError(
+            f"no trained model for variant {name!r}, seed(s) {missing} ({checkpoints[missing[0]]} "
+            f"is missing): run `tbotan train SPEC --store {store_path}"
+            f"{run_flags(spec, variant, lambda_g)}` first"
+        )
     tests = test_configurations(store_path, spec)
     lay = setup(device)
     world = dist.group.WORLD if lay.world > 1 else None
@@ -121,7 +142,11 @@ def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = N
         todo = []
         for s in seeds:
             path = predictions_group(spec, variant, lambda_g, s)
-            done = path in root and root[path].attrs.get("complete") and root[path].attrs.get("checkpoint_sha256") == shas[s]
+            done = (
+                path in root
+                and root[path].attrs.get("complete")
+                and root[path].attrs.get("checkpoint_sha256") == shas[s]
+            )
             if done and not force:
                 if lay.rank == 0:
                     logger.info(f"{name} seed {s}: predictions up to date ({path})")
@@ -136,12 +161,15 @@ def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = N
         width = len(SCALARS) + shape["hidden"] + 2 * n_bins
         # (seed, T, position among T's test configurations, configuration); row k of the table is item k
         items = [(s, T, i, int(c)) for s in todo for T in spec.temperatures for i, c in enumerate(tests[T])]
-        mine = list(enumerate(items))[lay.rank::lay.world]
+        mine = list(enumerate(items))[lay.rank :: lay.world]
         checkpoint = {s: load_checkpoint(checkpoints[s]) for s in todo}
         if lay.rank == 0:
-            logger.info(f"evaluating {name}: seeds {todo}, {len(items)} (seed, T, configuration) items on {lay.world} rank(s)")
-            _create(record_spec(store_path, spec), store_path, spec, variant, lambda_g, tests, shas, checkpoints,
-                    checkpoint)
+            logger.info(
+                f"evaluating {name}: seeds {todo}, {len(items)} (seed, T, configuration) items on {lay.world} rank(s)"
+            )
+            _create(
+                record_spec(store_path, spec), store_path, spec, variant, lambda_g, tests, shas, checkpoints, checkpoint
+            )
         if world is not None:
             dist.barrier()
         root = zarr.open_group(str(store_path), mode="r+")
@@ -162,7 +190,7 @@ def evaluate(spec, store_path, variant: str = "both", lambda_g: float | None = N
             grp = root[f"{predictions_group(spec, variant, lambda_g, s)}/{group_name(T)}"]
             grp["node"][i] = out.node.float().cpu().numpy()
             e = out.edge.float().cpu().numpy()
-            grp["edge"][i, :len(e)] = e
+            grp["edge"][i, : len(e)] = e
         table = reduce_sum(table.to(lay.device), world).cpu().numpy()
         if lay.rank == 0:
             _finish(root, spec, variant, lambda_g, todo, tests, items, table, shape["hidden"], n_bins)
@@ -181,25 +209,47 @@ def _create(root, store_path, spec, variant, lambda_g, tests, shas, paths, check
     top = base.require_group(variant_name(spec, variant, lambda_g))
     for s, ck in checkpoint.items():
         grp = top.create_group(f"seed{s}", overwrite=True)
-        grp.attrs.update({"complete": False, "variant": variant, "lambda_g": ck.get("lambda_g"), "seed": s,
-                          "checkpoint": str(paths[s].relative_to(store_path)), "checkpoint_sha256": shas[s],
-                          "best_epoch": ck.get("best_epoch"), "epochs_trained": ck.get("epoch"),
-                          "training_temperatures": [float(t) for t in spec.training_temperatures]})
+        grp.attrs.update(
+            {
+                "complete": False,
+                "variant": variant,
+                "lambda_g": ck.get("lambda_g"),
+                "seed": s,
+                "checkpoint": str(paths[s].relative_to(store_path)),
+                "checkpoint_sha256": shas[s],
+                "best_epoch": ck.get("best_epoch"),
+                "epochs_trained": ck.get("epoch"),
+                "training_temperatures": [float(t) for t in spec.training_temperatures],
+            }
+        )
         for T, cs in tests.items():
             tg = grp.create_group(group_name(T))
             n_max = root[group_name(T)]["edges"].shape[1]
             tg.attrs.update({"T": T, "trained": T in spec.training_temperatures})
-            tg.create_array("node", shape=(len(cs), spec.N), chunks=(1, spec.N), dtype="float32", fill_value=np.nan,
-                            dimension_names=("test_configuration", "particle"))
-            tg.create_array("edge", shape=(len(cs), n_max), chunks=(1, n_max), dtype="float32", fill_value=np.nan,
-                            dimension_names=("test_configuration", "edge"))
+            tg.create_array(
+                "node",
+                shape=(len(cs), spec.N),
+                chunks=(1, spec.N),
+                dtype="float32",
+                fill_value=np.nan,
+                dimension_names=("test_configuration", "particle"),
+            )
+            tg.create_array(
+                "edge",
+                shape=(len(cs), n_max),
+                chunks=(1, n_max),
+                dtype="float32",
+                fill_value=np.nan,
+                dimension_names=("test_configuration", "edge"),
+            )
 
 
 def _finish(root, spec, variant, lambda_g, seeds, tests, items, table, hidden, n_bins) -> None:
     index = {(s, T, c): k for k, (s, T, _, c) in enumerate(items)}
     # the bins' mean |q| depends on the box only: any one particle gives it
-    q = fourpoint.structure_factor_field(np.zeros((1, 3)), np.zeros(1), core.box_length(spec.N, spec.density),
-                                         spec.evaluation.sq_q_max)[0]
+    q = fourpoint.structure_factor_field(
+        np.zeros((1, 3)), np.zeros(1), core.box_length(spec.N, spec.density), spec.evaluation.sq_q_max
+    )[0]
     for s in seeds:
         grp = root[predictions_group(spec, variant, lambda_g, s)]
         for T, cs in tests.items():
@@ -210,13 +260,21 @@ def _finish(root, spec, variant, lambda_g, seeds, tests, items, table, hidden, n
             tg.create_array("n_edges", data=root[group_name(T)]["n_edges"][:][cs], dimension_names=dims)
             for k, key in enumerate(SCALARS):
                 tg.create_array(key, data=rows[:, k], dimension_names=dims)
-            tg.create_array("u", data=rows[:, len(SCALARS):len(SCALARS) + hidden],
-                            dimension_names=("test_configuration", "embedding"))
+            tg.create_array(
+                "u",
+                data=rows[:, len(SCALARS) : len(SCALARS) + hidden],
+                dimension_names=("test_configuration", "embedding"),
+            )
             start = len(SCALARS) + hidden
             tg.create_array("sb_q", data=q, dimension_names=("q_bin",))
-            tg.create_array("sb_md", data=rows[:, start:start + n_bins], dimension_names=("test_configuration", "q_bin"))
-            tg.create_array("sb_pred", data=rows[:, start + n_bins:], dimension_names=("test_configuration", "q_bin"))
-            logger.info(f"{variant_name(spec, variant, lambda_g)} seed {s} T={T:.3f}{'' if T in spec.training_temperatures else ' (not trained on)'}: "
+            tg.create_array(
+                "sb_md", data=rows[:, start : start + n_bins], dimension_names=("test_configuration", "q_bin")
+            )
+            tg.create_array("sb_pred", data=rows[:, start + n_bins :], dimension_names=("test_configuration", "q_bin"))
+            logger.info(
+                f"{variant_name(spec, variant, lambda_g)} seed {s} T={T:.3f}"
+                f"{'' if T in spec.training_temperatures else ' (not trained on)'}: "
                 f"{len(cs)} test configurations, node Pearson (A) {np.nanmean(rows[:, 0]):.3f}, "
-                f"T_pred {np.mean(rows[:, 4]):.3f}")
+                f"T_pred {np.mean(rows[:, 4]):.3f}"
+            )
         grp.attrs["complete"] = True

@@ -10,6 +10,7 @@ codes) is a random permutation of the axes followed by a random reflection of ea
 so every length and angle is kept. It returns a new tensor and never touches the graph, so augmentations do
 not compound from one epoch to the next.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,25 +19,25 @@ import numpy as np
 import torch
 
 from .. import core
+from ..data.store import StoreError, group_name, open_store
 from .loss import spatial_correlation
 from .model import EDGE_FEATURES
-from ..data.store import StoreError, group_name, open_store
 
 SPLITS = {0: "train", 1: "validation", 2: "test"}
 
 
 @dataclass(eq=False)
 class Graph:
-    species: torch.Tensor           # (N,) long, 0 = A, 1 = B
-    edges: torch.Tensor             # (E, 2) long, (src j, dst k)
-    is_vectors: torch.Tensor        # (E, 3) float32, minimum-image r_k - r_j in the inherent structure
+    species: torch.Tensor  # (N,) long, 0 = A, 1 = B
+    edges: torch.Tensor  # (E, 2) long, (src j, dst k)
+    is_vectors: torch.Tensor  # (E, 3) float32, minimum-image r_k - r_j in the inherent structure
     thermal_distance: torch.Tensor  # (E, 1) float32, minimum-image |r_k - r_j| in the thermal structure
-    positions: torch.Tensor         # (N, 3) float64 thermal positions (for the loss's F)
+    positions: torch.Tensor  # (N, 3) float64 thermal positions (for the loss's F)
     box: float
-    cb: torch.Tensor                # (N,) float32 target C_B
-    edge_target: torch.Tensor       # (E,) float32 target E_jk
-    temperature: float              # the label T_MD
-    c: int                          # configuration index in the store group
+    cb: torch.Tensor  # (N,) float32 target C_B
+    edge_target: torch.Tensor  # (E,) float32 target E_jk
+    temperature: float  # the label T_MD
+    c: int  # configuration index in the store group
     _f_md: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -52,7 +53,7 @@ class Graph:
             self._f_md = spatial_correlation(self.cb.double(), self.positions.double(), self.box).float()
         return self._f_md
 
-    def to(self, device) -> "Graph":
+    def to(self, device) -> Graph:
         """A copy on ``device`` (the cached F moves along)."""
         moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
         return Graph(**moved)
@@ -81,7 +82,8 @@ def load_graphs(store_path, temperatures, split: int, time_index: int = 0, allow
             raise StoreError(
                 f"{store_path}: no finished {SPLITS.get(split, split)} configuration at T={float(T):.3f} "
                 f"({int(done.sum())} of {len(done)} done, {n_split} in the {SPLITS.get(split, split)} split): "
-                f"run `tbotan simulate SPEC --store {store_path}` to finish the data first")
+                f"run `tbotan simulate SPEC --store {store_path}` to finish the data first"
+            )
         box = float(g.attrs["L"])
         label = float(g.attrs["T"])
         for c in chosen:
@@ -92,16 +94,20 @@ def load_graphs(store_path, temperatures, split: int, time_index: int = 0, allow
             src, dst = edges[:, 0], edges[:, 1]
             vec = core.minimum_image(inherent[dst] - inherent[src], box)
             dist = np.linalg.norm(core.minimum_image(thermal[dst] - thermal[src], box), axis=1, keepdims=True)
-            out.append(Graph(
-                species=torch.from_numpy(g["types"][c].astype(np.int64)),
-                edges=torch.from_numpy(edges),
-                is_vectors=torch.from_numpy(vec.astype(np.float32)),
-                thermal_distance=torch.from_numpy(dist.astype(np.float32)),
-                positions=torch.from_numpy(np.ascontiguousarray(thermal, dtype=np.float64)),
-                box=box,
-                cb=torch.from_numpy(g["cb"][c, time_index].astype(np.float32)),
-                edge_target=torch.from_numpy(g["edge_targets"][c, time_index, :n].astype(np.float32)),
-                temperature=label, c=c))
+            out.append(
+                Graph(
+                    species=torch.from_numpy(g["types"][c].astype(np.int64)),
+                    edges=torch.from_numpy(edges),
+                    is_vectors=torch.from_numpy(vec.astype(np.float32)),
+                    thermal_distance=torch.from_numpy(dist.astype(np.float32)),
+                    positions=torch.from_numpy(np.ascontiguousarray(thermal, dtype=np.float64)),
+                    box=box,
+                    cb=torch.from_numpy(g["cb"][c, time_index].astype(np.float32)),
+                    edge_target=torch.from_numpy(g["edge_targets"][c, time_index, :n].astype(np.float32)),
+                    temperature=label,
+                    c=c,
+                )
+            )
     return out
 
 
@@ -112,8 +118,12 @@ def random_orthogonal(generator: torch.Generator) -> tuple[torch.Tensor, torch.T
     return perm, signs
 
 
-def edge_features(graph: Graph, variant: str, generator: torch.Generator | None = None,
-                  transform: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+def edge_features(
+    graph: Graph,
+    variant: str,
+    generator: torch.Generator | None = None,
+    transform: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Edge features of ``variant``: 'both' (E, 4), 'inherent' (E, 3) or 'thermal' (E, 1).
 
     With a ``generator`` (or an explicit ``transform`` = (perm, signs)) the IS vectors are permuted and

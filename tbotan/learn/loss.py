@@ -15,6 +15,7 @@ the Gaussian is below 4e-6. It never holds an N x N matrix: ``pair_weights`` wor
 already made in the forward pass. Cost: N^2 distance evaluations per graph and step (N = 4096:
 16.8 M pairs).
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,10 +31,10 @@ def _weighted(x: torch.Tensor, positions: torch.Tensor, box: float, distances, b
     out = x.new_zeros(len(distances), len(x))
     d = torch.tensor(distances, dtype=x.dtype, device=x.device)[:, None, None]
     for start in range(0, len(x), block):
-        diff = positions[start:start + block, None, :] - positions[None, :, :]
-        r = minimum_image(diff, box).norm(dim=-1)                               # (b, N)
+        diff = positions[start : start + block, None, :] - positions[None, :, :]
+        r = minimum_image(diff, box).norm(dim=-1)  # (b, N)
         w = torch.exp(-0.5 * (r[None] - d) ** 2) * (r < cutoff)
-        out[:, start:start + block] = w @ x
+        out[:, start : start + block] = w @ x
     return out
 
 
@@ -52,8 +53,9 @@ class _QuadraticForm(torch.autograd.Function):
         return 2 * grad @ wx, None, None, None, None
 
 
-def spatial_correlation(x: torch.Tensor, positions: torch.Tensor, box: float, distances=DISTANCES,
-                        block: int = 512) -> torch.Tensor:
+def spatial_correlation(
+    x: torch.Tensor, positions: torch.Tensor, box: float, distances=DISTANCES, block: int = 512
+) -> torch.Tensor:
     """F(X, d) for each d in ``distances``: shape (len(distances),); differentiable in ``x``."""
     dx = x - x.mean()
     return _QuadraticForm.apply(dx, positions.to(x.dtype), float(box), tuple(distances), block) / (dx * dx).sum()
@@ -74,7 +76,9 @@ def terms(pred_node, md_node, pred_edge, md_edge, pred_t, md_t, positions, box, 
     }
 
 
-def combine(t: dict, switched_on: bool, lambda_node=0.5, lambda_edge=0.5, lambda_g=1e-2, w_v=1.0, w_c=0.5) -> torch.Tensor:
+def combine(
+    t: dict, switched_on: bool, lambda_node=0.5, lambda_edge=0.5, lambda_g=1e-2, w_v=1.0, w_c=0.5
+) -> torch.Tensor:
     """L_all from the terms; before the switch epoch only L_MSE, L_edge count (w_v = w_c = lambda_g = 0)."""
     node = t["mse"] + (w_v * t["var"] + w_c * t["corr"] if switched_on else 0.0)
     total = lambda_node * node + lambda_edge * t["edge"]

@@ -11,6 +11,7 @@
 Every MLP is Linear-ReLU-Linear-ReLU; decoders add a final Linear to one output. No temperature
 anywhere in the input: nodes carry only the species, edges only geometry.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,10 +32,10 @@ def decoder(hidden: int) -> nn.Sequential:
 
 @dataclass
 class Output:
-    node: torch.Tensor    # (N,) predicted C_B
-    edge: torch.Tensor    # (E,) predicted E_jk
-    t: torch.Tensor       # () predicted temperature
-    u: torch.Tensor       # (hidden,) global embedding before its decoder
+    node: torch.Tensor  # (N,) predicted C_B
+    edge: torch.Tensor  # (E,) predicted E_jk
+    t: torch.Tensor  # () predicted temperature
+    u: torch.Tensor  # (hidden,) global embedding before its decoder
 
 
 class TBotan(nn.Module):
@@ -75,8 +76,12 @@ class TBotan(nn.Module):
             incoming = torch.zeros_like(h).index_add_(0, dst, e)
             h = self.node_mlp(torch.cat([h, h_enc, incoming], dim=1))
             g = self.global_mlp(torch.cat([g, h.mean(dim=0)]))
-        return Output(node=self.node_decoder(h).squeeze(-1), edge=self.edge_decoder(e).squeeze(-1),
-                      t=self.global_decoder(g).squeeze(-1), u=g)
+        return Output(
+            node=self.node_decoder(h).squeeze(-1),
+            edge=self.edge_decoder(e).squeeze(-1),
+            t=self.global_decoder(g).squeeze(-1),
+            u=g,
+        )
 
 
 def parameter_count(model: nn.Module) -> int:

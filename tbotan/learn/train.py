@@ -49,11 +49,12 @@ group-size / n_b (DDP then averages); a rank left without a graph runs one with 
 A seed whose loss turns NaN stops with an error naming seed, epoch and configuration (T, c); the other
 seeds go on, and ``train`` raises ``TrainingError`` listing the failures at the end.
 """
+
 from __future__ import annotations
 
-import logging
 import contextlib
 import json
+import logging
 import math
 import os
 import time
@@ -64,12 +65,12 @@ import torch
 import torch.distributed as dist
 import zarr
 
+from ..data.store import record_spec
+from ..errors import NonFiniteError, TrainingError
 from . import loss as loss_mod
 from .distributed import Layout, reduce_sum, setup
 from .graphs import Graph, edge_features, load_graphs, random_orthogonal
 from .model import EDGE_FEATURES, TBotan
-from ..data.store import record_spec
-from ..errors import NonFiniteError, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +97,9 @@ def runs(spec, variant: str | None = None, lambda_g: float | None = None) -> lis
 
 def run_flags(spec, variant: str, lambda_g: float | None = None) -> str:
     """The `tbotan train/evaluate` options that select one run, e.g. ' --variant thermal --lambda-g 0.1'."""
-    return ("" if variant == "both" else f" --variant {variant}") + \
-           ("" if variant_name(spec, variant, lambda_g) == variant else f" --lambda-g {float(lambda_g):g}")
+    return ("" if variant == "both" else f" --variant {variant}") + (
+        "" if variant_name(spec, variant, lambda_g) == variant else f" --lambda-g {float(lambda_g):g}"
+    )
 
 
 def model_dir(store_path, spec, variant: str = "both", lambda_g: float | None = None, seed: int = 0) -> Path:
@@ -120,10 +122,20 @@ def _seed(spec_seed: int, *key: int) -> int:
 def _settings(spec, lambda_g: float, graphs_per_step: int, group_size: int) -> dict:
     """What a resumed run must share with its checkpoint (everything that shapes the trajectory)."""
     t = spec.training
-    return {"temperatures": [float(x) for x in t.temperatures], "switch_epoch": t.switch_epoch,
-            "lambda_g": float(lambda_g), "lambda_node": t.lambda_node, "lambda_edge": t.lambda_edge,
-            "w_v": t.w_v, "w_c": t.w_c, "lr": t.lr, "clip": t.clip, "graphs_per_step": graphs_per_step,
-            "ranks_per_seed": group_size, "spec_seed": spec.seed}
+    return {
+        "temperatures": [float(x) for x in t.temperatures],
+        "switch_epoch": t.switch_epoch,
+        "lambda_g": float(lambda_g),
+        "lambda_node": t.lambda_node,
+        "lambda_edge": t.lambda_edge,
+        "w_v": t.w_v,
+        "w_c": t.w_c,
+        "lr": t.lr,
+        "clip": t.clip,
+        "graphs_per_step": graphs_per_step,
+        "ranks_per_seed": group_size,
+        "spec_seed": spec.seed,
+    }
 
 
 # --- seeds over ranks -----------------------------------------------------------------------------------
@@ -148,26 +160,36 @@ def graph_terms(model, graph: Graph, variant: str, transform=None) -> dict:
     feats = edge_features(graph, variant, transform=transform)
     out = model(graph.species, graph.edges, feats)
     md_t = torch.tensor(graph.temperature, dtype=out.t.dtype, device=out.t.device)
-    return loss_mod.terms(out.node, graph.cb, out.edge, graph.edge_target, out.t, md_t,
-                          graph.positions, graph.box, f_md=graph.f_md())
+    return loss_mod.terms(
+        out.node, graph.cb, out.edge, graph.edge_target, out.t, md_t, graph.positions, graph.box, f_md=graph.f_md()
+    )
 
 
 def objective(t: dict, switched_on: bool, settings: dict) -> torch.Tensor:
     """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path)."""
-    total = loss_mod.combine(t, switched_on, lambda_node=settings["lambda_node"], lambda_edge=settings["lambda_edge"],
-                             lambda_g=settings["lambda_g"], w_v=settings["w_v"], w_c=settings["w_c"])
+    total = loss_mod.combine(
+        t,
+        switched_on,
+        lambda_node=settings["lambda_node"],
+        lambda_edge=settings["lambda_edge"],
+        lambda_g=settings["lambda_g"],
+        w_v=settings["w_v"],
+        w_c=settings["w_c"],
+    )
     return total if switched_on else total + 0.0 * t["global"]
 
 
 @torch.no_grad()
-def evaluate(model, graphs: list[Graph], variant: str, settings: dict, group=None, group_rank: int = 0,
-             group_size: int = 1) -> dict:
+def evaluate(
+    model, graphs: list[Graph], variant: str, settings: dict, group=None, group_rank: int = 0, group_size: int = 1
+) -> dict:
     """Mean per-term losses over ``graphs`` plus ``objective`` (every term on); shared over a group's ranks."""
     sums = torch.zeros(len(TERMS) + 2, dtype=torch.float64)
     for g in graphs[group_rank::group_size]:
         t = graph_terms(model, g, variant)
-        sums += torch.tensor([float(t[k]) for k in TERMS] + [float(objective(t, True, settings)), 1.0],
-                             dtype=torch.float64)
+        sums += torch.tensor(
+            [float(t[k]) for k in TERMS] + [float(objective(t, True, settings)), 1.0], dtype=torch.float64
+        )
     dev = next(model.parameters()).device
     sums = reduce_sum(sums.to(dev), group).cpu()
     n = max(float(sums[-1]), 1.0)
@@ -198,15 +220,22 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 
 def _check_compatible(ck: dict, shape: dict, settings: dict, path: Path) -> None:
     if ck.get("shape") != shape:
-        diff = ", ".join(f"{k}: checkpoint {ck.get('shape', {}).get(k)!r}, spec {v!r}" for k, v in shape.items()
-                         if ck.get("shape", {}).get(k) != v)
-        raise TrainingError(f"{path} holds a model of another shape ({diff}); it cannot be resumed with this "
-                            "spec: move that folder away or restore the spec's model settings")
+        diff = ", ".join(
+            f"{k}: checkpoint {ck.get('shape', {}).get(k)!r}, spec {v!r}"
+            for k, v in shape.items()
+            if ck.get("shape", {}).get(k) != v
+        )
+        raise TrainingError(
+            f"{path} holds a model of another shape ({diff}); it cannot be resumed with this "
+            "spec: move that folder away or restore the spec's model settings"
+        )
     old = ck.get("settings", {})
     diff = [f"{k}: checkpoint {old.get(k)!r}, now {v!r}" for k, v in settings.items() if old.get(k) != v]
     if diff:
-        raise TrainingError(f"{path} was trained with other settings ({'; '.join(diff)}); resuming would mix "
-                            "two trainings: restore them or move that folder away")
+        raise TrainingError(
+            f"{path} was trained with other settings ({'; '.join(diff)}); resuming would mix "
+            "two trainings: restore them or move that folder away"
+        )
 
 
 def _ensure_models_group(root: zarr.Group) -> None:
@@ -222,8 +251,20 @@ def _fmt_time(s: float) -> str:
 
 
 # --- one seed ------------------------------------------------------------------------------------------
-def _train_seed(spec, store_path: Path, variant: str, lambda_g: float, seed: int, group, ranks: list[int],
-                lay: Layout, train_graphs, val_graphs, epochs: int, graphs_per_step: int) -> dict:
+def _train_seed(
+    spec,
+    store_path: Path,
+    variant: str,
+    lambda_g: float,
+    seed: int,
+    group,
+    ranks: list[int],
+    lay: Layout,
+    train_graphs,
+    val_graphs,
+    epochs: int,
+    graphs_per_step: int,
+) -> dict:
     t = spec.training
     W = len(ranks)
     grank = ranks.index(lay.rank) if lay.world > 1 else 0
@@ -249,14 +290,21 @@ def _train_seed(spec, store_path: Path, variant: str, lambda_g: float, seed: int
         say(f"resuming {folder} at epoch {start}/{epochs} (best validation {best:.4g} at epoch {best_epoch})")
     if start >= epochs:
         say(f"already trained to epoch {start} (asked {epochs}); nothing to do")
-        return {"seed": seed, "dir": str(folder), "epochs": start, "best_validation": best, "best_epoch": best_epoch,
-                "model": model}
+        return {
+            "seed": seed,
+            "dir": str(folder),
+            "epochs": start,
+            "best_validation": best,
+            "best_epoch": best_epoch,
+            "model": model,
+        }
     if writer:
         folder.mkdir(parents=True, exist_ok=True)
 
     net = model
     if group is not None:
         from torch.nn.parallel import DistributedDataParallel as DDP
+
         net = DDP(model, process_group=group, device_ids=[lay.device] if lay.device.type == "cuda" else None)
 
     n = len(train_graphs)
@@ -289,8 +337,9 @@ def _train_seed(spec, store_path: Path, variant: str, lambda_g: float, seed: int
                         bad = g
                     (loss * w).backward()
                 if w:
-                    sums += torch.tensor([float(terms[k2].detach()) for k2 in TERMS] + [float(loss.detach()), 1.0],
-                                         dtype=torch.float64)
+                    sums += torch.tensor(
+                        [float(terms[k2].detach()) for k2 in TERMS] + [float(loss.detach()), 1.0], dtype=torch.float64
+                    )
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), t.clip)
             flag = torch.tensor([0.0 if bad is None else 1.0], device=lay.device)
             if float(reduce_sum(flag, group)) > 0 or not torch.isfinite(gnorm).item():
@@ -301,13 +350,18 @@ def _train_seed(spec, store_path: Path, variant: str, lambda_g: float, seed: int
                     where = [x for ids in everyone for x in ids]
                 if where:
                     what = ", ".join(f"(T={T:.3f}, c={c})" for T, c in where)
-                    raise NonFiniteError(f"seed {seed}: NaN/inf loss at epoch {epoch + 1} (step {step + 1}) on configuration "
-                                        f"{what}; last good checkpoint: {last_path if last_path.exists() else 'none'}")
-                ids = ", ".join(f"(T={train_graphs[order[p]].temperature:.3f}, c={train_graphs[order[p]].c})"
-                                for p in positions)
-                raise NonFiniteError(f"seed {seed}: non-finite gradient norm at epoch {epoch + 1} (step {step + 1}) on "
-                                    f"configurations {ids}; last good checkpoint: "
-                                    f"{last_path if last_path.exists() else 'none'}")
+                    raise NonFiniteError(
+                        f"seed {seed}: NaN/inf loss at epoch {epoch + 1} (step {step + 1}) on configuration "
+                        f"{what}; last good checkpoint: {last_path if last_path.exists() else 'none'}"
+                    )
+                ids = ", ".join(
+                    f"(T={train_graphs[order[p]].temperature:.3f}, c={train_graphs[order[p]].c})" for p in positions
+                )
+                raise NonFiniteError(
+                    f"seed {seed}: non-finite gradient norm at epoch {epoch + 1} (step {step + 1}) on "
+                    f"configurations {ids}; last good checkpoint: "
+                    f"{last_path if last_path.exists() else 'none'}"
+                )
             opt.step()
         sums = reduce_sum(sums.to(lay.device), group).cpu()
         count = max(float(sums[-1]), 1.0)
@@ -315,42 +369,84 @@ def _train_seed(spec, store_path: Path, variant: str, lambda_g: float, seed: int
         net.eval()
         val = evaluate(model, val_graphs, variant, settings, group, grank, W)
         if not math.isfinite(val["objective"]):
-            raise NonFiniteError(f"seed {seed}: validation loss is {val['objective']} after epoch {epoch + 1}; "
-                                f"last good checkpoint: {last_path if last_path.exists() else 'none'}")
+            raise NonFiniteError(
+                f"seed {seed}: validation loss is {val['objective']} after epoch {epoch + 1}; "
+                f"last good checkpoint: {last_path if last_path.exists() else 'none'}"
+            )
         if not all(torch.isfinite(p).all() for p in model.parameters()):
-            raise NonFiniteError(f"seed {seed}: non-finite parameters after epoch {epoch + 1}; checkpoints left as they were")
+            raise NonFiniteError(
+                f"seed {seed}: non-finite parameters after epoch {epoch + 1}; checkpoints left as they were"
+            )
         dt = time.perf_counter() - t0
         epoch_times.append(dt)
         improved = val["objective"] < best
         if improved:
             best, best_epoch = val["objective"], epoch + 1
-        history.append({"epoch": epoch + 1, "switched_on": switched, "train": train_means, "validation": val,
-                        "epoch_s": dt, "wall_s": wall0 + sum(epoch_times), "graphs_per_s": n / dt,
-                        "best": improved})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "switched_on": switched,
+                "train": train_means,
+                "validation": val,
+                "epoch_s": dt,
+                "wall_s": wall0 + sum(epoch_times),
+                "graphs_per_s": n / dt,
+                "best": improved,
+            }
+        )
         if writer:
-            state = {"format": FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "epoch": epoch + 1, "best_validation": best, "best_epoch": best_epoch, "history": history,
-                     "shape": shape, "settings": settings, "training": spec.training.model_dump(mode="json"),
-                     "seed": seed, "variant": variant, "lambda_g": float(lambda_g)}
+            state = {
+                "format": FORMAT,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "epoch": epoch + 1,
+                "best_validation": best,
+                "best_epoch": best_epoch,
+                "history": history,
+                "shape": shape,
+                "settings": settings,
+                "training": spec.training.model_dump(mode="json"),
+                "seed": seed,
+                "variant": variant,
+                "lambda_g": float(lambda_g),
+            }
             if improved:
                 _save({**state, "history": history}, best_path)
             _save(state, last_path)
             _save_json(history, folder / "history.json")
         recent = epoch_times[-5:]
         eta = (epochs - epoch - 1) * sum(recent) / len(recent)
-        say(f"epoch {epoch + 1}/{epochs}{' [all terms]' if switched else ''} loss {train_means['total']:.4g} "
+        say(
+            f"epoch {epoch + 1}/{epochs}{' [all terms]' if switched else ''} loss {train_means['total']:.4g} "
             f"(mse {train_means['mse']:.3g} var {train_means['var']:.3g} corr {train_means['corr']:.3g} "
             f"edge {train_means['edge']:.3g} T {train_means['global']:.3g}) | validation {val['objective']:.4g}"
-            f"{' (best)' if improved else ''} | {n / dt:.2f} graphs/s | ETA {_fmt_time(eta)}")
-    return {"seed": seed, "dir": str(folder), "epochs": epochs, "best_validation": best, "best_epoch": best_epoch,
-            "model": model}
+            f"{' (best)' if improved else ''} | {n / dt:.2f} graphs/s | ETA {_fmt_time(eta)}"
+        )
+    return {
+        "seed": seed,
+        "dir": str(folder),
+        "epochs": epochs,
+        "best_validation": best,
+        "best_epoch": best_epoch,
+        "model": model,
+    }
 
 
 # --- entry point ---------------------------------------------------------------------------------------
-def train(spec, store_path, variant: str = "both", lambda_g: float | None = None, seeds=None,
-          graphs_per_step: int = 1, epochs: int | None = None, device=None, time_index: int = 0) -> dict:
+def train(
+    spec,
+    store_path,
+    variant: str = "both",
+    lambda_g: float | None = None,
+    seeds=None,
+    graphs_per_step: int = 1,
+    epochs: int | None = None,
+    device=None,
+    time_index: int = 0,
+) -> dict:
     """Train the seeds (default 0..training.seeds-1) of ``spec`` on the store; returns {seed: summary} for the
-    seeds this rank trained (dir, epochs, best_validation, best_epoch, and ``model``: the final TBotan). Under torchrun/srun the seeds are spread over the ranks (module docstring).
+    seeds this rank trained (dir, epochs, best_validation, best_epoch, and ``model``: the final TBotan). Under
+    torchrun/srun the seeds are spread over the ranks (module docstring).
     ``epochs`` overrides training.epochs (e.g. to stop early and resume later)."""
     if variant not in EDGE_FEATURES:
         raise TrainingError(f"unknown variant {variant!r} (one of {', '.join(EDGE_FEATURES)})")
@@ -369,21 +465,37 @@ def train(spec, store_path, variant: str = "both", lambda_g: float | None = None
         train_graphs = load_graphs(store_path, temps, split=0, time_index=time_index)
         val_graphs = load_graphs(store_path, temps, split=1, time_index=time_index, allow_empty=True)
         if not val_graphs:
-            raise TrainingError(f"{store_path}: no finished validation configuration (split 1) at any training "
-                                f"temperature {temps}; checkpoints are selected on it (spec splits.validation "
-                                f"must give at least one, and `tbotan simulate` must have finished it)")
+            raise TrainingError(
+                f"{store_path}: no finished validation configuration (split 1) at any training "
+                f"temperature {temps}; checkpoints are selected on it (spec splits.validation "
+                f"must give at least one, and `tbotan simulate` must have finished it)"
+            )
         train_graphs = [g.to(lay.device) for g in train_graphs]
         val_graphs = [g.to(lay.device) for g in val_graphs]
         if lay.rank == 0:
             _ensure_models_group(record_spec(store_path, spec))
-            logger.info(f"training {variant_name(spec, variant, lambda_g)} on T={temps}: {len(train_graphs)} train, "
+            logger.info(
+                f"training {variant_name(spec, variant, lambda_g)} on T={temps}: {len(train_graphs)} train, "
                 f"{len(val_graphs)} validation graphs; seeds {seeds}; {lay.world} rank(s) on {lay.device}; "
-                f"{epochs} epochs, switch at {spec.training.switch_epoch}")
+                f"{epochs} epochs, switch at {spec.training.switch_epoch}"
+            )
         results, failures = {}, {}
         for seed, group, ranks in _assign(seeds, lay):
             try:
-                results[seed] = _train_seed(spec, store_path, variant, lambda_g, seed, group, ranks, lay,
-                                            train_graphs, val_graphs, epochs, graphs_per_step)
+                results[seed] = _train_seed(
+                    spec,
+                    store_path,
+                    variant,
+                    lambda_g,
+                    seed,
+                    group,
+                    ranks,
+                    lay,
+                    train_graphs,
+                    val_graphs,
+                    epochs,
+                    graphs_per_step,
+                )
             except NonFiniteError as e:
                 failures[seed] = str(e)
                 if ranks.index(lay.rank) == 0:
@@ -391,8 +503,9 @@ def train(spec, store_path, variant: str = "both", lambda_g: float | None = None
         if lay.final_group is not None:
             dist.barrier(group=lay.final_group)  # the other seeds finish before anyone reports a failure
         if failures:
-            raise TrainingError("training failed for seed(s) " + ", ".join(map(str, failures)) + ":\n"
-                                + "\n".join(failures.values()))
+            raise TrainingError(
+                "training failed for seed(s) " + ", ".join(map(str, failures)) + ":\n" + "\n".join(failures.values())
+            )
         return results
     finally:
         if lay.initialized_here:

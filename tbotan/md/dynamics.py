@@ -9,6 +9,7 @@ Choice of dynamics (docs/physics.md says why):
   seed. The initial velocities are then the only randomness: the same seed gives the same trajectory
   (bit-identical on the CPU platform with DeterministicForces, the default here).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ import openmm
 
 from . import engine, potential
 
-
 BlowUp = engine.BlowUp
 
 
@@ -26,8 +26,12 @@ def random_configuration(types: np.ndarray, box: float, seed: int, platform: str
     """Uniformly random positions relaxed by OpenMM's minimiser until no pair overlaps (a start for equilibration)."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, box, size=(len(types), 3))
-    context = engine.make_context(potential.make_system(types, box), openmm.VerletIntegrator(0.001),
-                                  engine.choose_platform("mixed", name=platform), x)
+    context = engine.make_context(
+        potential.make_system(types, box),
+        openmm.VerletIntegrator(0.001),
+        engine.choose_platform("mixed", name=platform),
+        x,
+    )
     openmm.LocalEnergyMinimizer.minimize(context, 10.0, 2000)
     return engine.read_state(context)["positions"]
 
@@ -61,27 +65,45 @@ def replica_seeds(seed: int, count: int) -> np.ndarray:
 
 def _check(s: dict, what: str) -> None:
     if not np.isfinite(s["positions"]).all() or not np.isfinite(s.get("potential_energy", 0.0)):
-        raise BlowUp(f"{what}: non-finite energy or positions (a blow-up: time step too large or overlapping particles)")
+        raise BlowUp(
+            f"{what}: non-finite energy or positions (a blow-up: time step too large or overlapping particles)"
+        )
 
 
 @dataclass
 class Equilibrated:
-    positions: np.ndarray       # (N, 3) continuous (unwrapped) positions at the end
+    positions: np.ndarray  # (N, 3) continuous (unwrapped) positions at the end
     velocities: np.ndarray
-    times: np.ndarray           # sampling times of the energy trace
+    times: np.ndarray  # sampling times of the energy trace
     potential_energy: np.ndarray  # per particle, along the run
 
 
-def equilibrate(types, positions, box, temperature, duration, dt=0.005, seed=0, friction=1.0,
-                samples=100, platform: str | None = None, velocities=None) -> Equilibrated:
+def equilibrate(
+    types,
+    positions,
+    box,
+    temperature,
+    duration,
+    dt=0.005,
+    seed=0,
+    friction=1.0,
+    samples=100,
+    platform: str | None = None,
+    velocities=None,
+) -> Equilibrated:
     """NVT (Langevin) run of ``duration`` reduced time units; returns the end state and an energy trace."""
     n_steps = int(round(duration / dt))
     integrator = openmm.LangevinMiddleIntegrator(potential.temperature_kelvin(temperature), friction, dt)
     integrator.setRandomNumberSeed(int(seed) % (2**31 - 1) + 1)  # 0 would mean "pick one at random"
     if velocities is None:
         velocities = maxwell_boltzmann(len(types), temperature, seed)
-    context = engine.make_context(potential.make_system(types, box), integrator,
-                                  engine.choose_platform("mixed", name=platform), positions, velocities)
+    context = engine.make_context(
+        potential.make_system(types, box),
+        integrator,
+        engine.choose_platform("mixed", name=platform),
+        positions,
+        velocities,
+    )
     chunk = max(1, n_steps // samples)
     times, energies, done = [], [], 0
     while done < n_steps:
@@ -100,10 +122,10 @@ def equilibrate(types, positions, box, temperature, duration, dt=0.005, seed=0, 
 @dataclass
 class Replica:
     seed: int
-    times: np.ndarray          # observation times actually reached (multiples of dt)
-    positions: np.ndarray      # (n_t, N, 3) unwrapped: positions[i] - start is the true displacement
+    times: np.ndarray  # observation times actually reached (multiples of dt)
+    positions: np.ndarray  # (n_t, N, 3) unwrapped: positions[i] - start is the true displacement
     initial_temperature: float  # kinetic temperature of the drawn velocities
-    energy: np.ndarray         # total energy per particle at t = 0 and at each time (NVE drift)
+    energy: np.ndarray  # total energy per particle at t = 0 and at each time (NVE drift)
 
 
 def observation_steps(times, dt) -> np.ndarray:
@@ -113,14 +135,16 @@ def observation_steps(times, dt) -> np.ndarray:
     return steps
 
 
-def run_replica(types, positions, box, temperature, times, seed, dt=0.005, platform: str | None = None,
-                label: str = "replica") -> Replica:
+def run_replica(
+    types, positions, box, temperature, times, seed, dt=0.005, platform: str | None = None, label: str = "replica"
+) -> Replica:
     """One iso-configurational run: NVE from ``positions`` with velocities drawn from ``seed``."""
     steps = observation_steps(times, dt)
     v0 = maxwell_boltzmann(len(types), temperature, seed)
     integrator = openmm.VerletIntegrator(dt)
-    context = engine.make_context(potential.make_system(types, box), integrator,
-                                  engine.choose_platform("mixed", name=platform), positions, v0)
+    context = engine.make_context(
+        potential.make_system(types, box), integrator, engine.choose_platform("mixed", name=platform), positions, v0
+    )
     s = engine.read_state(context, energy=True)
     _check(s, label)
     n = len(types)
@@ -134,12 +158,20 @@ def run_replica(types, positions, box, temperature, times, seed, dt=0.005, platf
         _check(s, f"{label} at t={done * dt:g}")
         frames.append(s["positions"])
         energy.append((s["potential_energy"] + s["kinetic_energy"]) / n)
-    return Replica(seed=int(seed), times=steps * dt, positions=np.array(frames),
-                   initial_temperature=kinetic_temperature(v0), energy=np.array(energy))
+    return Replica(
+        seed=int(seed),
+        times=steps * dt,
+        positions=np.array(frames),
+        initial_temperature=kinetic_temperature(v0),
+        energy=np.array(energy),
+    )
 
 
-def iso_configurational(types, positions, box, temperature, times, seeds, dt=0.005,
-                        platform: str | None = None) -> list[Replica]:
+def iso_configurational(
+    types, positions, box, temperature, times, seeds, dt=0.005, platform: str | None = None
+) -> list[Replica]:
     """K runs (one per seed) from the same positions; see ``run_replica``."""
-    return [run_replica(types, positions, box, temperature, times, s, dt, platform, label=f"replica {r}")
-            for r, s in enumerate(seeds)]
+    return [
+        run_replica(types, positions, box, temperature, times, s, dt, platform, label=f"replica {r}")
+        for r, s in enumerate(seeds)
+    ]

@@ -9,6 +9,7 @@ Two precisions are asked for:
 The CPU platform has no Precision property: its forces carry single-precision error (measured in
 docs/physics.md), so it never serves a ``"double"`` request.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,8 @@ import numpy as np
 import openmm
 from openmm import unit
 
-from . import potential
 from ..errors import BlowUp, PlatformError
+from . import potential
 
 
 @contextmanager
@@ -48,8 +49,9 @@ def available_platforms() -> list[str]:
     return [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
 
 
-def choose_platform(precision: str = "mixed", name: str | None = None, threads: int | None = None,
-                    deterministic: bool = True) -> PlatformChoice:
+def choose_platform(
+    precision: str = "mixed", name: str | None = None, threads: int | None = None, deterministic: bool = True
+) -> PlatformChoice:
     """The platform for ``precision`` ("mixed" or "double"); ``name`` forces one ("CPU", "CUDA", ...).
 
     ``threads`` sets the CPU platform's thread count (default: OPENMM_CPU_THREADS, else one thread when
@@ -87,8 +89,13 @@ def choose_platform(precision: str = "mixed", name: str | None = None, threads: 
     return PlatformChoice(name, props)
 
 
-def make_context(system: openmm.System, integrator: openmm.Integrator, choice: PlatformChoice,
-                 positions: np.ndarray, velocities: np.ndarray | None = None) -> openmm.Context:
+def make_context(
+    system: openmm.System,
+    integrator: openmm.Integrator,
+    choice: PlatformChoice,
+    positions: np.ndarray,
+    velocities: np.ndarray | None = None,
+) -> openmm.Context:
     platform = openmm.Platform.getPlatformByName(choice.name)
     context = openmm.Context(system, integrator, platform, dict(choice.properties))
     context.setPositions(np.ascontiguousarray(positions, dtype=np.float64))
@@ -100,8 +107,7 @@ def make_context(system: openmm.System, integrator: openmm.Integrator, choice: P
 def read_state(context: openmm.Context, positions=True, velocities=False, forces=False, energy=False) -> dict:
     """Plain NumPy arrays (reduced units) of what is asked; positions are not wrapped (continuous).
     OpenMM's nm, ps, kJ/mol are sigma_AA, tau_LJ, eps_AA (``tbotan.md.potential``), so each is read in those."""
-    state = context.getState(getPositions=positions, getVelocities=velocities, getForces=forces,
-                             getEnergy=energy)
+    state = context.getState(getPositions=positions, getVelocities=velocities, getForces=forces, getEnergy=energy)
     out = {}
     if positions:
         out["positions"] = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
@@ -115,8 +121,9 @@ def read_state(context: openmm.Context, positions=True, velocities=False, forces
     return out
 
 
-def energy_and_forces(types: np.ndarray, positions: np.ndarray, box: float,
-                      choice: PlatformChoice | None = None) -> tuple[float, np.ndarray]:
+def energy_and_forces(
+    types: np.ndarray, positions: np.ndarray, box: float, choice: PlatformChoice | None = None
+) -> tuple[float, np.ndarray]:
     """Total potential energy and forces (N, 3) of a configuration, in double precision by default."""
     choice = choice or choose_platform("double")
     context = make_context(potential.make_system(types, box), openmm.VerletIntegrator(0.001), choice, positions)

@@ -17,6 +17,7 @@ whole quench; on a CPU the fast CPU platform (single-precision forces) runs it d
 platform (double) finishes it. ``QuenchResult.platform`` records
 the path taken. ``tests/reference.py`` holds an independent NumPy version of the same loop.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import openmm
 
-from . import engine, potential
 from ..errors import FireNotConverged
+from . import engine, potential
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,30 @@ class QuenchResult:
     platform: str
 
     def summary(self) -> dict:
-        return {"energy_per_particle": self.energy_per_particle, "mean_force": self.mean_force,
-                "steps": self.steps, "platform": self.platform}
+        return {
+            "energy_per_particle": self.energy_per_particle,
+            "mean_force": self.mean_force,
+            "steps": self.steps,
+            "platform": self.platform,
+        }
 
 
 def fire_integrator(p: FireParameters) -> openmm.CustomIntegrator:
     """One FIRE step per ``step()`` call; state in the globals dt, alpha, npos."""
     ig = openmm.CustomIntegrator(p.dt_init)
-    for name, value in [("alpha", p.alpha_start), ("npos", 0), ("P", 0), ("vv", 0), ("ff", 0),
-                        ("alpha0", p.alpha_start), ("falpha", p.f_alpha), ("finc", p.f_inc),
-                        ("fdec", p.f_dec), ("nmin", p.n_min), ("dtmax", p.dt_max)]:
+    for name, value in [
+        ("alpha", p.alpha_start),
+        ("npos", 0),
+        ("P", 0),
+        ("vv", 0),
+        ("ff", 0),
+        ("alpha0", p.alpha_start),
+        ("falpha", p.f_alpha),
+        ("finc", p.f_inc),
+        ("fdec", p.f_dec),
+        ("nmin", p.n_min),
+        ("dtmax", p.dt_max),
+    ]:
         ig.addGlobalVariable(name, value)
     ig.addComputeSum("P", "f*v")
     ig.beginIfBlock("P > 0")
@@ -98,8 +113,10 @@ def _fire_stage(system, p, choice, positions, velocities, globals_, target, step
         s = engine.read_state(context, positions=True, velocities=True, forces=True, energy=True)
         residual = engine.mean_force(s["forces"])
         if not np.isfinite(s["potential_energy"]) or not np.isfinite(residual):
-            raise engine.BlowUp(f"FIRE blew up on {choice.describe()} after {steps} steps "
-                                     f"(energy {s['potential_energy']}): overlapping particles?")
+            raise engine.BlowUp(
+                f"FIRE blew up on {choice.describe()} after {steps} steps "
+                f"(energy {s['potential_energy']}): overlapping particles?"
+            )
         if residual < 0.5 * best:
             best, best_at = residual, steps
         stalled = steps - best_at >= p.stall_steps
@@ -113,8 +130,13 @@ def _fire_stage(system, p, choice, positions, velocities, globals_, target, step
         steps += n
 
 
-def quench(types: np.ndarray, positions: np.ndarray, box: float, params: FireParameters = FireParameters(),
-           platform: str | None = None) -> QuenchResult:
+def quench(
+    types: np.ndarray,
+    positions: np.ndarray,
+    box: float,
+    params: FireParameters = FireParameters(),
+    platform: str | None = None,
+) -> QuenchResult:
     """The FIRE inherent structure of ``positions``; raises FireNotConverged past ``max_steps``.
 
     ``platform`` forces the double-precision platform ("Reference", "CUDA"); by default a GPU runs the
@@ -130,12 +152,17 @@ def quench(types: np.ndarray, positions: np.ndarray, box: float, params: FirePar
     state = {"dt": params.dt_init, "alpha": params.alpha_start, "npos": 0}
     steps, used = 0, []
     for choice, target in stages:
-        s, residual, n, state = _fire_stage(system, params, choice, x, v, state, target,
-                                            params.max_steps - steps)
+        s, residual, n, state = _fire_stage(system, params, choice, x, v, state, target, params.max_steps - steps)
         x, v, steps = s["positions"], s["velocities"], steps + n
         used.append(f"{choice.describe()}:{n}")
     if residual >= params.tolerance:
-        raise FireNotConverged(f"FIRE did not converge in {steps} steps: mean force {residual:.3e} "
-                               f">= tolerance {params.tolerance:.1e}")
-    return QuenchResult(positions=x, energy_per_particle=s["potential_energy"] / len(types),
-                        mean_force=residual, steps=steps, platform="+".join(used))
+        raise FireNotConverged(
+            f"FIRE did not converge in {steps} steps: mean force {residual:.3e} >= tolerance {params.tolerance:.1e}"
+        )
+    return QuenchResult(
+        positions=x,
+        energy_per_particle=s["potential_energy"] / len(types),
+        mean_force=residual,
+        steps=steps,
+        platform="+".join(used),
+    )

@@ -8,6 +8,7 @@ U(r) = u(r) - u(rc) - (r - rc) u'(rc) for r < rc = 2.5 sigma_ab, zero beyond: en
 force are continuous at the cutoff. The pair tables, the cutoff, the composition and the box are
 ``tbotan.core``'s; this module turns them into OpenMM objects.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,12 +47,11 @@ def make_system(types: np.ndarray, box: float) -> openmm.System:
     if types.ndim != 1 or not np.isin(types, (0, 1)).all():
         raise ConfigurationError("types must be a 1-D array of 0 (A) and 1 (B)")
     if box <= 2 * core.CUTOFF_AA:
-        raise ConfigurationError(f"box {box:.3f} is shorter than twice the A-A cutoff {2 * core.CUTOFF_AA:g}: "
-                         "need N >= 113 at density 1.2")
+        raise ConfigurationError(
+            f"box {box:.3f} is shorter than twice the A-A cutoff {2 * core.CUTOFF_AA:g}: need N >= 113 at density 1.2"
+        )
     system = openmm.System()
-    system.setDefaultPeriodicBoxVectors(
-        openmm.Vec3(box, 0, 0), openmm.Vec3(0, box, 0), openmm.Vec3(0, 0, box)
-    )
+    system.setDefaultPeriodicBoxVectors(openmm.Vec3(box, 0, 0), openmm.Vec3(0, box, 0), openmm.Vec3(0, 0, box))
     force = openmm.CustomNonbondedForce(_ENERGY)
     force.addPerParticleParameter("type")
     force.addGlobalParameter("urc", U_RC)

@@ -7,14 +7,15 @@ equilibrate (Langevin NVT) -> NVE production with frames -> F_s; the energy must
 plateau, and the equilibration must have lasted at least ``min_equilibration`` tau_alpha (it is
 extended until it has).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import openmm
 
 from .. import core
-from . import dynamics, engine, potential
 from ..errors import TauAlphaError
+from . import dynamics, engine, potential
 
 
 def structure_factor(positions: np.ndarray, box: float, q_max: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +26,7 @@ def structure_factor(positions: np.ndarray, box: float, q_max: float = 10.0) -> 
     x = x[None] if x.ndim == 2 else x
     dq = 2 * np.pi / box
     n2_max = int(np.floor((q_max / dq) ** 2))
-    n2_max += (n2_max + 1) * dq**2 <= q_max**2        # floor in floating point may be one short or over
+    n2_max += (n2_max + 1) * dq**2 <= q_max**2  # floor in floating point may be one short or over
     n2_max -= n2_max * dq**2 > q_max**2
     shells = np.arange(n2_max + 1)
     s = np.zeros(n2_max + 1)
@@ -88,8 +89,13 @@ def production_frames(types, positions, velocities, box, duration, interval, dt=
     every = max(1, int(round(interval / dt)))
     n_frames = int(round(duration / (every * dt))) + 1
     integrator = openmm.VerletIntegrator(dt)
-    context = engine.make_context(potential.make_system(types, box), integrator,
-                                  engine.choose_platform("mixed", name=platform), positions, velocities)
+    context = engine.make_context(
+        potential.make_system(types, box),
+        integrator,
+        engine.choose_platform("mixed", name=platform),
+        positions,
+        velocities,
+    )
     frames, energies = [], []
     for f in range(n_frames):
         if f:
@@ -110,9 +116,18 @@ def guess_tau(temperature: float) -> float:
     return float(np.exp(np.interp(1 / temperature, (1 / t)[::-1], np.log(tau)[::-1])))
 
 
-def measure_tau_alpha(temperature: float, n_particles: int, seed: int = 0, dt: float = 0.005,
-                      min_equilibration: float = 30.0, production: float = 10.0, frames_per_tau: int = 40,
-                      q: float | None = None, platform: str | None = None, max_rounds: int = 4) -> dict:
+def measure_tau_alpha(
+    temperature: float,
+    n_particles: int,
+    seed: int = 0,
+    dt: float = 0.005,
+    min_equilibration: float = 30.0,
+    production: float = 10.0,
+    frames_per_tau: int = 40,
+    q: float | None = None,
+    platform: str | None = None,
+    max_rounds: int = 4,
+) -> dict:
     """Equilibrate at ``temperature`` and measure tau_alpha (reduced units), with the checks described above.
 
     ``min_equilibration`` and ``production`` are in units of tau_alpha; the first guess of tau_alpha comes
@@ -125,13 +140,15 @@ def measure_tau_alpha(temperature: float, n_particles: int, seed: int = 0, dt: f
     for round_ in range(max_rounds):
         need = min_equilibration * tau - eq_time
         if need > 0:
-            eq = dynamics.equilibrate(types, x, box, temperature, need, dt=dt, seed=seed + round_,
-                                      platform=platform, velocities=v)
+            eq = dynamics.equilibrate(
+                types, x, box, temperature, need, dt=dt, seed=seed + round_, platform=platform, velocities=v
+            )
             x, v, eq_time = eq.positions, eq.velocities, eq_time + need
             eq_energy.extend(eq.potential_energy)
         v0 = dynamics.maxwell_boltzmann(n_particles, temperature, seed + 1000 + round_)
-        frames, energies, interval = production_frames(types, x, v0, box, production * tau,
-                                                       tau / frames_per_tau, dt, platform)
+        frames, energies, interval = production_frames(
+            types, x, v0, box, production * tau, tau / frames_per_tau, dt, platform
+        )
         a = types == 0
         if q is None:
             q_lat, s_aa = structure_factor(frames[:: max(1, len(frames) // 5), a], box, q_max=10.0)
@@ -144,21 +161,33 @@ def measure_tau_alpha(temperature: float, n_particles: int, seed: int = 0, dt: f
         if np.isfinite(measured) and eq_time >= min_equilibration * measured and lags[-1] >= 2 * measured:
             plateau = energy_plateau(eq_energy)
             if not plateau["plateau"]:
-                raise TauAlphaError(f"potential energy still drifting at T={temperature} after "
-                                   f"{eq_time:g} time units: {plateau}")
+                raise TauAlphaError(
+                    f"potential energy still drifting at T={temperature} after {eq_time:g} time units: {plateau}"
+                )
             fs_725 = self_intermediate(frames[:, a], 7.25)
             return {
-                "tau_alpha": measured, "q": q_used, "tau_alpha_q7.25": crossing_time(lags, fs_725),
-                "temperature": temperature, "N": n_particles, "seed": seed, "dt": dt,
-                "equilibration_time": eq_time, "equilibration_tau": eq_time / measured,
-                "production_time": float(lags[-1] * 2), "frame_interval": interval, "n_frames": len(frames),
+                "tau_alpha": measured,
+                "q": q_used,
+                "tau_alpha_q7.25": crossing_time(lags, fs_725),
+                "temperature": temperature,
+                "N": n_particles,
+                "seed": seed,
+                "dt": dt,
+                "equilibration_time": eq_time,
+                "equilibration_tau": eq_time / measured,
+                "production_time": float(lags[-1] * 2),
+                "frame_interval": interval,
+                "n_frames": len(frames),
                 "energy_plateau": plateau,
-                "mean_potential_energy": float(np.mean(eq_energy[len(eq_energy) // 2:])),
+                "mean_potential_energy": float(np.mean(eq_energy[len(eq_energy) // 2 :])),
                 "nve_energy_drift": float(energies[-1] - energies[0]),
-                "fs_times": lags.tolist(), "fs": fs.tolist(),
+                "fs_times": lags.tolist(),
+                "fs": fs.tolist(),
                 "dynamics": "Langevin NVT equilibration (friction 1), NVE velocity-Verlet production",
                 "platform": engine.choose_platform("mixed", name=platform).describe(),
             }
         tau = measured if np.isfinite(measured) else 4 * tau
-    raise TauAlphaError(f"tau_alpha at T={temperature} not settled after {max_rounds} rounds "
-                       f"(last estimate {measured}, equilibrated {eq_time:g})")
+    raise TauAlphaError(
+        f"tau_alpha at T={temperature} not settled after {max_rounds} rounds "
+        f"(last estimate {measured}, equilibrated {eq_time:g})"
+    )

@@ -1,9 +1,10 @@
 """Extended XYZ configurations (the format OVITO and ASE read), with 17 significant digits.
 
-    4096
-    Lattice="15.06 0 0 0 15.06 0 0 0 15.06" Properties=species:S:1:pos:R:3 pbc="T T T"
-    A 0.12345678901234567 ...
+4096
+Lattice="15.06 0 0 0 15.06 0 0 0 15.06" Properties=species:S:1:pos:R:3 pbc="T T T"
+A 0.12345678901234567 ...
 """
+
 from __future__ import annotations
 
 import re
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from ..errors import ConfigurationError
 
 SPECIES = ("A", "B")
@@ -18,7 +20,7 @@ SPECIES = ("A", "B")
 
 @dataclass
 class Configuration:
-    types: np.ndarray      # (N,) int8, 0 = A, 1 = B
+    types: np.ndarray  # (N,) int8, 0 = A, 1 = B
     positions: np.ndarray  # (N, 3) float64
     box: float
 
@@ -53,11 +55,11 @@ def read(path: str | Path) -> Configuration:
     cell = cell.reshape(3, 3)
     box = cell[0, 0]
     if box <= 0 or not np.allclose(cell, np.eye(3) * box, rtol=1e-12, atol=0):
-        fail(f"only a cubic box is supported (Lattice=\"L 0 0 0 L 0 0 0 L\"), got {m.group(1)!r}")
+        fail(f'only a cubic box is supported (Lattice="L 0 0 0 L 0 0 0 L"), got {m.group(1)!r}')
     props = re.search(r"Properties=(\S+)", lines[1])
     if props and not props.group(1).lower().startswith("species:s:1:pos:r:3"):
         fail(f"Properties must start with species:S:1:pos:R:3, got {props.group(1)!r}")
-    body = lines[2:2 + n]
+    body = lines[2 : 2 + n]
     if len(body) < n:
         fail(f"expected {n} particle lines, found {len(body)}")
     types = np.empty(n, dtype=np.int8)
@@ -81,8 +83,10 @@ def read(path: str | Path) -> Configuration:
 
 def write(path: str | Path, types: np.ndarray, positions: np.ndarray, box: float, comment: str = "") -> None:
     n = len(types)
-    out = [str(n),
-           f'Lattice="{box!r} 0 0 0 {box!r} 0 0 0 {box!r}" Properties=species:S:1:pos:R:3 pbc="T T T" {comment}'.rstrip()]
+    out = [
+        str(n),
+        f'Lattice="{box!r} 0 0 0 {box!r} 0 0 0 {box!r}" Properties=species:S:1:pos:R:3 pbc="T T T" {comment}'.rstrip(),
+    ]
     for t, (a, b, c) in zip(types, np.asarray(positions, dtype=np.float64)):
         out.append(f"{SPECIES[int(t)]} {a:.17g} {b:.17g} {c:.17g}")
     Path(path).write_text("\n".join(out) + "\n")

@@ -1,5 +1,6 @@
 """S_B(q) and its Ornstein–Zernike fit against independent references: a plain sum over every lattice
 vector, the large-q sum rule S_B -> var_A(C_B), synthetic OZ data, translation invariance."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +22,7 @@ def direct_four_point(x: np.ndarray, types: np.ndarray, cb: np.ndarray, box: flo
             for nz in range(-n_max, n_max + 1):
                 q = dq * np.array([nx, ny, nz], dtype=float)
                 qn = np.linalg.norm(q)
-                k = np.digitize(qn, edges) - 1      # bin index 0..n_max-1, -1 below, n_max above
+                k = np.digitize(qn, edges) - 1  # bin index 0..n_max-1, -1 below, n_max above
                 if qn == 0 or k < 0 or k >= n_max:
                     continue
                 phase = xa @ q
@@ -64,7 +65,7 @@ def sum_rule_deviation(x: np.ndarray, box: float, rng: np.random.Generator) -> t
     cb = rng.random(n)
     q, s, counts = fourpoint.structure_factor_field(x, cb, box, 20.0, select=types == 0)  # = four_point (test 1)
     far = q > 10
-    variance = cb[types == 0].var()                 # population variance, mean over A
+    variance = cb[types == 0].var()  # population variance, mean over A
     # For each q, |W(q)|^2 / N_A scatters about var with relative std ~ 1 (W a sum of many random phases,
     # close to complex Gaussian), and only one of each +-q pair is independent: a bin of c vectors has
     # relative error 1 / sqrt(c / 2), and the plain mean of the bins sqrt(sum_k 2 / c_k) / n_bins.
@@ -99,9 +100,9 @@ def test_large_q_sum_rule_perturbed_lattice():
 
 def test_ornstein_zernike_recovers_synthetic_parameters():
     s0, xi = 4.0, 2.5
-    _, q = fourpoint.shell_bins(15.06, 4.0)           # dq = 0.417, 9 bins
+    _, q = fourpoint.shell_bins(15.06, 4.0)  # dq = 0.417, 9 bins
     s = s0 / (1 + (q * xi) ** 2)
-    s[2] = np.nan                                     # a nan bin is skipped
+    s[2] = np.nan  # a nan bin is skipped
     fit = fourpoint.ornstein_zernike(q, s, q_fit_max=3.0)
     used = q[(q <= 3.0) & np.isfinite(s)]
     assert fit["points"] == len(used) == 6 and "reason" not in fit
@@ -146,7 +147,7 @@ def test_translation_invariance_and_fixed_bins():
     np.testing.assert_array_equal(c1, c2)
     # q_max exactly on a bin centre keeps that bin, also where k * dq * L / (2 pi) rounds to just below k
     dq = 2 * np.pi / box
-    for k in (6, 13):                                 # 13 * dq * 8.5 / (2 pi) = 12.999999999999998
+    for k in (6, 13):  # 13 * dq * 8.5 / (2 pi) = 12.999999999999998
         assert len(fourpoint.shell_bins(box, k * dq)[1]) == k
         assert len(fourpoint.four_point(x, types, cb, box, k * dq)[0]) == k
 

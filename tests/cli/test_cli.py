@@ -1,4 +1,5 @@
 """The physics command-line tools and their bad-input errors (SPEC §8.3)."""
+
 import json
 import subprocess
 import sys
@@ -6,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from tests import reference as ref
 from tbotan.md import xyz
+from tests import reference as ref
 
 
 def tbotan(*args):
@@ -69,14 +70,20 @@ def _write(path, text):
     return path
 
 
-@pytest.mark.parametrize("text,cause", [
-    ('2\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3\nA 0 0 0\nC 1 1 1\n', "unknown species 'C'"),
-    ('2\nProperties=species:S:1:pos:R:3\nA 0 0 0\nB 1 1 1\n', "no Lattice"),
-    ('2\nLattice="8 0 0 0 9 0 0 0 8" Properties=species:S:1:pos:R:3\nA 0 0 0\nB 1 1 1\n', "cubic box"),
-    ('2\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3\nA 0 0 0\nB nan 1 1\n', "NaN"),
-    ('3\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3\nA 0 0 0\nB 1 1 1\n', "expected 3 particle lines"),
-    ('2\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3\nA 1 1 1\nB 1.1 1 1\n', "overlap"),
-])
+@pytest.mark.parametrize(
+    "text,cause",
+    [
+        ('2\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3\nA 0 0 0\nC 1 1 1\n', "unknown species 'C'"),
+        ("2\nProperties=species:S:1:pos:R:3\nA 0 0 0\nB 1 1 1\n", "no Lattice"),
+        ('2\nLattice="8 0 0 0 9 0 0 0 8" Properties=species:S:1:pos:R:3\nA 0 0 0\nB 1 1 1\n', "cubic box"),
+        ('2\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3\nA 0 0 0\nB nan 1 1\n', "NaN"),
+        (
+            '3\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3\nA 0 0 0\nB 1 1 1\n',
+            "expected 3 particle lines",
+        ),
+        ('2\nLattice="8 0 0 0 8 0 0 0 8" Properties=species:S:1:pos:R:3\nA 1 1 1\nB 1.1 1 1\n', "overlap"),
+    ],
+)
 def test_bad_configurations_name_the_file_and_the_cause(tmp_path, text, cause):
     path = _write(tmp_path / "bad.xyz", text)
     for args in (("energy", path), ("quench", path, tmp_path / "out.xyz")):

@@ -1,4 +1,5 @@
 """The data pipeline on a real Dask LocalCluster and a real Zarr store (jobs/ci.yaml)."""
+
 import logging
 import os
 import signal
@@ -14,14 +15,29 @@ import xarray as xr
 import zarr
 from distributed import Client, LocalCluster
 
-from tests import reference as ref
 from tbotan.data import pipeline, store
 from tbotan.data.spec import load_spec, parse_spec
+from tests import reference as ref
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_SPEC = ROOT / "jobs" / "ci.yaml"
-ARRAYS = ["types", "thermal", "velocities", "inherent", "fire_residual", "fire_steps", "replica_positions",
-          "replica_seeds", "cb", "propensity", "n_edges", "edges", "edge_targets", "split", "done"]
+ARRAYS = [
+    "types",
+    "thermal",
+    "velocities",
+    "inherent",
+    "fire_residual",
+    "fire_steps",
+    "replica_positions",
+    "replica_seeds",
+    "cb",
+    "propensity",
+    "n_edges",
+    "edges",
+    "edge_targets",
+    "split",
+    "done",
+]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +83,7 @@ def test_targets_in_the_store_match_brute_force(reference_store):
     box = g.attrs["L"]
     for c in range(3):
         types, x0 = g["types"][c], g["thermal"][c]
-        frames = g["replica_positions"][c].astype(np.float64)     # (K, n_t, N, 3), stored as float32
+        frames = g["replica_positions"][c].astype(np.float64)  # (K, n_t, N, 3), stored as float32
         cb = ref.bond_breaking_brute(types, x0, list(frames[:, 0]), box)
         np.testing.assert_allclose(g["cb"][c, 0], cb, atol=1e-12)
         n = g["n_edges"][c]
@@ -98,10 +114,10 @@ def test_partial_store_resumes_to_the_same_data(reference_store, client, tmp_pat
     pipeline.simulate(spec, path, client)
     root = zarr.open_group(str(path), mode="r+")
     g = root["T0.800"]
-    g["done"][1] = False                     # as if killed after its data but before the flag
-    g["cb"][1] = np.zeros_like(g["cb"][1])   # ... with a half-written array
+    g["done"][1] = False  # as if killed after its data but before the flag
+    g["cb"][1] = np.zeros_like(g["cb"][1])  # ... with a half-written array
     g["done"][2] = False
-    g["equilibrated"][2] = False             # as if killed before the chain reached it
+    g["equilibrated"][2] = False  # as if killed before the chain reached it
     g["thermal"][2] = np.zeros_like(g["thermal"][2])
     pipeline.simulate(spec, path, client)
     assert_same_data(reference_store, path)
@@ -109,7 +125,7 @@ def test_partial_store_resumes_to_the_same_data(reference_store, client, tmp_pat
 
 def test_a_failing_unit_is_recorded_and_the_rest_completes(client, tmp_path):
     data = load_spec(CI_SPEC).model_dump()
-    data["fire"]["max_steps"] = 50           # FIRE cannot converge: every configuration fails the same way
+    data["fire"]["max_steps"] = 50  # FIRE cannot converge: every configuration fails the same way
     data["temperatures"] = [0.8]
     data["tau_alpha"] = {0.8: 2.7}
     data["configurations"] = {0.8: 3}
@@ -118,7 +134,7 @@ def test_a_failing_unit_is_recorded_and_the_rest_completes(client, tmp_path):
     with pytest.raises(pipeline.SimulationFailed, match="3 configurations failed"):
         pipeline.simulate(spec, path, client)
     rows = store.summary(store.open_store(path))
-    assert rows[0]["done"] == 0 and rows[0]["equilibrated"] == 3   # the chain's states were kept
+    assert rows[0]["done"] == 0 and rows[0]["equilibrated"] == 3  # the chain's states were kept
     assert all("T=0.8 configuration" in m and "did not converge" in m for m in rows[0]["errors"].values())
 
 
@@ -135,7 +151,7 @@ def test_killed_worker_does_not_fail_the_run(reference_store, tmp_path):
         killer.start()
         pipeline.simulate(load_spec(CI_SPEC), path, c)
         killer.join()
-        assert pids[0] not in c.run(os.getpid).values()   # the worker really died (the nanny made a new one)
+        assert pids[0] not in c.run(os.getpid).values()  # the worker really died (the nanny made a new one)
     assert_same_data(reference_store, path)
 
 
@@ -144,7 +160,7 @@ def test_sigkill_of_the_driver_then_resume_is_bit_identical(reference_store, tmp
     cmd = [sys.executable, "-m", "tbotan", "simulate", str(CI_SPEC), "--store", str(path)]
     proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
-    while time.time() < deadline:               # wait until at least one configuration is done
+    while time.time() < deadline:  # wait until at least one configuration is done
         try:
             if zarr.open_group(str(path), mode="r")["T0.800"]["done"][:].any():
                 break
@@ -159,8 +175,9 @@ def test_sigkill_of_the_driver_then_resume_is_bit_identical(reference_store, tmp
     assert out.returncode == 0, out.stdout + out.stderr
     assert "resuming" in out.stdout
     assert_same_data(reference_store, path)
-    status = subprocess.run([sys.executable, "-m", "tbotan", "status", str(path)], cwd=ROOT,
-                            capture_output=True, text=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "tbotan", "status", str(path)], cwd=ROOT, capture_output=True, text=True
+    )
     assert status.returncode == 0 and "complete" in status.stdout
 
 
@@ -181,6 +198,7 @@ def test_tau_alpha_measure_is_stored_and_used(client, tmp_path):
 
 # -- the same pipeline with every worker a SLURM job (real one-node SLURM: .ci/slurm-up.sh) -----------
 
+
 def _slurm_jobs() -> list[tuple[str, str]]:
     """(job id, state) of this user's tbotan worker jobs."""
     out = subprocess.run(["squeue", "-h", "-u", "root", "-o", "%i %j %T"], capture_output=True, text=True)
@@ -192,8 +210,17 @@ def _simulate_on_slurm(path, on_running=None):
 
     if reason := slurm_missing():
         pytest.skip(reason)
-    cmd = [sys.executable, "-m", "tbotan", "simulate", str(CI_SPEC), "--store", str(path),
-           "--cluster", str(ROOT / "hpc" / "slurm-cpu.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tbotan",
+        "simulate",
+        str(CI_SPEC),
+        "--store",
+        str(path),
+        "--cluster",
+        str(ROOT / "hpc" / "slurm-cpu.yaml"),
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = set()
     while proc.poll() is None:
@@ -214,7 +241,7 @@ def test_simulate_on_slurm_equals_the_local_run(reference_store, tmp_path):
     assert seen, "no worker ran as a SLURM job"
     assert "slurm" in output and "dashboard" in output
     assert_same_data(reference_store, path)
-    assert not _slurm_jobs()                               # every worker job cancelled at the end
+    assert not _slurm_jobs()  # every worker job cancelled at the end
     assert any(path.with_name(path.name + ".logs").iterdir())  # worker logs next to the store
 
 
@@ -224,17 +251,17 @@ def test_scancel_of_a_worker_job_mid_run_still_completes(reference_store, tmp_pa
     cancelled = []
 
     def cancel_first(running):
-        try:                                               # once the run has made progress ...
+        try:  # once the run has made progress ...
             started = zarr.open_group(str(path), mode="r")["T0.800"]["equilibrated"][:].any()
-        except Exception:                                  # (store not made yet)
+        except Exception:  # (store not made yet)
             return False
         if started:
-            subprocess.run(["scancel", running[0]], check=True)   # ... cancel a running worker job
+            subprocess.run(["scancel", running[0]], check=True)  # ... cancel a running worker job
             cancelled.append(running[0])
         return started
 
     seen, _ = _simulate_on_slurm(path, on_running=cancel_first)
-    assert cancelled and len(seen) >= 2                    # a replacement job was started
+    assert cancelled and len(seen) >= 2  # a replacement job was started
     assert_same_data(reference_store, path)
 
 
@@ -250,8 +277,21 @@ def test_simulate_under_mpirun_with_dask_mpi_equals_the_local_run(reference_stor
     profile.write_text("kind: mpi\ninterface: lo\ndashboard_address: ':0'\n")
     store = tmp_path / "mpi.zarr"
     env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
-    cmd = [str(mpirun), "--oversubscribe", "-n", "3", sys.executable, "-m", "tbotan", "simulate", str(CI_SPEC),
-           "--store", str(store), "--cluster", str(profile)]
+    cmd = [
+        str(mpirun),
+        "--oversubscribe",
+        "-n",
+        "3",
+        sys.executable,
+        "-m",
+        "tbotan",
+        "simulate",
+        str(CI_SPEC),
+        "--store",
+        str(store),
+        "--cluster",
+        str(profile),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "dask mpi: 1 workers" in r.stderr

@@ -1,4 +1,5 @@
 """The job spec: the shipped job files, defaults, every refusal with its field path, splits, canonical JSON."""
+
 import json
 from pathlib import Path
 
@@ -87,43 +88,46 @@ def test_yaml_exponent_without_dot_is_a_float(tmp_path):
     assert spec.fire.tolerance == 1e-10
 
 
-@pytest.mark.parametrize("data, path, reason", [
-    (base(bogus=1), "bogus", "unknown field"),
-    (base(fire={"tol": 1e-10}), "fire.tol", "unknown field"),
-    (base(training={"epoch": 3}), "training.epoch", "did you mean 'epochs'"),
-    (base(replicas="many"), "replicas", "valid integer"),
-    (base(N=500.0), "N", "valid integer"),
-    (base(temperatures="0.8"), "temperatures", "list"),
-    (base(N=0), "N", "positive"),
-    (base(N=-5), "N", "positive"),
-    (base(N=100), "N", "box L"),
-    (base(temperatures=[0.8, 0.0]), "temperatures.1", "positive"),
-    (base(temperatures=[-0.5]), "temperatures.0", "positive"),
-    (base(temperatures=[0.8, 6.0]), "temperatures.1", "at most"),
-    (base(temperatures=[0.8, 0.80]), "temperatures.1", "repeats"),
-    (base(training={"temperatures": [0.64, 0.55]}), "training.temperatures.1", "0.55 is not in temperatures"),
-    (base(training={"epochs": 10}), "training.switch_epoch", "never switch on"),
-    (base(training={"variants": ["both", "cage"]}), "training.variants.1", "both"),
-    (base(training={"variants": ["both", "both"]}), "training.variants", "repeats"),
-    (base(training={"lambda_g": [0.0, -1.0]}), "training.lambda_g.1", ">= 0"),
-    (base(replicas=1), "replicas", "greater than or equal to 2"),
-    (base(dt=0.02), "dt", "less than or equal to 0.01"),
-    (base(temperatures=[0.64, 0.9]), "tau_alpha.0.9", "no tau_alpha for temperature 0.9"),
-    (base(tau_alpha={0.8: -1.0}), "tau_alpha.0.8", "must be positive"),
-    (base(tau_alpha={0.9: 1.0}), "tau_alpha.0.9", "not in temperatures"),
-    (base(tau_alpha="guess"), "tau_alpha", "measure"),
-    (base(times=[1.0, 0.5]), "times.1", "increasing"),
-    (base(configurations=0), "configurations", "positive"),
-    (base(configurations={0.64: 5}), "configurations.0.8", "no count"),
-    (base(configurations=2, splits={"validation": 1, "test": 1}), "splits", "no training"),
-    (base(configurations=3, splits={"test": 5}), "splits", "no training"),
-    (base(splits={"validation": 1.5}), "splits.validation", "fraction"),
-    (base(splits={"test": -1}), "splits.test", "count"),
-    (base(store_dtype="float16"), "store_dtype", "float32"),
-    (base(seed=-1), "seed", "greater than or equal to 0"),
-    (base(evaluation={"slab": [0.8, 0.7]}), "evaluation.slab", "low < high"),
-    ({"temperatures": [0.8]}, "N", "missing"),
-])
+@pytest.mark.parametrize(
+    "data, path, reason",
+    [
+        (base(bogus=1), "bogus", "unknown field"),
+        (base(fire={"tol": 1e-10}), "fire.tol", "unknown field"),
+        (base(training={"epoch": 3}), "training.epoch", "did you mean 'epochs'"),
+        (base(replicas="many"), "replicas", "valid integer"),
+        (base(N=500.0), "N", "valid integer"),
+        (base(temperatures="0.8"), "temperatures", "list"),
+        (base(N=0), "N", "positive"),
+        (base(N=-5), "N", "positive"),
+        (base(N=100), "N", "box L"),
+        (base(temperatures=[0.8, 0.0]), "temperatures.1", "positive"),
+        (base(temperatures=[-0.5]), "temperatures.0", "positive"),
+        (base(temperatures=[0.8, 6.0]), "temperatures.1", "at most"),
+        (base(temperatures=[0.8, 0.80]), "temperatures.1", "repeats"),
+        (base(training={"temperatures": [0.64, 0.55]}), "training.temperatures.1", "0.55 is not in temperatures"),
+        (base(training={"epochs": 10}), "training.switch_epoch", "never switch on"),
+        (base(training={"variants": ["both", "cage"]}), "training.variants.1", "both"),
+        (base(training={"variants": ["both", "both"]}), "training.variants", "repeats"),
+        (base(training={"lambda_g": [0.0, -1.0]}), "training.lambda_g.1", ">= 0"),
+        (base(replicas=1), "replicas", "greater than or equal to 2"),
+        (base(dt=0.02), "dt", "less than or equal to 0.01"),
+        (base(temperatures=[0.64, 0.9]), "tau_alpha.0.9", "no tau_alpha for temperature 0.9"),
+        (base(tau_alpha={0.8: -1.0}), "tau_alpha.0.8", "must be positive"),
+        (base(tau_alpha={0.9: 1.0}), "tau_alpha.0.9", "not in temperatures"),
+        (base(tau_alpha="guess"), "tau_alpha", "measure"),
+        (base(times=[1.0, 0.5]), "times.1", "increasing"),
+        (base(configurations=0), "configurations", "positive"),
+        (base(configurations={0.64: 5}), "configurations.0.8", "no count"),
+        (base(configurations=2, splits={"validation": 1, "test": 1}), "splits", "no training"),
+        (base(configurations=3, splits={"test": 5}), "splits", "no training"),
+        (base(splits={"validation": 1.5}), "splits.validation", "fraction"),
+        (base(splits={"test": -1}), "splits.test", "count"),
+        (base(store_dtype="float16"), "store_dtype", "float32"),
+        (base(seed=-1), "seed", "greater than or equal to 0"),
+        (base(evaluation={"slab": [0.8, 0.7]}), "evaluation.slab", "low < high"),
+        ({"temperatures": [0.8]}, "N", "missing"),
+    ],
+)
 def test_refusals_name_the_field_and_reason(data, path, reason):
     found = problems(data)
     assert path in found, found
@@ -131,8 +135,7 @@ def test_refusals_name_the_field_and_reason(data, path, reason):
 
 
 def test_every_mistake_is_reported_together(tmp_path):
-    text = MINIMAL + "replicas: 1\nunknown_field: 3\ntraining:\n  temperatures: [0.44, 0.55]\nfire:\n  tol: 1\n" \
-                     "N: 0\n"
+    text = MINIMAL + "replicas: 1\nunknown_field: 3\ntraining:\n  temperatures: [0.44, 0.55]\nfire:\n  tol: 1\nN: 0\n"
     with pytest.raises(SpecError) as info:
         load_spec(write(tmp_path, text.replace("N: 4096\n", "")))
     found = dict(info.value.problems)
@@ -162,9 +165,15 @@ def test_missing_file_and_non_mapping(tmp_path):
 
 
 def test_split_counts_and_determinism():
-    spec = JobSpec.model_validate(base(temperatures=[0.64, 0.72, 0.8], tau_alpha={0.72: 5.5}, configurations=
-                                       {0.64: 40, 0.72: 7, 0.8: 13}, training={"temperatures": [0.64, 0.8]},
-                                       splits={"validation": 0.1, "test": 5}))
+    spec = JobSpec.model_validate(
+        base(
+            temperatures=[0.64, 0.72, 0.8],
+            tau_alpha={0.72: 5.5},
+            configurations={0.64: 40, 0.72: 7, 0.8: 13},
+            training={"temperatures": [0.64, 0.8]},
+            splits={"validation": 0.1, "test": 5},
+        )
+    )
     split = spec.split_for(0.64)
     assert split.dtype == np.int8 and list(np.bincount(split, minlength=3)) == [31, 4, 5]
     assert list(np.bincount(spec.split_for(0.8), minlength=3)) == [7, 1, 5]
@@ -184,13 +193,30 @@ def test_canonical_json_round_trip_and_equality():
 
 def test_data_json_ignores_training_settings():
     spec = JobSpec.model_validate(base())
-    retrained = JobSpec.model_validate(base(training={"epochs": 50, "switch_epoch": 10, "lambda_g": [0.0, 0.1],
-                                                      "temperatures": [0.8]}, splits={"test": 1, "validation": 1},
-                                            evaluation={"sq_q_max": 8.0}))
+    retrained = JobSpec.model_validate(
+        base(
+            training={"epochs": 50, "switch_epoch": 10, "lambda_g": [0.0, 0.1], "temperatures": [0.8]},
+            splits={"test": 1, "validation": 1},
+            evaluation={"sq_q_max": 8.0},
+        )
+    )
     assert retrained.to_json() != spec.to_json()
     assert retrained.data_json() == spec.data_json()
     assert JobSpec.model_validate(base(N=864)).data_json() != spec.data_json()
     assert JobSpec.model_validate(base(replicas=8)).data_json() != spec.data_json()
-    assert set(json.loads(spec.data_json())) == {"N", "density", "temperatures", "tau_alpha", "times",
-                                                  "configurations", "replicas", "dt", "equilibration",
-                                                  "decorrelation", "chains", "seed", "fire", "store_dtype"}
+    assert set(json.loads(spec.data_json())) == {
+        "N",
+        "density",
+        "temperatures",
+        "tau_alpha",
+        "times",
+        "configurations",
+        "replicas",
+        "dt",
+        "equilibration",
+        "decorrelation",
+        "chains",
+        "seed",
+        "fire",
+        "store_dtype",
+    }

@@ -1,18 +1,19 @@
 """C_B, E_jk, propensity and graph edges against brute-force NumPy (all pairs, minimum image)."""
+
 import numpy as np
 import pytest
 
+from tbotan import core
+from tbotan.data import targets
+from tbotan.md import dynamics, fire
 from tests import reference as ref
 from tests.helpers import liquid
-from tbotan.md import dynamics, fire
-from tbotan.data import targets
-from tbotan import core
 
 
 @pytest.fixture(scope="module")
 def iso_runs():
     types, x, box = liquid(256, 0.8)
-    x = core.wrap(x, box)                       # stored thermal structures are wrapped
+    x = core.wrap(x, box)  # stored thermal structures are wrapped
     inherent = fire.quench(types, x, box).positions
     times = [0.5, 3.0]
     reps = dynamics.iso_configurational(types, x, box, 0.8, times, dynamics.replica_seeds(1, 3))
@@ -44,7 +45,7 @@ def test_edges_and_edge_targets_match_brute_force(iso_runs):
         ref_edges, ref_e = ref.edge_targets_brute(core.wrap(inherent, box), x, list(frames[:, i]), box)
         np.testing.assert_array_equal(edges, ref_edges)
         np.testing.assert_allclose(e[i], ref_e, rtol=0, atol=1e-12)
-    assert 20 < len(edges) / len(types) < 60   # ~40 neighbours within 2 sigma at density 1.2
+    assert 20 < len(edges) / len(types) < 60  # ~40 neighbours within 2 sigma at density 1.2
 
 
 def test_propensity_is_mean_square_displacement(iso_runs):
@@ -58,7 +59,7 @@ def test_propensity_is_mean_square_displacement(iso_runs):
 def test_isolated_particle_is_an_error():
     types = np.zeros(200, dtype=np.int8)
     box = 10.0
-    x = np.random.default_rng(0).uniform(0.0, 3.0, (200, 3))   # a dense cluster in one corner ...
-    x[0] = [6.5, 6.5, 6.5]                                       # ... and one particle far from it
+    x = np.random.default_rng(0).uniform(0.0, 3.0, (200, 3))  # a dense cluster in one corner ...
+    x[0] = [6.5, 6.5, 6.5]  # ... and one particle far from it
     with pytest.raises(ValueError, match="no neighbour"):
         targets.bond_breaking(types, x, x[None, None], box)

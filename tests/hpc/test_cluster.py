@@ -1,5 +1,6 @@
 """Cluster profiles: a real LocalCluster, and a real SLURM (tests marked `slurm`, skipped without one;
 bring one up on this machine with .ci/slurm-up.sh)."""
+
 import getpass
 import os
 import signal
@@ -11,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tbotan.hpc.cluster import LocalProfile, MpiProfile, ProfileError, SlurmProfile, describe, load_profile, open_cluster
+from tbotan.hpc.cluster import (
+    LocalProfile,
+    MpiProfile,
+    ProfileError,
+    SlurmProfile,
+    describe,
+    load_profile,
+    open_cluster,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 HPC = ROOT / "hpc"
@@ -20,9 +29,11 @@ HPC = ROOT / "hpc"
 def _by_value():
     """SLURM workers cannot import this test module (tbotan's own tasks they do import); a function local
     to another cannot be pickled by reference, so Dask sends it by value (cloudpickle)."""
+
     def worker_identity(_=None, delay=0.0):
         time.sleep(delay)
         return os.environ.get("OPENMM_CPU_THREADS"), os.getpid(), os.environ.get("SLURM_JOB_ID")
+
     return worker_identity
 
 
@@ -30,6 +41,7 @@ worker_identity = _by_value()
 
 
 # -- profiles ---------------------------------------------------------------------------------------
+
 
 def test_default_profile_is_local():
     profile = load_profile(None)
@@ -43,23 +55,32 @@ def test_shipped_profiles_load():
     gpu = load_profile(HPC / "slurm-gpu.yaml")
     assert isinstance(gpu, SlurmProfile) and "--gres=gpu:1" in gpu.job_extra_directives
     cpu = load_profile(str(HPC / "slurm-cpu.yaml"))
-    assert (cpu.cores, cpu.processes, cpu.memory, cpu.walltime, cpu.max_jobs, cpu.min_jobs) == \
-        (1, 1, "2GB", "00:30:00", 2, 0)
+    assert (cpu.cores, cpu.processes, cpu.memory, cpu.walltime, cpu.max_jobs, cpu.min_jobs) == (
+        1,
+        1,
+        "2GB",
+        "00:30:00",
+        2,
+        0,
+    )
 
 
-@pytest.mark.parametrize("text, field", [
-    ("kind: local\nworkers: 2\ncolour: red\n", "colour"),                      # unknown field
-    ("kind: local\nworkers: two\n", "workers"),                                # wrong type
-    ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: '1:00:00'\nmax_jobs: 1\nqueues: a\n", "queues"),
-    ("kind: slurm\ncores: [1]\nmemory: 2GB\nwalltime: '1:00:00'\nmax_jobs: 1\n", "cores"),
-    ("kind: slurm\ncores: 1\nmemory: lots\nwalltime: '1:00:00'\nmax_jobs: 1\n", "memory"),
-    ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: 12:00:00\nmax_jobs: 1\n", "walltime"),   # YAML: 43200
-    ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: '1:00:00'\n", "max_jobs"),  # missing
-    ("kind: slurm\ncores: 1\nprocesses: 2\nmemory: 2GB\nwalltime: '1:00'\nmax_jobs: 1\n", "processes"),
-    ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: '1:00'\nmax_jobs: 1\nmin_jobs: 2\n", "min_jobs"),
-    ("kind: pbs\n", "kind"),
-    ("workers: 2\n", "kind"),
-])
+@pytest.mark.parametrize(
+    "text, field",
+    [
+        ("kind: local\nworkers: 2\ncolour: red\n", "colour"),  # unknown field
+        ("kind: local\nworkers: two\n", "workers"),  # wrong type
+        ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: '1:00:00'\nmax_jobs: 1\nqueues: a\n", "queues"),
+        ("kind: slurm\ncores: [1]\nmemory: 2GB\nwalltime: '1:00:00'\nmax_jobs: 1\n", "cores"),
+        ("kind: slurm\ncores: 1\nmemory: lots\nwalltime: '1:00:00'\nmax_jobs: 1\n", "memory"),
+        ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: 12:00:00\nmax_jobs: 1\n", "walltime"),  # YAML: 43200
+        ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: '1:00:00'\n", "max_jobs"),  # missing
+        ("kind: slurm\ncores: 1\nprocesses: 2\nmemory: 2GB\nwalltime: '1:00'\nmax_jobs: 1\n", "processes"),
+        ("kind: slurm\ncores: 1\nmemory: 2GB\nwalltime: '1:00'\nmax_jobs: 1\nmin_jobs: 2\n", "min_jobs"),
+        ("kind: pbs\n", "kind"),
+        ("workers: 2\n", "kind"),
+    ],
+)
 def test_bad_profile_names_file_and_field(tmp_path, text, field):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -78,7 +99,9 @@ def test_missing_or_malformed_file(tmp_path):
 
 def test_mpi_without_dask_mpi_says_what_to_install():
     try:
-        import dask_mpi, mpi4py  # noqa: F401, E401
+        import dask_mpi  # noqa: F401
+        import mpi4py  # noqa: F401
+
         pytest.skip("dask_mpi and mpi4py are installed")
     except ImportError:
         pass
@@ -88,6 +111,7 @@ def test_mpi_without_dask_mpi_says_what_to_install():
 
 
 # -- local ------------------------------------------------------------------------------------------
+
 
 def test_local_cluster_two_worker_processes(capsys, monkeypatch):
     profile = load_profile(HPC / "local.yaml").model_copy(update={"workers": 2})
@@ -118,8 +142,13 @@ slurm = pytest.mark.slurm
 
 def our_jobs(name: str) -> list[str]:
     """Jobs of this user named ``name`` that squeue still lists (pending, running or completing)."""
-    out = subprocess.run(["squeue", "-h", "-u", getpass.getuser(), "-n", name, "-o", "%i %T"],
-                         capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(
+        ["squeue", "-h", "-u", getpass.getuser(), "-n", name, "-o", "%i %T"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     return out.stdout.splitlines()
 
 
@@ -143,8 +172,9 @@ def test_slurm_runs_tasks_in_worker_jobs_and_cancels_them(slurm_up, tmp_path):
         futures = client.map(worker_identity, range(6), delay=2.0)
         client.wait_for_workers(1, timeout=45)
         first_worker = time.monotonic() - start
-        names = subprocess.run(["squeue", "-h", "-u", getpass.getuser(), "-o", "%j"],
-                               capture_output=True, text=True, check=True).stdout.split()
+        names = subprocess.run(
+            ["squeue", "-h", "-u", getpass.getuser(), "-o", "%j"], capture_output=True, text=True, check=True
+        ).stdout.split()
         assert name in names, f"worker job {name} not in squeue: {names}"
         wait(futures, timeout=45)
         results = client.gather(futures)
@@ -165,7 +195,7 @@ def test_slurm_jobs_cancelled_on_exception(slurm_up, tmp_path):
             future = client.submit(time.sleep, 300)
             client.wait_for_workers(1, timeout=45)
             assert our_jobs(name)
-            1 / 0
+            raise ZeroDivisionError("the driver fails inside the cluster context")
     assert future.status != "finished"
     assert wait_until_gone(name) == []
 
@@ -186,8 +216,12 @@ CHILD = textwrap.dedent("""
 @slurm
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_slurm_jobs_cancelled_when_client_is_killed(slurm_up, tmp_path, sig):
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(HPC / "slurm-cpu.yaml"), str(tmp_path)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(HPC / "slurm-cpu.yaml"), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         name = child.stdout.readline().strip()
         assert name.startswith("tbotan-"), child.stderr.read() if child.poll() is not None else name
@@ -230,9 +264,15 @@ def test_worker_jobs_pending_forever_end_in_a_clear_error(slurm_up, tmp_path):
     from tbotan.data.spec import load_spec
 
     profile = load_profile(HPC / "slurm-cpu.yaml").model_copy(
-        update={"job_extra_directives": ["--begin=now+3600"], "worker_timeout": 15.0})
+        update={"job_extra_directives": ["--begin=now+3600"], "worker_timeout": 15.0}
+    )
     with pytest.raises(pipeline.NoWorkers, match=r"no Dask worker connected for \d+ s.*PENDING \(reason: BeginTime\)"):
         with open_cluster(profile, logs=tmp_path, verbose=False) as client:
             name = client.cluster.job_name
-            pipeline.simulate(load_spec(ROOT / "jobs" / "ci.yaml"), tmp_path / "ci.zarr", client, worker_timeout=profile.worker_timeout)
+            pipeline.simulate(
+                load_spec(ROOT / "jobs" / "ci.yaml"),
+                tmp_path / "ci.zarr",
+                client,
+                worker_timeout=profile.worker_timeout,
+            )
     assert wait_until_gone(name) == []

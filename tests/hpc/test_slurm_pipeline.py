@@ -1,6 +1,7 @@
 """`sbatch slurm/pipeline.sh` on a real SLURM (tests marked `slurm`; .ci/slurm-up.sh brings one up): the driver
 job makes the data with Dask workers that are SLURM jobs, then submits the training job, whose srun steps train
 (2 ranks, one seed each), evaluate and report."""
+
 import re
 import shutil
 import subprocess
@@ -12,9 +13,9 @@ import pytest
 import torch
 import zarr
 
+from tbotan.data.spec import load_spec
 from tbotan.hpc.cluster import load_profile
 from tbotan.hpc.slurm import job_script
-from tbotan.data.spec import load_spec
 from tbotan.learn.train import load_checkpoint, model_dir, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,18 +26,29 @@ PROFILE = ROOT / "hpc" / "slurm-cpu.yaml"
 def test_training_job_script_follows_the_profile(tmp_path):
     gpu = load_profile(ROOT / "hpc" / "slurm-gpu.yaml")
     text = job_script(CI_SPEC, tmp_path / "s.zarr", gpu, python="/venv/bin/python")
-    for line in ("#SBATCH --nodes=1", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-task=1",
-                 "#SBATCH --partition=gpu", "#SBATCH --mem=64GB", "#SBATCH --time=24:00:00",
-                 f"#SBATCH --output={tmp_path}/s.zarr.logs/train-%j.out",
-                 f"srun --kill-on-bad-exit=1 /venv/bin/python -m tbotan train {CI_SPEC} --store {tmp_path}/s.zarr",
-                 f"/venv/bin/python -m tbotan report --store {tmp_path}/s.zarr"):
+    for line in (
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=4",
+        "#SBATCH --gpus-per-task=1",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --mem=64GB",
+        "#SBATCH --time=24:00:00",
+        f"#SBATCH --output={tmp_path}/s.zarr.logs/train-%j.out",
+        f"srun --kill-on-bad-exit=1 /venv/bin/python -m tbotan train {CI_SPEC} --store {tmp_path}/s.zarr",
+        f"/venv/bin/python -m tbotan report --store {tmp_path}/s.zarr",
+    ):
         assert line in text.splitlines(), line
     assert "--gpus-per-task" not in job_script(CI_SPEC, tmp_path / "s.zarr", load_profile(PROFILE))
 
 
 def test_pipeline_script_refuses_a_missing_spec(tmp_path):
-    r = subprocess.run(["bash", str(ROOT / "slurm" / "pipeline.sh"), str(tmp_path / "none.yaml")],
-                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    r = subprocess.run(
+        ["bash", str(ROOT / "slurm" / "pipeline.sh"), str(tmp_path / "none.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert r.returncode == 2 and "none.yaml not found" in r.stderr
 
 
@@ -58,8 +70,22 @@ def _wait(job: str, timeout: float) -> None:
 def test_sbatch_pipeline_runs_to_a_report(slurm_up, ci_store, tmp_path):
     store = tmp_path / "ci.zarr"
     driver_log = tmp_path / "driver-%j.out"
-    r = subprocess.run(["sbatch", "--parsable", f"--output={driver_log}", "--time=30", str(ROOT / "slurm" / "pipeline.sh"),
-                        str(CI_SPEC), str(PROFILE), str(store)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    r = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            f"--output={driver_log}",
+            "--time=30",
+            str(ROOT / "slurm" / "pipeline.sh"),
+            str(CI_SPEC),
+            str(PROFILE),
+            str(store),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr
     driver = r.stdout.strip().split(";")[0]
     _wait(driver, 900)

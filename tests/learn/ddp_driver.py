@@ -1,5 +1,6 @@
 """Launched by tests/learn/test_train.py under ``python -m torch.distributed.run``: trains, then every rank saves its
 in-memory model of each seed it trained to OUT/rank<r>_seed<s>.pt."""
+
 import argparse
 import logging
 import os

@@ -1,7 +1,8 @@
-"""Evaluation (tbotan.learn.evaluate) and the report (tbotan.analysis.report) on a real store of jobs/ci.yaml with real trained
-models. The 2-rank test launches real processes (``python -m torch.distributed.run``, gloo)."""
-import logging
+"""Evaluation (tbotan.learn.evaluate) and the report (tbotan.analysis.report) on a real store of jobs/ci.yaml with
+real trained models. The 2-rank test launches real processes (``python -m torch.distributed.run``, gloo)."""
+
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -14,10 +15,10 @@ import torch
 import zarr
 
 from tbotan.analysis import fourpoint
-from tbotan.learn.evaluate import EvaluationError, evaluate
-from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.analysis.report import ReportError, write_report
 from tbotan.data.spec import load_spec
+from tbotan.learn.evaluate import EvaluationError, evaluate
+from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.train import build_model, load_checkpoint, model_dir, model_shape, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,7 @@ def arrays(store, path="predictions"):
             out[f"{prefix}/{name}"] = a[:]
         for name, sub in g.groups():
             walk(sub, f"{prefix}/{name}")
+
     walk(root[path], path)
     return out
 
@@ -81,7 +83,9 @@ def test_predictions_follow_the_model_and_the_store(trained):
                 md, pred = g.cb.numpy().astype(float), out.node.numpy().astype(float)
                 np.testing.assert_allclose(tg["pearson_node_A"][i], np.corrcoef(pred[a], md[a])[0, 1], atol=1e-6)
                 np.testing.assert_allclose(tg["pearson_node_all"][i], np.corrcoef(pred, md)[0, 1], atol=1e-6)
-                q, sb = fourpoint.four_point(g.positions.numpy(), g.species.numpy(), md, g.box, spec.evaluation.sq_q_max)
+                q, sb = fourpoint.four_point(
+                    g.positions.numpy(), g.species.numpy(), md, g.box, spec.evaluation.sq_q_max
+                )
                 np.testing.assert_allclose(tg["sb_q"][:], q)
                 np.testing.assert_allclose(tg["sb_md"][i], sb, rtol=1e-10)
 
@@ -91,8 +95,22 @@ def test_same_numbers_on_one_and_two_ranks(trained, tmp_path):
     copy = tmp_path / "ci.zarr"
     shutil.copytree(store, copy, ignore=shutil.ignore_patterns("predictions"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
-           "-m", "tbotan", "evaluate", str(CI_SPEC), "--store", str(copy)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "tbotan",
+        "evaluate",
+        str(CI_SPEC),
+        "--store",
+        str(copy),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     one, two = arrays(store), arrays(copy)
@@ -116,6 +134,7 @@ def test_rerun_keeps_up_to_date_predictions_and_redoes_changed_ones(trained, tmp
     sha = zarr.open_group(str(copy), mode="r")["predictions/both/seed1"].attrs["checkpoint_sha256"]
     redo = evaluate(spec, copy)
     from tbotan.learn.evaluate import file_sha256
+
     now = file_sha256(model_dir(copy, spec, "both", seed=1) / "best.pt")
     assert (list(redo) == [1]) == (now != sha)
     assert zarr.open_group(str(copy), mode="r")["predictions/both/seed1"].attrs["checkpoint_sha256"] == now
@@ -145,8 +164,16 @@ def test_report_numbers_are_traceable_and_recomputable(trained):
     index = write_report(store)
     folder = index.parent
     assert folder.name == "report"
-    for stem in ("pearson_vs_T", "sb_q", "xi4_vs_T", "t_pred_vs_T", "t_pred_ratio", "embedding_distance", "cb_maps",
-                 "loss_both"):
+    for stem in (
+        "pearson_vs_T",
+        "sb_q",
+        "xi4_vs_T",
+        "t_pred_vs_T",
+        "t_pred_ratio",
+        "embedding_distance",
+        "cb_maps",
+        "loss_both",
+    ):
         assert (folder / f"{stem}.png").stat().st_size > 10_000, stem
         data = json.loads((folder / f"{stem}.json").read_text())
         prov = data["provenance"]
@@ -170,7 +197,9 @@ def test_report_numbers_are_traceable_and_recomputable(trained):
         assert np.sum(p * widths) == pytest.approx(1.0)  # normalised as the paper's Eq. (B1)
     d = json.loads((folder / "embedding_distance.json").read_text())
     D = np.array(d["D"])
-    u = {T: np.concatenate([root[f"predictions/both/seed{s}/T{T:.3f}/u"][:] for s in (0, 1)]).mean(0) for T in (0.8, 2.0)}
+    u = {
+        T: np.concatenate([root[f"predictions/both/seed{s}/T{T:.3f}/u"][:] for s in (0, 1)]).mean(0) for T in (0.8, 2.0)
+    }
     assert D[0, 1] == pytest.approx(np.linalg.norm(u[0.8] - u[2.0])) and D[0, 0] == 0
 
 
@@ -196,8 +225,13 @@ def test_run_goes_from_nothing_to_a_report_and_resumes(tmp_path):
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert (store / "report" / "index.html").exists() and "stage times" in first.stdout
-    status = subprocess.run([sys.executable, "-m", "tbotan", "status", str(store), "--json"], capture_output=True,
-                            text=True, timeout=120, cwd=ROOT)
+    status = subprocess.run(
+        [sys.executable, "-m", "tbotan", "status", str(store), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     state = json.loads(status.stdout)
     assert all(r["left"] == 0 for r in state["simulate"])
     assert [(m["seed"], m["epochs"]) for m in state["models"]] == [("seed0", 4), ("seed1", 4)]
@@ -212,8 +246,9 @@ def test_ablations_and_lambda_sweep_are_reported(ci_store, tmp_path):
     import yaml
 
     data = yaml.safe_load(CI_SPEC.read_text())
-    data["training"].update({"variants": ["both", "thermal"], "lambda_g": [0.01, 0.1], "seeds": 1, "epochs": 2,
-                             "switch_epoch": 1})
+    data["training"].update(
+        {"variants": ["both", "thermal"], "lambda_g": [0.01, 0.1], "seeds": 1, "epochs": 2, "switch_epoch": 1}
+    )
     spec_path = tmp_path / "sweep.yaml"
     spec_path.write_text(yaml.safe_dump(data))
     spec = load_spec(spec_path)
@@ -224,8 +259,9 @@ def test_ablations_and_lambda_sweep_are_reported(ci_store, tmp_path):
             train(spec, store, variant=variant, lambda_g=lam)
             if (variant, lam) != ("thermal", 0.1):
                 evaluate(spec, store, variant=variant, lambda_g=lam)
-    with pytest.raises(ReportError, match="thermal_lambda0.1 seed 0: trained but not evaluated.*--variant thermal "
-                                          "--lambda-g 0.1"):
+    with pytest.raises(
+        ReportError, match="thermal_lambda0.1 seed 0: trained but not evaluated.*--variant thermal --lambda-g 0.1"
+    ):
         write_report(store)
     evaluate(spec, store, variant="thermal", lambda_g=0.1)
     folder = write_report(store).parent

@@ -1,4 +1,5 @@
 """T-BOTAN architecture and loss against SPEC §4-§5 (NumPy double sums as the reference)."""
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,7 @@ def test_architecture_matches_the_spec():
     assert len(linear) == 4 + 6 + 3 + 3
     assert m.edge_mlp[0].in_features == 256 and m.node_mlp[0].in_features == 192
     assert m.global_mlp[0].in_features == 128 and m.edge_decoder is m.node_decoder
-    assert parameter_count(m) == 75138        # documented in docs/model.md
+    assert parameter_count(m) == 75138  # documented in docs/model.md
     assert parameter_count(TBotan(decoder_mode="separate")) == 75138 + 8385
     assert TBotan(variant="thermal").edge_encoder[0].in_features == 1
 
@@ -58,7 +59,7 @@ def numpy_f(x, pos, box, d):
     diff -= box * np.round(diff / box)
     r = np.linalg.norm(diff, axis=-1)
     total = 0.0
-    for j in range(len(x)):                       # the double sum, j = k included, as written
+    for j in range(len(x)):  # the double sum, j = k included, as written
         for k in range(len(x)):
             if r[j, k] < 11.0:
                 total += dx[j] * dx[k] * np.exp(-((r[j, k] - d) ** 2) / 2)
@@ -92,7 +93,9 @@ def test_loss_terms_and_the_switch():
     off = loss.combine(t, switched_on=False)
     on = loss.combine(t, switched_on=True)
     assert off.item() == pytest.approx(0.5 * t["mse"].item() + 0.5 * t["edge"].item())
-    assert on.item() == pytest.approx(off.item() + 0.5 * (t["var"] + 0.5 * t["corr"]).item() + 1e-2 * t["global"].item())
+    assert on.item() == pytest.approx(
+        off.item() + 0.5 * (t["var"] + 0.5 * t["corr"]).item() + 1e-2 * t["global"].item()
+    )
     # the prediction equal to MD has zero loss in every term but the global one
     z = loss.terms(md, md, md_e, md_e, torch.tensor(0.44), torch.tensor(0.44), pos, 8.0)
     assert all(v.item() == pytest.approx(0.0, abs=1e-12) for v in z.values())

@@ -1,8 +1,9 @@
 """Training (tbotan.learn.graphs, tbotan.learn.train) on a real store made by the pipeline from jobs/ci.yaml.
 
 The DDP tests launch real processes (``python -m torch.distributed.run``, gloo on CPU)."""
-import logging
+
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -15,9 +16,9 @@ import torch
 import yaml
 import zarr
 
-from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.data.spec import load_spec
 from tbotan.data.store import StoreError
+from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.train import TrainingError, load_checkpoint, model_dir, train, variant_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,8 +69,21 @@ def torchrun(tmp_path, spec_path, store, *args, nproc=2):
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node",
-           str(nproc), str(DRIVER), str(spec_path), str(store), str(out), *map(str, args)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        str(nproc),
+        str(DRIVER),
+        str(spec_path),
+        str(store),
+        str(out),
+        *map(str, args),
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out, r.stdout
@@ -112,16 +126,16 @@ def test_augmentation_is_orthogonal_and_never_mutates(ci_store):
     for s in range(12):
         a = edge_features(x, "both", generator=torch.Generator().manual_seed(s))
         assert a.data_ptr() != x.is_vectors.data_ptr()
-        torch.testing.assert_close(a[:, 3], plain[:, 3], rtol=0, atol=0)          # distance untouched
+        torch.testing.assert_close(a[:, 3], plain[:, 3], rtol=0, atol=0)  # distance untouched
         torch.testing.assert_close(a[:, :3].norm(dim=1), plain[:, :3].norm(dim=1))  # lengths kept
         v, w = a[:50, :3].double(), plain[:50, :3].double()
-        torch.testing.assert_close(v @ v.T, w @ w.T)                               # every angle kept
-        m = torch.linalg.lstsq(w, v).solution                                      # the map itself
+        torch.testing.assert_close(v @ v.T, w @ w.T)  # every angle kept
+        m = torch.linalg.lstsq(w, v).solution  # the map itself
         torch.testing.assert_close(m.T @ m, torch.eye(3, dtype=m.dtype), atol=1e-6, rtol=0)
-        assert set(m.abs().round().flatten().tolist()) == {0.0, 1.0}               # axis permutation x signs
+        assert set(m.abs().round().flatten().tolist()) == {0.0, 1.0}  # axis permutation x signs
         seen.add(tuple(m.round().flatten().tolist()))
         again = edge_features(x, "both", generator=torch.Generator().manual_seed(s))
-        assert torch.equal(a, again)                                               # no compounding
+        assert torch.equal(a, again)  # no compounding
         ins = edge_features(x, "inherent", generator=torch.Generator().manual_seed(s))
         assert torch.equal(ins, a[:, :3])
     assert len(seen) > 6
@@ -136,11 +150,11 @@ def test_train_writes_checkpoints_and_resume_equals_uninterrupted(wide, tmp_path
     caplog.set_level(logging.INFO, logger="tbotan")
     res = train(spec, straight, seeds=[0])
     assert res[0]["epochs"] == 4 and any("graphs/s" in x and "ETA" in x for x in caplog.messages)
-    train(spec, resumed, seeds=[0], epochs=2)                     # "killed" after epoch 2 ...
+    train(spec, resumed, seeds=[0], epochs=2)  # "killed" after epoch 2 ...
     folder = model_dir(resumed, spec, "both", seed=0)
-    (folder / ".last.pt.tmp999").write_bytes(b"half-written")               # ... while writing a checkpoint
+    (folder / ".last.pt.tmp999").write_bytes(b"half-written")  # ... while writing a checkpoint
     caplog.clear()
-    train(spec, resumed, seeds=[0])                                          # resumes at epoch 2, to 4
+    train(spec, resumed, seeds=[0])  # resumes at epoch 2, to 4
     assert any("resuming" in x for x in caplog.messages)
     a = load_checkpoint(model_dir(straight, spec, "both", seed=0) / "last.pt")
     b = load_checkpoint(folder / "last.pt")
@@ -205,8 +219,8 @@ def test_ddp_two_ranks_one_seed_equals_one_process_with_two_graphs_per_step(wide
     ddp_store = copy(store, tmp_path, "ddp.zarr")
     out, log = torchrun(tmp_path, spec_path, ddp_store, "--seeds", "0", "--epochs", "3")
     r0, r1 = (torch.load(out / f"rank{r}_seed0.pt") for r in (0, 1))
-    assert_same(r0, r1)                                     # DDP keeps the ranks identical
-    assert log.count("epoch 3/3") == 1                      # one rank reports
+    assert_same(r0, r1)  # DDP keeps the ranks identical
+    assert log.count("epoch 3/3") == 1  # one rank reports
     single = train(spec, copy(store, tmp_path, "one.zarr"), seeds=[0], epochs=3, graphs_per_step=2)
     assert_same(r0, single[0]["model"].state_dict(), atol=1e-6)
     written = load_checkpoint(model_dir(ddp_store, spec, "both", seed=0) / "last.pt")
@@ -255,8 +269,23 @@ def test_srun_two_tasks_one_seed_equals_one_process(slurm_up, wide, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         env.pop(k, None)
-    cmd = ["srun", "--ntasks=2", "--cpus-per-task=1", "--mem=1G", "--time=10", "--kill-on-bad-exit=1",
-           sys.executable, str(DRIVER), str(spec_path), str(ddp_store), str(out), "--seeds", "0", "--epochs", "3"]
+    cmd = [
+        "srun",
+        "--ntasks=2",
+        "--cpus-per-task=1",
+        "--mem=1G",
+        "--time=10",
+        "--kill-on-bad-exit=1",
+        sys.executable,
+        str(DRIVER),
+        str(spec_path),
+        str(ddp_store),
+        str(out),
+        "--seeds",
+        "0",
+        "--epochs",
+        "3",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     r0, r1 = (torch.load(out / f"rank{k}_seed0.pt") for k in (0, 1))

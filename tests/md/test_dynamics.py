@@ -1,4 +1,5 @@
 """Iso-configurational runs: velocities, determinism, NVE energy conservation, unwrapped positions."""
+
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from tbotan.md import dynamics
 def test_maxwell_boltzmann_velocities(rng):
     n, temperature = 4000, 0.47
     v = dynamics.maxwell_boltzmann(n, temperature, seed=7)
-    assert np.abs(v.sum(axis=0)).max() < 1e-10                       # zero total momentum
+    assert np.abs(v.sum(axis=0)).max() < 1e-10  # zero total momentum
     assert dynamics.kinetic_temperature(v) == pytest.approx(temperature, rel=1e-12)
     # each component is Gaussian with variance T: kurtosis 3, and the std of each axis within 3 %
     assert np.allclose(v.std(axis=0), np.sqrt(temperature), rtol=0.03)
@@ -30,7 +31,7 @@ def test_same_seed_same_trajectory_and_nve_conserves_energy(liquid_500):
     a = dynamics.run_replica(types, x, box, 0.8, times, seed=11)
     b = dynamics.run_replica(types, x, box, 0.8, times, seed=11)
     c = dynamics.run_replica(types, x, box, 0.8, times, seed=12)
-    assert np.array_equal(a.positions, b.positions)             # bit-identical
+    assert np.array_equal(a.positions, b.positions)  # bit-identical
     assert not np.allclose(a.positions[0], c.positions[0])
     assert a.initial_temperature == pytest.approx(0.8, rel=1e-12)
     assert np.allclose(a.times, times)
@@ -42,9 +43,9 @@ def test_same_seed_same_trajectory_and_nve_conserves_energy(liquid_500):
 def test_positions_are_unwrapped(liquid_500):
     types, x, box = liquid_500
     r = dynamics.run_replica(types, x, box, 0.8, np.arange(1, 21) * 0.5, seed=3)
-    assert ((r.positions[-1] < 0) | (r.positions[-1] >= box)).any()   # particles left the box ...
+    assert ((r.positions[-1] < 0) | (r.positions[-1] >= box)).any()  # particles left the box ...
     steps = np.abs(np.diff(np.concatenate([x[None], r.positions]), axis=0))
-    assert steps.max() < box / 4                                         # ... without jumping by L
+    assert steps.max() < box / 4  # ... without jumping by L
 
 
 def test_blow_up_is_reported_with_its_label(liquid_500):

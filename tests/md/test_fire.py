@@ -1,10 +1,11 @@
 """FIRE in OpenMM against an independent NumPy FIRE from the same state (tests/reference.py)."""
+
 import numpy as np
 import pytest
 
+from tbotan.md import engine, fire
 from tests import reference as ref
 from tests.helpers import liquid
-from tbotan.md import engine, fire
 
 
 def check_same_minimum(types, x, box, platform=None, reference=None):
@@ -40,8 +41,10 @@ def test_quench_n1000_reference_and_staged(temperature):
     double, _ = check_same_minimum(types, x, box, platform="Reference", reference=numpy_fire)
     assert double.platform.startswith("Reference")
     assert -7.0 < staged.energy_per_particle < -6.7
-    print(f"T={temperature}: IS energy {staged.energy_per_particle:.10f}, staged {staged.steps} steps "
-          f"({staged.platform}), Reference {double.steps}, NumPy {numpy_fire[3]}")
+    print(
+        f"T={temperature}: IS energy {staged.energy_per_particle:.10f}, staged {staged.steps} steps "
+        f"({staged.platform}), Reference {double.steps}, NumPy {numpy_fire[3]}"
+    )
 
 
 def test_not_converging_raises_with_the_residual(liquid_500):

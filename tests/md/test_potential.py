@@ -1,11 +1,12 @@
 """The OpenMM KA system against an independent NumPy implementation (tests/reference.py)."""
+
 import numpy as np
 import pytest
 
+from tbotan import core
+from tbotan.md import engine, potential
 from tests import reference as ref
 from tests.helpers import liquid
-from tbotan.md import engine, potential
-from tbotan import core
 
 
 def pair_distances_near(types, x, box, cutoff, sig, width=0.02):

@@ -1,9 +1,10 @@
 """S(q), F_s(q, t) and tau_alpha: analytic checks, and the full protocol at T = 0.8 (slow)."""
+
 import numpy as np
 import pytest
 
-from tests.helpers import liquid
 from tbotan.md import relaxation
+from tests.helpers import liquid
 
 
 def test_structure_factor_matches_a_direct_sum_and_ideal_gas_limit(rng):
@@ -32,7 +33,7 @@ def test_self_intermediate_of_gaussian_walkers(rng):
     frames = np.cumsum(steps, axis=0)
     fs = relaxation.self_intermediate(frames, q, max_lag=50)
     lags = np.arange(51)
-    np.testing.assert_allclose(fs, np.exp(-q**2 * d_step * lags / 2), atol=0.01)
+    np.testing.assert_allclose(fs, np.exp(-(q**2) * d_step * lags / 2), atol=0.01)
     tau = relaxation.crossing_time(lags * 1.0, fs)
     assert tau == pytest.approx(2 / (q**2 * d_step), rel=0.03)
 
