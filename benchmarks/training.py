@@ -22,7 +22,7 @@ from record import emit  # prints the result with its command, writes benchmarks
 from tbotan import core
 from tbotan.data import targets
 from tbotan.learn.graphs import Graph
-from tbotan.learn.model import Output, TBotan, parameter_count
+from tbotan.learn.model import TBotan, parameter_count
 from tbotan.learn.train import graph_terms, objective
 from tbotan.md import dynamics, fire
 
@@ -42,12 +42,7 @@ class Concatenation(TBotan):
             e = self.edge_mlp(torch.cat([h[src], h[dst], e, e_enc], dim=1))
             h = self.node_mlp(torch.cat([h, h_enc, torch.zeros_like(h).index_add_(0, dst, e)], dim=1))
             g = self.global_mlp(torch.cat([g, h.mean(dim=0)]))
-        return Output(
-            node=self.node_decoder(h).squeeze(-1),
-            edge=self.edge_decoder(e).squeeze(-1),
-            t=self.global_decoder(g).squeeze(-1),
-            u=g,
-        )
+        return self.decode(h, e, g)
 
 
 def ka_graph(n: int, seed: int = 0) -> Graph:

@@ -3,12 +3,20 @@
 import functools
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from tbotan import core
 from tbotan.md import dynamics
 
 ROOT = Path(__file__).resolve().parents[1]
+TBOTAN = [sys.executable, "-m", "tbotan"]  # the command line, run by this interpreter
+
+
+def torchrun(nproc: int, *args) -> list[str]:
+    """The command that runs ``args`` on ``nproc`` local torch.distributed ranks."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1"]
+    return [*launcher, "--nproc_per_node", str(nproc), *map(str, args)]
 
 
 @functools.cache

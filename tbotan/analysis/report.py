@@ -514,22 +514,9 @@ def comparison_figure(results: dict, names: list[str], trained: list[float], tit
                 }
             )
         sel = [r for r in rows if r["variant"] == name]
-        axes[0].errorbar(
-            [r["T"] for r in sel],
-            [r["pearson_node_A"] for r in sel],
-            [r["pearson_node_A_std"] for r in sel],
-            fmt="o-",
-            capsize=3,
-            label=name,
-        )
-        axes[1].errorbar(
-            [r["T"] for r in sel],
-            [r["T_pred"] for r in sel],
-            [r["T_pred_std"] for r in sel],
-            fmt="o-",
-            capsize=3,
-            label=name,
-        )
+        for ax, key in zip(axes, ("pearson_node_A", "T_pred")):
+            T, y, err = ([r[k] for r in sel] for k in ("T", key, key + "_std"))
+            ax.errorbar(T, y, err, fmt="o-", capsize=3, label=name)
     temps = sorted({r["T"] for r in rows})
     for ax in axes:
         _mark_trained(ax, temps, trained)

@@ -269,6 +269,16 @@ def _model_arguments(s) -> None:
     s.add_argument("--seeds", type=int, nargs="+", default=None, help="seed ids (default 0..seeds-1)")
 
 
+TRAIN_HELP = (
+    "train T-BOTAN on a store (every seed, variant and lambda_g of the spec; resumes from checkpoints; "
+    "under torchrun/srun the seeds share the ranks)"
+)
+EVALUATE_HELP = (
+    "predict the test configurations of every temperature with each seed's best checkpoint; writes "
+    "<store>/predictions/ (under torchrun/srun the work is shared)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tbotan", description="T-BOTAN: glassy dynamics from static structure.")
     p.add_argument("--version", action="version", version=f"tbotan {__version__}")
@@ -293,23 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_status)
 
-    s = sub.add_parser(
-        "train",
-        parents=[loud],
-        help="train T-BOTAN on a store (every seed, variant and lambda_g of the spec; "
-        "resumes from checkpoints; under torchrun/srun the seeds share the ranks)",
-    )
+    s = sub.add_parser("train", parents=[loud], help=TRAIN_HELP)
     _model_arguments(s)
     s.add_argument("--epochs", type=int, default=None, help="stop after this many epochs (default: the spec's)")
     s.add_argument("--graphs-per-step", type=int, default=1, help="graphs per step and rank (default 1)")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser(
-        "evaluate",
-        parents=[loud],
-        help="predict the test configurations of every temperature with each seed's "
-        "best checkpoint; writes <store>/predictions/ (under torchrun/srun the work is shared)",
-    )
+    s = sub.add_parser("evaluate", parents=[loud], help=EVALUATE_HELP)
     _model_arguments(s)
     s.add_argument("--force", action="store_true", help="recompute predictions that are up to date")
     s.set_defaults(func=cmd_evaluate)

@@ -34,22 +34,10 @@ from ..core import CUTOFF_AA, TABLE_I
 from ..errors import SpecError
 
 T_MAX = 5.0
-DATA_FIELDS = (
-    "N",
-    "density",
-    "temperatures",
-    "tau_alpha",
-    "times",
-    "configurations",
-    "replicas",
-    "dt",
-    "equilibration",
-    "decorrelation",
-    "chains",
-    "seed",
-    "fire",
-    "store_dtype",
-)
+DATA_FIELDS = tuple(
+    "N density temperatures tau_alpha times configurations replicas dt equilibration decorrelation "
+    "chains seed fire store_dtype".split()
+)  # the fields that define the data (a store is made of)
 
 
 def _fail(problems: list[tuple[tuple, str]]):

@@ -76,6 +76,10 @@ class TBotan(nn.Module):
             incoming = torch.zeros_like(h).index_add_(0, dst, e)
             h = self.node_mlp(torch.cat([h, h_enc, incoming], dim=1))
             g = self.global_mlp(torch.cat([g, h.mean(dim=0)]))
+        return self.decode(h, e, g)
+
+    def decode(self, h: torch.Tensor, e: torch.Tensor, g: torch.Tensor) -> Output:
+        """The decoders on the last step's node [N, hidden], edge [E, hidden] and global [hidden] features."""
         return Output(
             node=self.node_decoder(h).squeeze(-1),
             edge=self.edge_decoder(e).squeeze(-1),

@@ -26,12 +26,7 @@ def random_configuration(types: np.ndarray, box: float, seed: int, platform: str
     """Uniformly random positions relaxed by OpenMM's minimiser until no pair overlaps (a start for equilibration)."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, box, size=(len(types), 3))
-    context = engine.make_context(
-        potential.make_system(types, box),
-        openmm.VerletIntegrator(0.001),
-        engine.choose_platform("mixed", name=platform),
-        x,
-    )
+    context = engine.md_context(types, box, openmm.VerletIntegrator(0.001), x, platform=platform)
     openmm.LocalEnergyMinimizer.minimize(context, 10.0, 2000)
     return engine.read_state(context)["positions"]
 
@@ -97,13 +92,7 @@ def equilibrate(
     integrator.setRandomNumberSeed(int(seed) % (2**31 - 1) + 1)  # 0 would mean "pick one at random"
     if velocities is None:
         velocities = maxwell_boltzmann(len(types), temperature, seed)
-    context = engine.make_context(
-        potential.make_system(types, box),
-        integrator,
-        engine.choose_platform("mixed", name=platform),
-        positions,
-        velocities,
-    )
+    context = engine.md_context(types, box, integrator, positions, velocities, platform=platform)
     chunk = max(1, n_steps // samples)
     times, energies, done = [], [], 0
     while done < n_steps:
@@ -142,9 +131,7 @@ def run_replica(
     steps = observation_steps(times, dt)
     v0 = maxwell_boltzmann(len(types), temperature, seed)
     integrator = openmm.VerletIntegrator(dt)
-    context = engine.make_context(
-        potential.make_system(types, box), integrator, engine.choose_platform("mixed", name=platform), positions, v0
-    )
+    context = engine.md_context(types, box, integrator, positions, v0, platform=platform)
     s = engine.read_state(context, energy=True)
     _check(s, label)
     n = len(types)

@@ -131,6 +131,14 @@ def energy_and_forces(
     return s["potential_energy"], s["forces"]
 
 
+def md_context(
+    types, box: float, integrator: openmm.Integrator, positions, velocities=None, platform: str | None = None
+) -> openmm.Context:
+    """A context of the KA system for dynamics: mixed precision on ``platform`` (default: CUDA if present, else CPU)."""
+    system = potential.make_system(types, box)
+    return make_context(system, integrator, choose_platform("mixed", name=platform), positions, velocities)
+
+
 def mean_force(forces: np.ndarray) -> float:
     """Mean force magnitude per particle, the FIRE convergence measure of SPEC §2.2."""
     return float(np.linalg.norm(forces, axis=1).mean())

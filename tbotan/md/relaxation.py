@@ -15,7 +15,7 @@ import openmm
 
 from .. import core
 from ..errors import TauAlphaError
-from . import dynamics, engine, potential
+from . import dynamics, engine
 
 
 def structure_factor(positions: np.ndarray, box: float, q_max: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
@@ -89,13 +89,7 @@ def production_frames(types, positions, velocities, box, duration, interval, dt=
     every = max(1, int(round(interval / dt)))
     n_frames = int(round(duration / (every * dt))) + 1
     integrator = openmm.VerletIntegrator(dt)
-    context = engine.make_context(
-        potential.make_system(types, box),
-        integrator,
-        engine.choose_platform("mixed", name=platform),
-        positions,
-        velocities,
-    )
+    context = engine.md_context(types, box, integrator, positions, velocities, platform=platform)
     frames, energies = [], []
     for f in range(n_frames):
         if f:

@@ -18,6 +18,7 @@ from distributed import Client, LocalCluster
 from tbotan.data import pipeline, store
 from tbotan.data.spec import load_spec, parse_spec
 from tests import reference as ref
+from tests.helpers import TBOTAN
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_SPEC = ROOT / "jobs" / "ci.yaml"
@@ -210,17 +211,7 @@ def _simulate_on_slurm(path, on_running=None):
 
     if reason := slurm_missing():
         pytest.skip(reason)
-    cmd = [
-        sys.executable,
-        "-m",
-        "tbotan",
-        "simulate",
-        str(CI_SPEC),
-        "--store",
-        str(path),
-        "--cluster",
-        str(ROOT / "hpc" / "slurm-cpu.yaml"),
-    ]
+    cmd = [*TBOTAN, "simulate", str(CI_SPEC), "--store", str(path), "--cluster", str(ROOT / "hpc" / "slurm-cpu.yaml")]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = set()
     while proc.poll() is None:
@@ -277,21 +268,8 @@ def test_simulate_under_mpirun_with_dask_mpi_equals_the_local_run(reference_stor
     profile.write_text("kind: mpi\ninterface: lo\ndashboard_address: ':0'\n")
     store = tmp_path / "mpi.zarr"
     env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
-    cmd = [
-        str(mpirun),
-        "--oversubscribe",
-        "-n",
-        "3",
-        sys.executable,
-        "-m",
-        "tbotan",
-        "simulate",
-        str(CI_SPEC),
-        "--store",
-        str(store),
-        "--cluster",
-        str(profile),
-    ]
+    cmd = [str(mpirun), "--oversubscribe", "-n", "3", *TBOTAN, "simulate", str(CI_SPEC), "--store", str(store)]
+    cmd += ["--cluster", str(profile)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "dask mpi: 1 workers" in r.stderr

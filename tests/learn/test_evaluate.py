@@ -20,6 +20,7 @@ from tbotan.data.spec import load_spec
 from tbotan.learn.evaluate import EvaluationError, evaluate
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.train import build_model, load_checkpoint, model_dir, model_shape, train
+from tests.helpers import torchrun
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_SPEC = ROOT / "jobs" / "ci.yaml"
@@ -95,22 +96,7 @@ def test_same_numbers_on_one_and_two_ranks(trained, tmp_path):
     copy = tmp_path / "ci.zarr"
     shutil.copytree(store, copy, ignore=shutil.ignore_patterns("predictions"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nnodes",
-        "1",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "tbotan",
-        "evaluate",
-        str(CI_SPEC),
-        "--store",
-        str(copy),
-    ]
+    cmd = torchrun(2, "-m", "tbotan", "evaluate", CI_SPEC, "--store", copy)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     one, two = arrays(store), arrays(copy)

@@ -20,6 +20,7 @@ from tbotan.data.spec import load_spec
 from tbotan.data.store import StoreError
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.train import TrainingError, load_checkpoint, model_dir, train, variant_name
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_SPEC = ROOT / "jobs" / "ci.yaml"
@@ -69,21 +70,7 @@ def torchrun(tmp_path, spec_path, store, *args, nproc=2):
     out = tmp_path / "out"
     out.mkdir(exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nnodes",
-        "1",
-        "--nproc_per_node",
-        str(nproc),
-        str(DRIVER),
-        str(spec_path),
-        str(store),
-        str(out),
-        *map(str, args),
-    ]
+    cmd = helpers.torchrun(nproc, DRIVER, spec_path, store, out, *args)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return out, r.stdout
@@ -245,10 +232,11 @@ def test_cli_train_and_resume(wide, tmp_path, capsys):
 
     spec_path, spec, store = wide
     store = copy(store, tmp_path, "cli.zarr")
-    assert main(["train", str(spec_path), "--store", str(store), "--seeds", "1", "--epochs", "1"]) == 0
+    assert main(["train", str(spec_path), "--store", str(store), "--seeds", "1", "--epochs", "1", "--quiet"]) == 0
+    assert capsys.readouterr().out == ""  # --quiet: no progress lines
     assert main(["train", str(spec_path), "--store", str(store), "--seeds", "1", "--epochs", "2"]) == 0
     out = capsys.readouterr().out
-    assert "seed 1: epoch 1/1" in out and "resuming" in out and "seed 1: epoch 2/2" in out
+    assert "resuming" in out and "seed 1: epoch 2/2" in out and "seed 1: epoch 1/1" not in out
     assert load_checkpoint(model_dir(store, spec, "both", seed=1) / "last.pt")["epoch"] == 2
     assert main(["train", str(spec_path), "--store", str(tmp_path / "none.zarr")]) == 1
     assert "tbotan simulate" in capsys.readouterr().err
