@@ -243,6 +243,11 @@ def open_cluster(
         else:
             raise TypeError(f"not a cluster profile: {profile!r}")
         client = stack.enter_context(Client(cluster) if cluster is not None else Client())
+        if isinstance(profile, MpiProfile):  # every worker rank is already started: wait for them to connect
+            from mpi4py import MPI
+
+            with contextlib.suppress(TimeoutError):  # a slow start is reported by describe() and worker_timeout
+                client.wait_for_workers(MPI.COMM_WORLD.Get_size() - 2, timeout=profile.worker_timeout or 60)
         if verbose:
             print(f"tbotan: dask {describe(client)}", file=sys.stderr, flush=True)
         yield client
