@@ -38,7 +38,7 @@ def displacement_rows(store: str, variant: str, spec) -> list[dict]:
                 a = g.species.numpy() == 0
                 with torch.no_grad():
                     pred = model(g.species, g.edges, edge_features(g, variant)).node.numpy()
-                cb = g.cb.numpy()
+                cb = g.node_target.numpy()
                 rows.append(
                     {
                         "seed": seed,

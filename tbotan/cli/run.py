@@ -60,7 +60,7 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None) -
         except store.StoreError:
             left = None  # let simulate explain what is wrong with it
     if left == 0:
-        store.record_spec(store_path, spec)  # refuses a store of another spec
+        store.upgrade(store.record_spec(store_path, spec), store_path)  # refuses a store of another spec
         logger.info(f"simulate: {store_path} is complete")
     else:
         pipeline.simulate_on_cluster(spec, store_path, cluster_profile)

@@ -99,6 +99,8 @@ def reduce(state: dict, quenched: dict, replicas: list, n: int, box: float, dtyp
         "replica_seeds": np.array([r["seed"] for r in replicas]),
         "cb": targets.bond_breaking(types, state["thermal"], frames, box),
         "propensity": targets.propensity(state["thermal"], frames),
+        "msd": targets.msd(state["thermal"], frames),
+        "fs_A": targets.self_intermediate_a(types, state["thermal"], frames),
         "edges": edges.astype(np.int32),
         "edge_targets": targets.edge_targets(edges, state["thermal"], frames, box),
         "wall_time": quenched["wall_time"] + sum(r["wall_time"] for r in replicas) + time.perf_counter() - start,
@@ -205,6 +207,8 @@ def _write_configuration(g, c: int, r: dict) -> None:
     g["replica_seeds"][c] = r["replica_seeds"]
     g["cb"][c] = r["cb"]
     g["propensity"][c] = r["propensity"]
+    g["msd"][c] = r["msd"]
+    g["fs_A"][c] = r["fs_A"]
     g["edges"][c] = edges
     g["n_edges"][c] = n_e
     g["edge_targets"][c] = et

@@ -142,6 +142,7 @@ class Training(_Model):
     switch_epoch: int = Field(1000, ge=0)  # where w_v, w_c and the global term switch on
     seeds: int = Field(5, ge=1)
     lambda_g: Union[float, list[float]] = 1e-2  # a list is a sweep
+    target: Literal["cb", "propensity"] = "cb"  # the node target: C_B (the paper) or the mean absolute displacement
     lambda_node: float = Field(0.5, ge=0)
     lambda_edge: float = Field(0.5, ge=0)
     w_v: float = Field(1.0, ge=0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import importlib.metadata
 import json
+import logging
 import platform as _platform
 from pathlib import Path
 
@@ -25,7 +26,12 @@ import zarr
 from .. import __version__, core
 from ..errors import StoreError
 
+logger = logging.getLogger(__name__)
+
 UNITS = "reduced (sigma_AA, eps_AA, tau_LJ)"
+# 2: `propensity` is the mean absolute displacement, `msd` and `fs_A` exist. 1 (no `layout` attribute): the
+# first stores, whose `propensity` was the mean squared displacement; `upgrade` turns one into a 2.
+LAYOUT = 2
 MAX_EDGES_PER_PARTICLE = 80  # the padded width of the edge arrays; ~40 edges per particle at density 1.2
 
 
@@ -71,6 +77,8 @@ def _arrays(spec, temperature: float) -> dict:
         "replica_seeds": ((c, k), np.int64, -1, ("configuration", "replica")),
         "cb": ((c, nt, n), np.float64, np.nan, ("configuration", "time", "particle")),
         "propensity": ((c, nt, n), np.float64, np.nan, ("configuration", "time", "particle")),
+        "msd": ((c, nt, n), np.float64, np.nan, ("configuration", "time", "particle")),
+        "fs_A": ((c, nt), np.float64, np.nan, ("configuration", "time")),
         "n_edges": ((c,), np.int64, 0, ("configuration",)),
         "edges": ((c, e, 2), np.int32, -1, ("configuration", "edge", "pair")),
         "edge_targets": ((c, nt, e), np.float64, np.nan, ("configuration", "time", "edge")),
@@ -104,6 +112,7 @@ def create(path: str | Path, spec) -> zarr.Group:
             "data_spec": json.loads(spec.data_json()),
             "software": software_versions(),
             "units": UNITS,
+            "layout": LAYOUT,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
     )
@@ -161,7 +170,57 @@ def open_or_create(path: str | Path, spec) -> tuple[zarr.Group, bool]:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         return create(path, spec), True
-    return record_spec(path, spec), False
+    root = record_spec(path, spec)
+    upgrade(root, path)
+    return root, False
+
+
+def layout(root: zarr.Group) -> int:
+    return int(root.attrs.get("layout", 1))
+
+
+def old_layout_message(path) -> str:
+    return (
+        f"{path} has the first store layout (its `propensity` is the mean squared displacement; no `msd`, no "
+        f"`fs_A`): run `tbotan simulate SPEC --store {path}` once to upgrade it from its stored replica positions "
+        "(no MD is rerun)"
+    )
+
+
+def upgrade(root: zarr.Group, path="store") -> bool:
+    """Bring a layout-1 store to the current layout from its stored replica positions: ``propensity`` becomes the
+    mean absolute displacement, ``msd`` the mean squared one, ``fs_A`` F_s^A(7.25, t); per done configuration,
+    ``msd[c]`` written last, so a killed upgrade resumes where it stopped. Returns whether anything was done."""
+    if layout(root) >= LAYOUT:
+        return False
+    from . import targets
+
+    for t in temperatures(root):
+        g = root[group_name(t)]
+        c_all, nt, n = g["cb"].shape
+        for name, shape, dims in (
+            ("msd", (c_all, nt, n), ("configuration", "time", "particle")),
+            ("fs_A", (c_all, nt), ("configuration", "time")),
+        ):
+            if name not in g:
+                g.create_array(
+                    name, shape=shape, chunks=(1, *shape[1:]), dtype=np.float64, fill_value=np.nan, dimension_names=dims
+                )
+        for c in np.flatnonzero(g["done"][:]):
+            if np.isfinite(g["msd"][c, 0, 0]):
+                continue  # upgraded before an interruption
+            thermal, types = g["thermal"][c], g["types"][c]
+            frames = g["replica_positions"][c].astype(np.float64)
+            g["propensity"][c] = targets.propensity(thermal, frames)
+            g["fs_A"][c] = targets.self_intermediate_a(types, thermal, frames)
+            g["msd"][c] = targets.msd(thermal, frames)  # last: vouches for the two above
+        g.attrs["propensity_definition"] = (
+            "mean absolute displacement, recomputed by the layout-2 upgrade from "
+            f"replica_positions stored as {g['replica_positions'].dtype}"
+        )
+    root.attrs["layout"] = LAYOUT
+    logger.info(f"{path}: upgraded to store layout {LAYOUT} (propensity, msd, fs_A from the stored replica positions)")
+    return True
 
 
 def record_spec(path: str | Path, spec) -> zarr.Group:

@@ -66,6 +66,20 @@ def edge_targets(edges: np.ndarray, thermal: np.ndarray, frames: np.ndarray, box
 
 
 def propensity(thermal: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """< |r_j(t) - r_j(0)|^2 >_iso, shape (n_t, N); ``frames`` unwrapped and continuous with ``thermal``."""
+    """< |r_j(t) - r_j(0)| >_iso, the mean absolute displacement (the "propensity" of BOTAN's code, Bapst et al.
+    and GlassBench), shape (n_t, N); ``frames`` unwrapped and continuous with ``thermal``."""
+    return np.linalg.norm(frames - thermal[None, None], axis=-1).mean(axis=0)
+
+
+def msd(thermal: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """< |r_j(t) - r_j(0)|^2 >_iso, the mean squared displacement (Widmer-Cooper's propensity), shape (n_t, N)."""
     disp = frames - thermal[None, None]
     return np.mean(np.sum(disp * disp, axis=-1), axis=0)
+
+
+def self_intermediate_a(types: np.ndarray, thermal: np.ndarray, frames: np.ndarray, q: float = core.Q_FS) -> np.ndarray:
+    """F_s^A(q, t) of one iso-configurational ensemble: the mean over its A particles and runs of
+    sin(q dr) / (q dr), dr = |r_j(t) - r_j(0)|; shape (n_t,). It says whether a time called tau_alpha is the
+    ensemble's alpha time (F_s = 1/e there on average)."""
+    dr = np.linalg.norm(frames[:, :, np.asarray(types) == 0] - thermal[None, None, np.asarray(types) == 0], axis=-1)
+    return np.sinc(q * dr / np.pi).mean(axis=(0, 2))  # np.sinc(x) = sin(pi x) / (pi x)

@@ -90,7 +90,7 @@ def test_configurations(store_path, spec) -> dict[float, np.ndarray]:
 def _row(out, g, q_max: float) -> np.ndarray:
     """One configuration's numbers: [pearson_node_A, pearson_node_all, pearson_edge_all, pearson_edge_AA, t_pred,
     u.., sb_md.., sb_pred..] (the layout _finish reads)."""
-    node, md = out.node.double().cpu().numpy(), g.cb.double().cpu().numpy()
+    node, md = out.node.double().cpu().numpy(), g.node_target.double().cpu().numpy()
     edge, e_md = out.edge.double().cpu().numpy(), g.edge_target.double().cpu().numpy()
     types = g.species.cpu().numpy()
     a = types == 0
@@ -182,7 +182,7 @@ def evaluate(
                 m.load_state_dict(checkpoint[s]["model"])
                 models[s] = m.to(lay.device).eval()
             if T not in graphs:
-                graphs[T] = {g.c: g for g in load_graphs(store_path, [T], split=2)}
+                graphs[T] = {g.c: g for g in load_graphs(store_path, [T], split=2, target=spec.training.target)}
             g = graphs[T][c].to(lay.device)
             with torch.no_grad():
                 out = models[s](g.species, g.edges, edge_features(g, variant))

@@ -19,11 +19,12 @@ import numpy as np
 import torch
 
 from .. import core
-from ..data.store import StoreError, group_name, open_store
+from ..data.store import StoreError, group_name, layout, old_layout_message, open_store
 from .loss import spatial_correlation
 from .model import EDGE_FEATURES
 
 SPLITS = {0: "train", 1: "validation", 2: "test"}
+NODE_TARGETS = ("cb", "propensity")
 
 
 @dataclass(eq=False)
@@ -34,7 +35,7 @@ class Graph:
     thermal_distance: torch.Tensor  # (E, 1) float32, minimum-image |r_k - r_j| in the thermal structure
     positions: torch.Tensor  # (N, 3) float64 thermal positions (for the loss's F)
     box: float
-    cb: torch.Tensor  # (N,) float32 target C_B
+    node_target: torch.Tensor  # (N,) float32 node target (C_B or propensity: training.target)
     edge_target: torch.Tensor  # (E,) float32 target E_jk
     temperature: float  # the label T_MD
     c: int  # configuration index in the store group
@@ -50,7 +51,7 @@ class Graph:
     def f_md(self) -> torch.Tensor:
         """F(md, d) for d in loss.DISTANCES, computed once (in float64, returned as float32)."""
         if self._f_md is None:
-            self._f_md = spatial_correlation(self.cb.double(), self.positions.double(), self.box).float()
+            self._f_md = spatial_correlation(self.node_target.double(), self.positions.double(), self.box).float()
         return self._f_md
 
     def to(self, device) -> Graph:
@@ -59,11 +60,18 @@ class Graph:
         return Graph(**moved)
 
 
-def load_graphs(store_path, temperatures, split: int, time_index: int = 0, allow_empty: bool = False) -> list[Graph]:
+def load_graphs(
+    store_path, temperatures, split: int, time_index: int = 0, allow_empty: bool = False, target: str = "cb"
+) -> list[Graph]:
     """Every ``done`` configuration with ``split`` (0 train, 1 validation, 2 test) at each temperature.
 
-    A temperature without any such configuration is an error naming it (unless ``allow_empty``)."""
+    ``target`` is the node target's array: ``cb`` (C_B, the paper's) or ``propensity`` (the mean absolute
+    displacement). A temperature without any such configuration is an error naming it (unless ``allow_empty``)."""
     root = open_store(store_path)
+    if target not in NODE_TARGETS:
+        raise StoreError(f"unknown node target {target!r} (one of {', '.join(NODE_TARGETS)})")
+    if target == "propensity" and layout(root) < 2:
+        raise StoreError(old_layout_message(store_path))
     out = []
     for T in temperatures:
         name = group_name(float(T))
@@ -102,7 +110,7 @@ def load_graphs(store_path, temperatures, split: int, time_index: int = 0, allow
                     thermal_distance=torch.from_numpy(dist.astype(np.float32)),
                     positions=torch.from_numpy(np.ascontiguousarray(thermal, dtype=np.float64)),
                     box=box,
-                    cb=torch.from_numpy(g["cb"][c, time_index].astype(np.float32)),
+                    node_target=torch.from_numpy(g[target][c, time_index].astype(np.float32)),
                     edge_target=torch.from_numpy(g["edge_targets"][c, time_index, :n].astype(np.float32)),
                     temperature=label,
                     c=c,

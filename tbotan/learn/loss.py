@@ -79,7 +79,9 @@ def terms(pred_node, md_node, pred_edge, md_edge, pred_t, md_t, positions, box, 
 def combine(
     t: dict, switched_on: bool, lambda_node=0.5, lambda_edge=0.5, lambda_g=1e-2, w_v=1.0, w_c=0.5
 ) -> torch.Tensor:
-    """L_all from the terms; before the switch epoch only L_MSE, L_edge count (w_v = w_c = lambda_g = 0)."""
+    """L_all from the terms; before the switch epoch only L_MSE, L_edge count (w_v = w_c = lambda_g = 0).
+    ``lambda_edge = 0`` leaves the edge term out altogether (node-only training on data without edge targets,
+    where that term is NaN)."""
     node = t["mse"] + (w_v * t["var"] + w_c * t["corr"] if switched_on else 0.0)
-    total = lambda_node * node + lambda_edge * t["edge"]
+    total = lambda_node * node + (lambda_edge * t["edge"] if lambda_edge else 0.0)
     return total + lambda_g * t["global"] if switched_on else total

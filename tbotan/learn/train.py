@@ -126,6 +126,7 @@ def _settings(spec, lambda_g: float, graphs_per_step: int, group_size: int) -> d
         "temperatures": [float(x) for x in t.temperatures],
         "switch_epoch": t.switch_epoch,
         "lambda_g": float(lambda_g),
+        "target": t.target,
         "lambda_node": t.lambda_node,
         "lambda_edge": t.lambda_edge,
         "w_v": t.w_v,
@@ -161,7 +162,15 @@ def graph_terms(model, graph: Graph, variant: str, transform=None) -> dict:
     out = model(graph.species, graph.edges, feats)
     md_t = torch.tensor(graph.temperature, dtype=out.t.dtype, device=out.t.device)
     return loss_mod.terms(
-        out.node, graph.cb, out.edge, graph.edge_target, out.t, md_t, graph.positions, graph.box, f_md=graph.f_md()
+        out.node,
+        graph.node_target,
+        out.edge,
+        graph.edge_target,
+        out.t,
+        md_t,
+        graph.positions,
+        graph.box,
+        f_md=graph.f_md(),
     )
 
 
@@ -230,6 +239,7 @@ def _check_compatible(ck: dict, shape: dict, settings: dict, path: Path) -> None
             "spec: move that folder away or restore the spec's model settings"
         )
     old = ck.get("settings", {})
+    old = {"target": "cb", **old}  # checkpoints made before the node target was a setting trained on C_B
     diff = [f"{k}: checkpoint {old.get(k)!r}, now {v!r}" for k, v in settings.items() if old.get(k) != v]
     if diff:
         raise TrainingError(
@@ -462,8 +472,16 @@ def train(
 
     lay = setup(device)
     try:
-        train_graphs = load_graphs(store_path, temps, split=0, time_index=time_index)
-        val_graphs = load_graphs(store_path, temps, split=1, time_index=time_index, allow_empty=True)
+        target = spec.training.target
+        train_graphs = load_graphs(store_path, temps, split=0, time_index=time_index, target=target)
+        val_graphs = load_graphs(store_path, temps, split=1, time_index=time_index, allow_empty=True, target=target)
+        no_edges = [g for g in train_graphs + val_graphs if not torch.isfinite(g.edge_target).any()]
+        if no_edges and spec.training.lambda_edge > 0:
+            raise TrainingError(
+                f"{store_path}: {len(no_edges)} configurations have no edge targets (e.g. "
+                f"T={no_edges[0].temperature:.3f} c={no_edges[0].c}; GlassBench ships none): "
+                "set `training.lambda_edge: 0` to train on the nodes only"
+            )
         if not val_graphs:
             raise TrainingError(
                 f"{store_path}: no finished validation configuration (split 1) at any training "

@@ -158,7 +158,7 @@ def measure_tau_alpha(
                 raise TauAlphaError(
                     f"potential energy still drifting at T={temperature} after {eq_time:g} time units: {plateau}"
                 )
-            fs_725 = self_intermediate(frames[:, a], 7.25)
+            fs_725 = self_intermediate(frames[:, a], core.Q_FS)
             return {
                 "tau_alpha": measured,
                 "q": q_used,

@@ -48,12 +48,26 @@ def test_edges_and_edge_targets_match_brute_force(iso_runs):
     assert 20 < len(edges) / len(types) < 60  # ~40 neighbours within 2 sigma at density 1.2
 
 
-def test_propensity_is_mean_square_displacement(iso_runs):
+def test_propensity_is_the_mean_absolute_displacement_and_msd_the_mean_square(iso_runs):
     _, x, _, frames, _ = iso_runs
-    p = targets.propensity(x, frames)
-    direct = np.mean([[np.sum((f - x) ** 2, axis=1) for f in rep] for rep in frames], axis=0)
-    np.testing.assert_allclose(p, direct, rtol=1e-14)
+    p, m = targets.propensity(x, frames), targets.msd(x, frames)
+    runs = [[np.sqrt(np.sum((f - x) ** 2, axis=1)) for f in rep] for rep in frames]  # (K, n_t, N) |dr| per run
+    np.testing.assert_allclose(p, np.mean(runs, axis=0), rtol=1e-14)
+    np.testing.assert_allclose(m, np.mean(np.square(runs), axis=0), rtol=1e-13)
     assert p[1].mean() > p[0].mean() > 0
+    assert (m >= p**2 - 1e-12).all()  # Jensen: <d^2> >= <d>^2, per particle
+
+
+def test_fs_a_is_the_ensemble_self_intermediate_function_of_a_particles(iso_runs):
+    types, x, _, frames, _ = iso_runs
+    fs = targets.self_intermediate_a(types, x, frames)
+    q, direct = 7.25, []
+    for i in range(frames.shape[1]):
+        dr = [np.linalg.norm(rep[i][types == 0] - x[types == 0], axis=1) for rep in frames]
+        direct.append(np.mean([np.sin(q * d) / (q * d) for d in dr]))
+    np.testing.assert_allclose(fs, direct, rtol=1e-12)
+    assert 1 > fs[0] > fs[1] > 0  # decays with time; at T = 0.8, t = 3 is beyond tau_alpha (~2.7): below 1/e
+    assert fs[1] < np.exp(-1) + 0.1
 
 
 def test_isolated_particle_is_an_error():

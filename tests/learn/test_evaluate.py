@@ -81,7 +81,7 @@ def test_predictions_follow_the_model_and_the_store(trained):
                 np.testing.assert_allclose(tg["t_pred"][i], float(out.t), rtol=1e-6)
                 np.testing.assert_allclose(tg["u"][i], out.u.numpy(), rtol=0, atol=1e-6)
                 a = g.species.numpy() == 0
-                md, pred = g.cb.numpy().astype(float), out.node.numpy().astype(float)
+                md, pred = g.node_target.numpy().astype(float), out.node.numpy().astype(float)
                 np.testing.assert_allclose(tg["pearson_node_A"][i], np.corrcoef(pred[a], md[a])[0, 1], atol=1e-6)
                 np.testing.assert_allclose(tg["pearson_node_all"][i], np.corrcoef(pred, md)[0, 1], atol=1e-6)
                 q, sb = fourpoint.four_point(
