@@ -69,6 +69,11 @@ class SimulationFailed(TbotanError, RuntimeError):
     """Some configurations failed (each recorded in the store's ``errors`` attribute); the rest is complete."""
 
 
+class DataSetError(TbotanError, ValueError):
+    """A published data set's file that cannot be imported (another N or box, a missing key, NaN positions,
+    types that are not two species, two files claiming one configuration, ...): the message names the file."""
+
+
 # ---------------------------------------------------------------- learning and analysis (tbotan.learn, tbotan.analysis)
 
 

@@ -140,6 +140,24 @@ def cmd_simulate(args) -> None:
     _print_status(result["summary"])
 
 
+def cmd_import(args) -> None:
+    from pathlib import Path
+
+    from ..data import importers, pipeline
+    from ..data.spec import parse_spec
+
+    catalogue = importers.scan(args.format, args.dir)  # a folder that is not the data set fails before any cluster
+    spec = parse_spec(
+        {
+            "N": catalogue.N,
+            "temperatures": sorted(catalogue.configurations),
+            "source": {"format": args.format, "path": str(args.dir), "validation": args.validation},
+        }
+    )
+    result = pipeline.simulate_on_cluster(spec, Path(args.store), args.cluster)
+    _print_status(result["summary"])
+
+
 def _print_status(rows) -> None:
     print(
         f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'worst FIRE':>11} {'time (s)':>9}  errors"
@@ -325,6 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
         "variants or seeds are missing; report/ is left as it is",
     )
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser(
+        "import", parents=[loud], help="import a published data set (BOTAN's, GlassBench's) into a store"
+    )
+    s.add_argument("format", choices=["botan", "glassbench"], help="the data set's layout (SPEC §7)")
+    s.add_argument("dir", help="its root folder (T<T>/train/..., T<T>/test/...)")
+    s.add_argument("--store", required=True, help="Zarr store to make (or finish)")
+    s.add_argument("--cluster", help="cluster profile for the FIRE quenches (default: a LocalCluster)")
+    s.add_argument(
+        "--validation",
+        type=lambda x: int(x) if x.isdigit() else float(x),
+        default=0.1,
+        help="share of each temperature's train files kept for validation (count or fraction; default 0.1)",
+    )
+    s.set_defaults(func=cmd_import)
 
     s = sub.add_parser(
         "run", parents=[loud], help="the whole pipeline: simulate, train, evaluate, report (resumes what is unfinished)"

@@ -236,8 +236,13 @@ def simulate_on_cluster(spec, path, cluster_profile=None) -> dict:
 
 
 def simulate(spec, path, client: Client, worker_timeout: float | None = None) -> dict:
-    """Generate (or finish) the store at ``path`` for ``spec`` on ``client``'s cluster; returns the summary.
+    """Generate (or finish) the store at ``path`` for ``spec`` on ``client``'s cluster; returns the summary. A spec
+    with a ``source`` imports that published data set instead (``tbotan.data.importers``).
     ``worker_timeout``: give up (NoWorkers) when no worker has been connected for that many seconds."""
+    if spec.source is not None:
+        from .importers import import_data
+
+        return import_data(spec, path, client, worker_timeout=worker_timeout)
     root, created = store.open_or_create(path, spec)
     groups = {t: root[store.group_name(t)] for t in spec.temperatures}
     left = {t: ~g["done"][:] for t, g in groups.items()}

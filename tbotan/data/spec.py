@@ -34,6 +34,7 @@ from ..core import CUTOFF_AA, TABLE_I
 from ..errors import SpecError
 
 T_MAX = 5.0
+IMPORT_FIELDS = ("N", "density", "temperatures", "tau_alpha", "fire")
 DATA_FIELDS = tuple(
     "N density temperatures tau_alpha times configurations replicas dt equilibration decorrelation "
     "chains seed fire store_dtype".split()
@@ -178,6 +179,44 @@ class Training(_Model):
         return self.lambda_g if isinstance(self.lambda_g, list) else [self.lambda_g]
 
 
+class Source(_Model):
+    """Published data to import instead of simulating (SPEC §7; ``tbotan.data.importers``): the format and the
+    folder of its files; ``validation``: the share of each temperature's train files kept for checkpoint
+    selection (a count or a fraction, as in ``splits``); ``times``: time index of the files -> time in units of
+    tau_alpha, overriding the format's default table."""
+
+    format: Literal["botan", "glassbench"]
+    path: str
+    validation: Union[int, float] = 0.1
+    times: dict[int, float] | None = None
+
+    @field_validator("validation", mode="plain")
+    @classmethod
+    def _share(cls, v):
+        return Splits._share(v)
+
+    @field_validator("times", mode="plain")
+    @classmethod
+    def _times(cls, v):
+        if v is None:
+            return None
+        if not isinstance(v, dict):
+            raise ValueError(f"must be a mapping time index -> time in units of tau_alpha, got {v!r}")
+        bad = [
+            ((str(k),), f"must map an integer index >= 0 to a positive time, got {k!r}: {x!r}")
+            for k, x in v.items()
+            if isinstance(k, bool)
+            or not isinstance(k, int)
+            or k < 0
+            or isinstance(x, bool)
+            or not isinstance(x, (int, float))
+            or not x > 0
+        ]
+        if bad:
+            _fail(bad)
+        return {int(k): float(x) for k, x in v.items()}
+
+
 class Evaluation(_Model):
     """Evaluation settings (SPEC.md §6); ``slab`` is (low, high) z as fractions of L for the C_B maps."""
 
@@ -224,10 +263,11 @@ class JobSpec(_Model):
     density: float = Field(1.2, gt=0)
     N: int
     temperatures: list[float]
+    source: Source | None = None  # import published data instead of simulating (then the files set the counts)
     tau_alpha: Union[Literal["measure"], dict[float, float]] = Field(None, validate_default=True)
     times: list[float] = Field(default_factory=lambda: [1.0], min_length=1)  # units of tau_alpha
     configurations: dict[float, int] = Field(10, validate_default=True)
-    replicas: int = Field(32, ge=2)
+    replicas: int = Field(32, ge=0)  # >= 2 to simulate; an import takes the files' count (GlassBench: 0)
     dt: float = Field(0.005, gt=0, le=0.01)
     equilibration: float = Field(30.0, gt=0)  # units of tau_alpha, before the first configuration
     decorrelation: float = Field(3.0, gt=0)  # units of tau_alpha between configurations on a chain
@@ -271,6 +311,13 @@ class JobSpec(_Model):
             _table_i,
             "no tau_alpha for temperature {T} (not in Table I): give a value or 'measure'",
         )
+
+    @field_validator("replicas")
+    @classmethod
+    def _replicas(cls, v, info):
+        if v < 2 and info.data.get("source") is None:
+            raise ValueError(f"must be greater than or equal to 2 (an iso-configurational ensemble), got {v}")
+        return v
 
     @field_validator("times")
     @classmethod
@@ -371,8 +418,14 @@ class JobSpec(_Model):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
 
     def data_json(self) -> str:
-        """Canonical JSON of only the fields that determine the generated data (DATA_FIELDS)."""
-        return json.dumps(self.model_dump(mode="json", include=set(DATA_FIELDS)), sort_keys=True)
+        """Canonical JSON of only the fields that determine the data: DATA_FIELDS, or for imported data
+        IMPORT_FIELDS and the source without its path (the files, not the spec, set the counts and times; a
+        store may be imported from a copy of the data in another folder)."""
+        if self.source is None:
+            return json.dumps(self.model_dump(mode="json", include=set(DATA_FIELDS)), sort_keys=True)
+        out = self.model_dump(mode="json", include=set(IMPORT_FIELDS))
+        out["source"] = self.source.model_dump(mode="json", exclude={"path"})
+        return json.dumps(out, sort_keys=True)
 
 
 # --- YAML and error reporting ---

@@ -86,6 +86,7 @@ def _arrays(spec, temperature: float) -> dict:
         "split": ((c,), np.int8, 0, ("configuration",)),
         "equilibrated": ((c,), bool, False, ("configuration",)),
         "done": ((c,), bool, False, ("configuration",)),
+        **({"source": ((c,), str, "", ("configuration",))} if spec.source is not None else {}),
     }
 
 

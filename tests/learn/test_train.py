@@ -89,7 +89,7 @@ def test_graphs_follow_the_store(ci_store):
     L = g.attrs["L"]
     assert x.edges.shape == (n, 2) and x.edges.dtype == torch.long and x.species.dtype == torch.long
     np.testing.assert_array_equal(x.edges.numpy(), g["edges"][0, :n])
-    np.testing.assert_allclose(x.cb.numpy(), g["cb"][0, 0], rtol=1e-6)
+    np.testing.assert_allclose(x.node_target.numpy(), g["cb"][0, 0], rtol=1e-6)
     np.testing.assert_allclose(x.edge_target.numpy(), g["edge_targets"][0, 0, :n], rtol=1e-6)
     src, dst = g["edges"][0, :n].T
     d = g["inherent"][0][dst] - g["inherent"][0][src]

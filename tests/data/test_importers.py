@@ -1,0 +1,180 @@
+"""`tbotan import botan` on small files written in exactly BOTAN's layout (real MD of a 256-particle liquid, its
+particles shuffled so that the species are not in the store's usual order), on a real LocalCluster; every target
+against a brute-force computation from the files' own arrays."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import zarr
+from distributed import Client, LocalCluster
+
+from tbotan import core
+from tbotan.data import importers, pipeline
+from tbotan.data.spec import parse_spec
+from tbotan.errors import DataSetError, SimulationFailed, StoreError
+from tbotan.md import dynamics, engine
+from tests import reference as ref
+from tests.helpers import ROOT, TBOTAN, liquid
+
+T, N, K = 0.8, 256, 3
+TRAIN, TEST = (1, 2, 3), (401, 402)
+
+
+def write_botan_file(folder, i, types, x0, frames, tc=7, n=N, t=T, **extra):
+    path = folder / f"T{t}" / ("train" if i < 400 else "test") / f"isoconfig_N{n}T{t}_{i}_tc{tc:02d}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"types": types, "initial_positions": x0, "positions": frames, **extra}
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+@pytest.fixture(scope="module")
+def botan_dir(tmp_path_factory):
+    """Five configurations (3 train, 2 test) at T = 0.8: K = 3 NVE runs to Table I's tau_alpha (3.42)."""
+    folder = tmp_path_factory.mktemp("botan")
+    types0, x, box = liquid(N, T)
+    rng = np.random.default_rng(7)
+    for k, i in enumerate(TRAIN + TEST):
+        eq = dynamics.equilibrate(types0, x, box, T, 2.0, seed=k)
+        x = eq.positions
+        order = rng.permutation(N)  # the file's particle order: species interleaved
+        types, x0 = types0[order], core.wrap(x, box)[order]
+        runs = dynamics.iso_configurational(types, x0, box, T, [core.TABLE_I[0.8]], dynamics.replica_seeds(k, K))
+        frames = np.stack([r.positions[0] for r in runs])  # (K, N, 3) unwrapped, continuing x0
+        write_botan_file(folder, i, types.astype(np.int8), x0, frames)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as c, Client(c) as cl:
+        yield cl
+
+
+def spec_for(folder, **source):
+    return parse_spec(
+        {
+            "N": N,
+            "temperatures": [T],
+            "source": {"format": "botan", "path": str(folder), **source},
+            "fire": {"tolerance": 1e-10},
+            "training": {"epochs": 2, "switch_epoch": 1},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def imported(botan_dir, client, tmp_path_factory):
+    path = tmp_path_factory.mktemp("imp") / "botan.zarr"
+    pipeline.simulate(spec_for(botan_dir, validation=1), path, client)
+    return path
+
+
+def test_every_target_equals_a_brute_force_computation_from_the_files(botan_dir, imported):
+    g = zarr.open_group(str(imported), mode="r")["T0.800"]
+    box = core.box_length(N)
+    assert g["done"][:].all() and g.attrs["times"] == [core.TABLE_I[0.8]] and g.attrs["time_indices"] == [7]
+    for c, i in enumerate(TRAIN + TEST):
+        (path,) = sorted((botan_dir / "T0.8").glob(f"*/isoconfig_N{N}T0.8_{i}_tc07.npz"))
+        d = np.load(path)
+        types, x0, frames = d["types"], d["initial_positions"], list(d["positions"])
+        assert g["source"][c] == str(path.relative_to(botan_dir))
+        np.testing.assert_array_equal(g["types"][c], types)
+        np.testing.assert_array_equal(g["thermal"][c], x0)
+        np.testing.assert_allclose(g["cb"][c, 0], ref.bond_breaking_brute(types, x0, frames, box), atol=1e-14)
+        disp = np.linalg.norm(np.array(frames) - x0, axis=-1)
+        np.testing.assert_allclose(g["propensity"][c, 0], disp.mean(0), rtol=1e-13)
+        np.testing.assert_allclose(g["msd"][c, 0], (disp**2).mean(0), rtol=1e-13)
+        a = types == 0
+        np.testing.assert_allclose(g["fs_A"][c, 0], np.mean(np.sin(7.25 * disp[:, a]) / (7.25 * disp[:, a])))
+        n_e = g["n_edges"][c]
+        edges, e = ref.edge_targets_brute(g["inherent"][c], x0, frames, box)
+        np.testing.assert_array_equal(g["edges"][c, :n_e], edges)
+        np.testing.assert_allclose(g["edge_targets"][c, 0, :n_e], e, atol=1e-12)
+        # the inherent structure is a minimum of the file's configuration, with the file's species
+        _, f = engine.energy_and_forces(types, g["inherent"][c], box)
+        assert engine.mean_force(f) < 1e-10 and g["fire_residual"][c] < 1e-10
+        e0, _ = ref.energy_forces(types, x0, box)
+        assert g["energy_thermal"][c] == pytest.approx(e0 / N, rel=1e-10)
+    assert g["split"][:].tolist() == [0, 1, 0, 2, 2]  # the files' test split kept; 1 of 3 train -> validation
+
+
+def test_a_rerun_finishes_what_is_missing_and_nothing_else(botan_dir, imported, client, tmp_path):
+    path = tmp_path / "botan.zarr"
+    shutil.copytree(imported, path)
+    g = zarr.open_group(str(path), mode="r+")["T0.800"]
+    g["done"][3] = False
+    g["cb"][3] = 0.0
+    before = g["inherent"][0]
+    pipeline.simulate(spec_for(botan_dir, validation=1), path, client)
+    ref_g = zarr.open_group(str(imported), mode="r")["T0.800"]
+    assert g["done"][:].all()
+    np.testing.assert_array_equal(g["cb"][3], ref_g["cb"][3])
+    np.testing.assert_array_equal(g["inherent"][0], before)
+
+
+def test_the_cli_imports_and_status_shows_it(botan_dir, tmp_path):
+    store = tmp_path / "cli.zarr"
+    r = subprocess.run(
+        [*TBOTAN, "import", "botan", str(botan_dir), "--store", str(store), "--validation", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    status = subprocess.run([*TBOTAN, "status", str(store)], capture_output=True, text=True, cwd=ROOT)
+    assert "5/5" in status.stdout and "complete" in status.stdout
+
+
+def _copy_with(botan_dir, tmp_path, name):
+    folder = tmp_path / name
+    shutil.copytree(botan_dir, folder)
+    with np.load(next((folder / "T0.8" / "train").glob("*_1_tc07.npz"))) as d:
+        return folder, dict(d)
+
+
+def test_bad_data_sets_are_refused_naming_the_file_and_the_cause(botan_dir, client, tmp_path):
+    with pytest.raises(DataSetError, match="no file matches the botan layout"):
+        importers.scan("botan", tmp_path)
+    folder, d = _copy_with(botan_dir, tmp_path, "n")
+    write_botan_file(folder, 4, d["types"][:200], d["initial_positions"][:200], d["positions"][:, :200], n=200)
+    with pytest.raises(DataSetError, match=r"isoconfig_N200T0.8_4_tc07.npz: N=200, but other files .* N=256"):
+        importers.scan("botan", folder)
+    folder, d = _copy_with(botan_dir, tmp_path, "key")
+    write_botan_file(folder, 4, d["types"], d["initial_positions"], None)
+    with pytest.raises(DataSetError, match=r"_4_tc07.npz: no array 'positions'"):
+        importers.scan("botan", folder)
+    folder, d = _copy_with(botan_dir, tmp_path, "twice")
+    path = write_botan_file(folder, 1, d["types"], d["initial_positions"], d["positions"])
+    shutil.copy(path, folder / "T0.8" / "test" / path.name)
+    with pytest.raises(DataSetError, match="both claim configuration 1 at T=0.8"):
+        importers.scan("botan", folder)
+    folder, d = _copy_with(botan_dir, tmp_path, "times")
+    write_botan_file(folder, 1, d["types"], d["initial_positions"], d["positions"], tc=5)
+    with pytest.raises(DataSetError, match=r"configuration 2 at T=0.8 \(train\) has no file for time index \[5\]"):
+        importers.scan("botan", folder)
+    # content problems fail their configuration (named in the store's errors) and only that one
+    folder, d = _copy_with(botan_dir, tmp_path, "nan")
+    x = d["positions"].copy()
+    x[1, 17, 2] = np.nan
+    write_botan_file(folder, 1, d["types"], d["initial_positions"], x)
+    types = d["types"].copy()
+    types[:] = 0
+    write_botan_file(folder, 2, types, d["initial_positions"], d["positions"])
+    path = tmp_path / "nan.zarr"
+    with pytest.raises(SimulationFailed, match="2 configurations failed to import"):
+        pipeline.simulate(spec_for(folder), path, client)
+    g = zarr.open_group(str(path), mode="r")["T0.800"]
+    assert g["done"][:].tolist() == [False, False, True, True, True]
+    assert "_1_tc07.npz: 1 non-finite values in positions" in g.attrs["errors"]["0"]
+    assert "_2_tc07.npz: types [0]; expected the two species" in g.attrs["errors"]["1"]
+    # the same store, asked to import other files, is refused
+    other, _ = _copy_with(botan_dir, tmp_path, "other")
+    (other / "T0.8" / "test" / f"isoconfig_N{N}T0.8_402_tc07.npz").rename(
+        other / "T0.8" / "test" / f"isoconfig_N{N}T0.8_403_tc07.npz"
+    )
+    with pytest.raises(StoreError, match="not those this store was imported from"):
+        pipeline.simulate(spec_for(other), path, client)
