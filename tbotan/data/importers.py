@@ -45,9 +45,25 @@ logger = logging.getLogger(__name__)
 
 NAMES = {
     "botan": re.compile(r"^isoconfig_N(?P<N>\d+)T(?P<T>\d+(?:\.\d+)?)_(?P<i>\d+)_tc(?P<k>\d+)\.npz$"),
+    "glassbench": re.compile(r"^N(?P<N>\d+)T(?P<T>\d+(?:\.\d+)?)_(?P<i>\d+)\.npz$"),
 }
-KEYS = {"botan": {"types": 1, "initial_positions": 2, "positions": 3}}  # key -> number of dimensions
-DEFAULT_TIMES = {"botan": {7: 1.0}}  # time index -> units of tau_alpha; BOTAN's tc07 is Table I's tau_alpha
+KEYS = {  # key -> number of dimensions
+    "botan": {"types": 1, "initial_positions": 2, "positions": 3},
+    "glassbench": {"types": 1, "initial_positions": 2, "initial_positions_inherent": 2, "md_prop": 2, "bb_prop": 2},
+}
+GLASSBENCH_DATA = {
+    "types",
+    "initial_positions",
+    "initial_positions_inherent",
+    "initial_positions_cage",
+    "md_prop",
+    "bb_prop",
+}  # every other key of a GlassBench test file is a published model's prediction
+# time index -> units of tau_alpha. BOTAN: tc07 is Table I's tau_alpha. GlassBench: its grid at T = 0.44 (0.13, 1.3,
+# 13, 130, 412, 1300, 4120; index 6 = tau_alpha) divided by tau_alpha(0.44) = 4120, the same at every T; indices
+# 7-9 are not documented and are continued here by sqrt(10) per index, as the grid does from 130 on (overridable).
+_GRID_044 = [0.13, 1.3, 13.0, 130.0, 412.0, 1300.0, 4120.0, 13000.0, 41200.0, 130000.0]
+DEFAULT_TIMES = {"botan": {7: 1.0}, "glassbench": {i: t / 4120.0 for i, t in enumerate(_GRID_044)}}
 
 
 @dataclass
@@ -73,6 +89,7 @@ class Catalogue:
     replicas: int
     time_indices: list[int]
     configurations: dict[float, list[Configuration]]
+    models: dict[float, list[str]] = field(default_factory=dict)  # GlassBench: published predictions per T
 
 
 def _header(path: Path) -> dict[str, tuple]:
@@ -102,7 +119,8 @@ def scan(fmt: str, directory) -> Catalogue:
         raise DataSetError(f"{root}: no such folder (the {fmt} data set's root, holding T<T>/<split>/ folders)")
     pattern = NAMES[fmt]
     found: dict[tuple[float, int], Configuration] = {}
-    n_seen, replicas = None, None
+    n_seen, replicas, n_times = None, None, None
+    models: dict[float, set[str]] = {}
     files = sorted(root.glob("T*/*/*.npz"))
     for path in files:
         m = pattern.match(path.name)
@@ -122,19 +140,31 @@ def scan(fmt: str, directory) -> Catalogue:
                 raise DataSetError(f"{path}: no array {key!r} (has {', '.join(sorted(shapes)) or 'none'})")
             if len(shapes[key]) != ndim:
                 raise DataSetError(f"{path}: {key!r} has shape {shapes[key]}, expected {ndim} dimensions")
-        if shapes["types"][0] != n or shapes["initial_positions"] != (n, 3) or shapes["positions"][1:] != (n, 3):
-            raise DataSetError(
-                f"{path}: arrays of another size than N={n} of its name (types {shapes['types']}, initial_positions "
-                f"{shapes['initial_positions']}, positions {shapes['positions']})"
-            )
+        wrong = {
+            key: shapes[key]
+            for key in KEYS[fmt]
+            if shapes[key][-1 if key in ("md_prop", "bb_prop", "types") else -2] != n
+        }
+        if wrong or any(shapes[k][-1] != 3 for k in KEYS[fmt] if "positions" in k):
+            raise DataSetError(f"{path}: arrays of another size than N={n} of its name ({wrong or shapes})")
         if n_seen is not None and n != n_seen:
             raise DataSetError(f"{path}: N={n}, but other files of {root} have N={n_seen}")
-        if replicas is not None and shapes["positions"][0] != replicas:
-            raise DataSetError(f"{path}: {shapes['positions'][0]} runs, other files have {replicas}")
-        n_seen, replicas = n, shapes["positions"][0]
+        runs = shapes["positions"][0] if fmt == "botan" else 0
+        times_here = shapes["md_prop"][0] if fmt == "glassbench" else None
+        if fmt == "glassbench" and shapes["bb_prop"] != shapes["md_prop"]:
+            raise DataSetError(f"{path}: bb_prop {shapes['bb_prop']} and md_prop {shapes['md_prop']} differ in shape")
+        if replicas is not None and runs != replicas:
+            raise DataSetError(f"{path}: {runs} runs, other files have {replicas}")
+        if n_times is not None and times_here != n_times:
+            raise DataSetError(f"{path}: {times_here} times in md_prop, other files have {n_times}")
+        n_seen, replicas, n_times = n, runs, times_here
+        if fmt == "glassbench" and split == "test":
+            for key, shape in shapes.items():
+                if key not in GLASSBENCH_DATA and shape in ((n_times, n), (n,)):
+                    models.setdefault(T, set()).add(key)
         key = (T, int(m["i"]))
         conf = found.setdefault(key, Configuration(T, split, int(m["i"])))
-        k = int(m["k"])
+        k = int(m["k"]) if fmt == "botan" else 0
         if conf.split != split or k in conf.files:
             other = conf.files.get(k) or next(iter(conf.files.values()))
             raise DataSetError(f"{path} and {other} both claim configuration {key[1]} at T={T} (time index {k})")
@@ -145,6 +175,10 @@ def scan(fmt: str, directory) -> Catalogue:
             f"({len(files)} .npz files looked at)"
         )
     indices = sorted({k for c in found.values() for k in c.files})
+    if fmt == "glassbench":  # one file per configuration, every time in it
+        return Catalogue(
+            fmt, root, n_seen, 0, list(range(n_times)), _by_T(found), {T: sorted(m) for T, m in models.items()}
+        )
     for c in sorted(found.values(), key=lambda c: (c.T, c.split != "train", c.index)):
         if sorted(c.files) != indices:
             missing = sorted(set(indices) - set(c.files))
@@ -152,10 +186,14 @@ def scan(fmt: str, directory) -> Catalogue:
                 f"configuration {c.index} at T={c.T} ({c.split}) has no file for time index {missing} "
                 f"(others have {indices})"
             )
+    return Catalogue(fmt, root, n_seen, replicas, indices, _by_T(found))
+
+
+def _by_T(found: dict) -> dict[float, list[Configuration]]:
     by_T: dict[float, list[Configuration]] = {}
     for c in sorted(found.values(), key=lambda c: (c.T, c.split != "train", c.index)):
         by_T.setdefault(c.T, []).append(c)
-    return Catalogue(fmt, root, n_seen, replicas, indices, by_T)
+    return by_T
 
 
 def times_tau(catalogue: Catalogue, overrides: dict[int, float] | None) -> tuple[list[float], str]:
@@ -184,6 +222,11 @@ def _validation(n_train: int, share) -> np.ndarray:
     if n_val >= n_train and n_train:
         raise DataSetError(f"source.validation {share} takes all {n_train} train files; none would be left")
     return np.floor((np.arange(n_val) + 0.5) * n_train / max(n_val, 1)).astype(int)
+
+
+def tau_alpha_index(spec) -> int:
+    """The index of tau_alpha (1.0 in units of tau_alpha) among the spec's times, else 0."""
+    return next((i for i, t in enumerate(spec.times) if abs(t - 1.0) < 1e-9), 0)
 
 
 def concrete_spec(spec, catalogue: Catalogue):
@@ -266,7 +309,81 @@ def import_botan(files: list[str], n: int, box: float, params, label: str, dtype
     }
 
 
-UNITS = {"botan": import_botan}
+def import_glassbench(
+    files: list[str], n: int, box: float, params, label: str, dtype: str, models: list[str], tau_index: int
+) -> dict:
+    """One GlassBench configuration: its given inherent structure checked with our double-precision forces and
+    re-quenched by FIRE where the mean force is above the tolerance; md_prop / bb_prop as the propensity / C_B
+    targets at every time; the published models' predictions; no replicas, so no edge targets, msd or F_s."""
+    start = time.perf_counter()
+    (path,) = files
+    with np.load(path) as d:
+        arrays = {k: d[k] for k in d.files}
+    t = arrays["types"]
+    if not np.isin(t, (1, 2)).all() or len(np.unique(t)) != 2:
+        raise DataSetError(
+            f"{path}: types {sorted(np.unique(t).tolist())}; expected GlassBench's two species 1 (A), 2 (B)"
+        )
+    for key in ("initial_positions", "initial_positions_inherent", "md_prop", "bb_prop"):
+        if not np.isfinite(arrays[key]).all():
+            raise DataSetError(f"{path}: {int((~np.isfinite(arrays[key])).sum())} non-finite values in {key}")
+    x0 = arrays["initial_positions"].astype(np.float64)
+    if x0.min() < -box / 2 - 1e-9 or x0.max() > box / 2 + 1e-9:
+        raise DataSetError(
+            f"{path}: initial_positions span [{x0.min():.6g}, {x0.max():.6g}], not GlassBench's box [-L/2, L/2) with "
+            f"L = {box:.6g} (N={n} at density {core.DENSITY}; a file of another box?)"
+        )
+    types = (t - 1).astype(np.int8)
+    thermal = core.wrap(x0, box)
+    inherent = core.wrap(arrays["initial_positions_inherent"].astype(np.float64), box)
+    energy, _ = engine.energy_and_forces(types, thermal, box)
+    e_is, f_is = engine.energy_and_forces(types, inherent, box)
+    residual, steps, requenched = engine.mean_force(f_is), 0, False
+    if residual > params.tolerance:
+        try:
+            r = fire.quench(types, inherent, box, params)
+        except (fire.FireNotConverged, FloatingPointError) as e:
+            raise type(e)(
+                f"{label} ({path}: the given inherent structure has mean force {residual:.3g}): {e}"
+            ) from None
+        inherent, residual, steps, requenched = core.wrap(r.positions, box), r.mean_force, r.steps, True
+        e_is = r.energy_per_particle * n
+    quenched = time.perf_counter()
+    edges = targets.graph_edges(inherent, box)
+    n_t = arrays["md_prop"].shape[0]
+    published = {}
+    for model in models:
+        if model in arrays:
+            p = np.asarray(arrays[model], dtype=np.float64)
+            if p.shape == (n,):  # a prediction at tau_alpha only
+                full = np.full((n_t, n), np.nan)
+                full[tau_index] = p
+                p = full
+            published[model] = p
+    return {
+        "types": types,
+        "thermal": thermal,
+        "energy_thermal": energy / n,
+        "inherent": inherent,
+        "fire_residual": residual,
+        "fire_steps": steps,
+        "energy_inherent": e_is / n,
+        "requenched": requenched,
+        "replica_positions": np.zeros((0, n_t, n, 3), dtype=dtype),
+        "replica_seeds": np.zeros(0, dtype=np.int64),
+        "cb": arrays["bb_prop"].astype(np.float64),
+        "propensity": arrays["md_prop"].astype(np.float64),
+        "msd": np.full((n_t, n), np.nan),
+        "fs_A": np.full(n_t, np.nan),
+        "edges": edges.astype(np.int32),
+        "edge_targets": np.full((n_t, len(edges)), np.nan),
+        "published": published,
+        "wall_time": time.perf_counter() - start,
+        "unit_times": {"quench": quenched - start, "reduce": time.perf_counter() - quenched},
+    }
+
+
+UNITS = {"botan": import_botan, "glassbench": import_glassbench}
 
 
 # ---------------------------------------------------------------- the driver
@@ -322,6 +439,30 @@ def _annotate(root, spec, catalogue: Catalogue) -> None:
                 },
             }
         )
+        if catalogue.format == "glassbench":
+            tests = np.flatnonzero(split == 2)
+            for model in catalogue.models.get(T, []):
+                pg = root.require_group(f"published/{model}").require_group(store.group_name(T))
+                if "node" not in pg:
+                    pg.create_array(
+                        "configurations", data=tests.astype(np.int64), dimension_names=("test_configuration",)
+                    )
+                    n_t = len(catalogue.time_indices)
+                    pg.create_array(
+                        "node",
+                        shape=(len(tests), n_t, catalogue.N),
+                        chunks=(1, n_t, catalogue.N),
+                        dtype=np.float64,
+                        fill_value=np.nan,
+                        dimension_names=("test_configuration", "time", "particle"),
+                    )
+                pg.attrs.update(
+                    {
+                        "source": {"pattern": f"T{T:g}/test/N{catalogue.N}T{T:g}_<i>.npz", "key": model},
+                        "T": T,
+                        "model": model,
+                    }
+                )
         g.attrs["import_annotated"] = True  # last
 
 
@@ -343,17 +484,9 @@ def import_data(spec, path, client, worker_timeout: float | None = None) -> dict
             if done[c]:
                 continue
             files = [str(p) for _, p in sorted(conf.files.items())]
-            f = client.submit(
-                UNITS[catalogue.format],
-                files,
-                full.N,
-                box,
-                params,
-                f"T={T} configuration {c}",
-                full.store_dtype,
-                key=f"import-T{T:.3f}-c{c}",
-                pure=False,
-            )
+            extra = () if catalogue.format == "botan" else (catalogue.models.get(T, []), tau_alpha_index(full))
+            args = (files, full.N, box, params, f"T={T} configuration {c}", full.store_dtype, *extra)
+            f = client.submit(UNITS[catalogue.format], *args, key=f"import-T{T:.3f}-c{c}", pure=False)
             kinds[f] = (T, c)
             futures.append(f)
     left = len(futures)
@@ -380,6 +513,11 @@ def import_data(spec, path, client, worker_timeout: float | None = None) -> dict
         g["thermal"][c] = r["thermal"]
         g["energy_thermal"][c] = r["energy_thermal"]
         g["equilibrated"][c] = True
+        if "requenched" in r:
+            g["inherent_requenched"][c] = r["requenched"]
+        tests = np.flatnonzero(g["split"][:] == 2)
+        for model, p in r.get("published", {}).items():
+            root[f"published/{model}/{store.group_name(T)}/node"][int(np.searchsorted(tests, c))] = p
         _write_configuration(g, c, r)  # done[c] last
         f.release()
         progress.tick("configurations")

@@ -87,6 +87,11 @@ def _arrays(spec, temperature: float) -> dict:
         "equilibrated": ((c,), bool, False, ("configuration",)),
         "done": ((c,), bool, False, ("configuration",)),
         **({"source": ((c,), str, "", ("configuration",))} if spec.source is not None else {}),
+        **(
+            {"inherent_requenched": ((c,), bool, False, ("configuration",))}
+            if spec.source is not None and spec.source.format == "glassbench"
+            else {}
+        ),
     }
 
 
@@ -137,7 +142,7 @@ def create(path: str | Path, spec) -> zarr.Group:
             }
         )
         for name, (shape, dtype, fill, dims) in _arrays(spec, t).items():
-            chunks = (1,) + tuple(shape[1:])
+            chunks = (1,) + tuple(max(s, 1) for s in shape[1:])  # GlassBench: K = 0 replicas
             g.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill, dimension_names=dims)
         g["split"][:] = spec.split_for(t)
         g["types"][:] = np.broadcast_to(core.species(spec.N), g["types"].shape)

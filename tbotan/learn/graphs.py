@@ -60,13 +60,21 @@ class Graph:
         return Graph(**moved)
 
 
+def tau_alpha_index(g) -> int:
+    """The index of the group's observation time at tau_alpha (``times_tau`` = 1), else 0 (the first)."""
+    times = list(g.attrs.get("times_tau") or [])
+    return next((i for i, t in enumerate(times) if abs(t - 1.0) < 1e-9), 0)
+
+
 def load_graphs(
-    store_path, temperatures, split: int, time_index: int = 0, allow_empty: bool = False, target: str = "cb"
+    store_path, temperatures, split: int, time_index: int | None = None, allow_empty: bool = False, target: str = "cb"
 ) -> list[Graph]:
     """Every ``done`` configuration with ``split`` (0 train, 1 validation, 2 test) at each temperature.
 
-    ``target`` is the node target's array: ``cb`` (C_B, the paper's) or ``propensity`` (the mean absolute
-    displacement). A temperature without any such configuration is an error naming it (unless ``allow_empty``)."""
+    ``time_index`` (default: the group's time at tau_alpha, ``times_tau`` = 1, else its first) selects the
+    observation time. ``target`` is the node target's array: ``cb`` (C_B, the paper's) or ``propensity`` (the
+    mean absolute displacement). A temperature without any such configuration is an error naming it (unless
+    ``allow_empty``)."""
     root = open_store(store_path)
     if target not in NODE_TARGETS:
         raise StoreError(f"unknown node target {target!r} (one of {', '.join(NODE_TARGETS)})")
@@ -79,8 +87,9 @@ def load_graphs(
             raise StoreError(f"{store_path} has no group {name} (temperature {T}): it was made from another spec")
         g = root[name]
         n_t = g["cb"].shape[1]
-        if not -n_t <= time_index < n_t:
-            raise IndexError(f"time_index {time_index} out of range: {name} has {n_t} observation time(s)")
+        i_t = tau_alpha_index(g) if time_index is None else time_index
+        if not -n_t <= i_t < n_t:
+            raise IndexError(f"time_index {i_t} out of range: {name} has {n_t} observation time(s)")
         done, which = g["done"][:], g["split"][:]
         chosen = np.flatnonzero(done & (which == split))
         if not len(chosen):
@@ -110,8 +119,8 @@ def load_graphs(
                     thermal_distance=torch.from_numpy(dist.astype(np.float32)),
                     positions=torch.from_numpy(np.ascontiguousarray(thermal, dtype=np.float64)),
                     box=box,
-                    node_target=torch.from_numpy(g[target][c, time_index].astype(np.float32)),
-                    edge_target=torch.from_numpy(g["edge_targets"][c, time_index, :n].astype(np.float32)),
+                    node_target=torch.from_numpy(g[target][c, i_t].astype(np.float32)),
+                    edge_target=torch.from_numpy(g["edge_targets"][c, i_t, :n].astype(np.float32)),
                     temperature=label,
                     c=c,
                 )

@@ -452,7 +452,7 @@ def train(
     graphs_per_step: int = 1,
     epochs: int | None = None,
     device=None,
-    time_index: int = 0,
+    time_index: int | None = None,
 ) -> dict:
     """Train the seeds (default 0..training.seeds-1) of ``spec`` on the store; returns {seed: summary} for the
     seeds this rank trained (dir, epochs, best_validation, best_epoch, and ``model``: the final TBotan). Under

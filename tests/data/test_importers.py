@@ -178,3 +178,95 @@ def test_bad_data_sets_are_refused_naming_the_file_and_the_cause(botan_dir, clie
     )
     with pytest.raises(StoreError, match="not those this store was imported from"):
         pipeline.simulate(spec_for(other), path, client)
+
+
+# --- GlassBench ----------------------------------------------------------------------------------------------
+N_T = 10
+
+
+@pytest.fixture(scope="module")
+def glassbench_dir(tmp_path_factory):
+    """Three train and two test files at T = 0.8 in GlassBench's layout: species 1/2, positions in [-L/2, L/2),
+    a given inherent structure (one of them not a minimum), md_prop / bb_prop at 10 times, and in the test
+    files two published models' predictions, one at every time, one at tau_alpha only."""
+    from tbotan.md import fire
+
+    folder = tmp_path_factory.mktemp("glassbench")
+    types, x, box = liquid(N, T)
+    rng = np.random.default_rng(3)
+    for k, i in enumerate((1, 2, 3, 4, 5)):
+        x = dynamics.equilibrate(types, x, box, T, 1.0, seed=10 + k).positions
+        inherent = fire.quench(types, core.wrap(x, box), box, fire.FireParameters(tolerance=1e-12)).positions
+        if i == 2:
+            inherent = inherent + rng.normal(0, 0.02, inherent.shape)  # not a minimum: must be re-quenched
+        half = lambda y: core.wrap(y + box / 2, box) - box / 2  # noqa: E731 - GlassBench's [-L/2, L/2)
+        arrays = {
+            "types": types.astype(np.int64) + 1,
+            "initial_positions": half(x),
+            "initial_positions_inherent": half(inherent),
+            "initial_positions_cage": half(x),
+            "md_prop": rng.random((N_T, N)),
+            "bb_prop": 0.8 + 0.2 * rng.random((N_T, N)),
+        }
+        split = "train" if i <= 3 else "test"
+        if split == "test":
+            arrays["BOTAN"] = rng.random((N_T, N))
+            arrays["GlassMLP"] = rng.random(N)
+        path = folder / "T0.8" / split / f"N{N}T0.8_{i}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arrays)
+    return folder
+
+
+def test_glassbench_import_keeps_its_targets_and_published_predictions(glassbench_dir, client, tmp_path):
+    path = tmp_path / "gb.zarr"
+    spec = parse_spec(
+        {
+            "N": N,
+            "temperatures": [T],
+            "source": {"format": "glassbench", "path": str(glassbench_dir), "validation": 1},
+            "fire": {"tolerance": 1e-10},
+        }
+    )
+    pipeline.simulate(spec, path, client)
+    root = zarr.open_group(str(path), mode="r")
+    g = root["T0.800"]
+    box = core.box_length(N)
+    assert g["done"][:].all() and g["split"][:].tolist() == [0, 1, 0, 2, 2]
+    assert g.attrs["times_tau"][6] == 1.0 and len(g.attrs["times"]) == N_T
+    assert g["inherent_requenched"][:].tolist() == [False, True, False, False, False]
+    for c, i in enumerate((1, 2, 3, 4, 5)):
+        d = np.load(next(glassbench_dir.glob(f"T0.8/*/N{N}T0.8_{i}.npz")))
+        np.testing.assert_array_equal(g["types"][c], d["types"] - 1)
+        np.testing.assert_allclose(g["thermal"][c], core.wrap(d["initial_positions"], box), atol=1e-12)
+        np.testing.assert_array_equal(g["propensity"][c], d["md_prop"])
+        np.testing.assert_array_equal(g["cb"][c], d["bb_prop"])
+        _, f = engine.energy_and_forces(g["types"][c], g["inherent"][c], box)
+        assert engine.mean_force(f) == pytest.approx(g["fire_residual"][c], rel=1e-6) and g["fire_residual"][c] < 1e-10
+        assert np.isnan(g["edge_targets"][c]).all() and g["n_edges"][c] > 0
+        if i >= 4:
+            row = i - 4
+            np.testing.assert_array_equal(root["published/BOTAN/T0.800/node"][row], d["BOTAN"])
+            mlp = root["published/GlassMLP/T0.800/node"][row]
+            np.testing.assert_array_equal(mlp[6], d["GlassMLP"])
+            assert np.isnan(np.delete(mlp, 6, axis=0)).all()
+    assert root["published/BOTAN/T0.800/configurations"][:].tolist() == [3, 4]
+
+
+def test_a_store_without_edge_targets_trains_node_only_and_is_refused_otherwise(glassbench_dir, client, tmp_path):
+    from tbotan.errors import TrainingError
+    from tbotan.learn.train import train
+
+    path = tmp_path / "gb.zarr"
+    data = {
+        "N": N,
+        "temperatures": [T],
+        "source": {"format": "glassbench", "path": str(glassbench_dir), "validation": 1},
+        "training": {"epochs": 2, "switch_epoch": 1, "seeds": 1, "hidden": 8, "steps": 1, "target": "propensity"},
+    }
+    pipeline.simulate(parse_spec(data), path, client)
+    with pytest.raises(TrainingError, match="no edge targets.*training.lambda_edge: 0"):
+        train(parse_spec(data), path)
+    data["training"]["lambda_edge"] = 0.0
+    (result,) = train(parse_spec(data), path).values()
+    assert result["epochs"] == 2 and np.isfinite(result["best_validation"])
