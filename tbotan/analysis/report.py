@@ -128,6 +128,73 @@ def _mark_trained(ax, temps, trained):
 
 
 # --- the figures ----------------------------------------------------------------------------------------------
+def _pearson_a(pred: np.ndarray, md: np.ndarray, types: np.ndarray) -> float:
+    a = (types == 0) & np.isfinite(pred) & np.isfinite(md)
+    return float(np.corrcoef(pred[a], md[a])[0, 1]) if a.sum() > 2 else float("nan")
+
+
+def published_comparison(root, res: dict, name: str, spec):
+    """T-BOTAN beside every published model on the same test configurations (SPEC §8.1): per temperature, time,
+    model and MD target, the Pearson coefficient over A particles, per configuration then averaged."""
+    plt = _plt()
+    rows = []
+    for model, mg in sorted(root["published"].groups()):
+        for _, pg in sorted(mg.groups()):
+            T = float(pg.attrs["T"])
+            g = root[group_name(T)]
+            cs, node = pg["configurations"][:], pg["node"][:]
+            for i_t, time in enumerate(g.attrs["times"]):
+                if not np.isfinite(node[:, i_t]).any():
+                    continue
+                for target in ("propensity", "cb"):
+                    rho = [_pearson_a(node[k, i_t], g[target][c, i_t], g["types"][c]) for k, c in enumerate(cs)]
+                    rows.append(
+                        {
+                            "T": T,
+                            "time": time,
+                            "model": model,
+                            "target": target,
+                            "pearson_A": float(np.nanmean(rho)),
+                            "configurations": len(cs),
+                        }
+                    )
+    for T in sorted(res[sorted(res)[0]]["T"]):
+        g = root[group_name(T)]
+        i_t = next((i for i, t in enumerate(g.attrs.get("times_tau") or []) if abs(t - 1.0) < 1e-9), 0)
+        per_seed = [float(np.nanmean(res[s]["T"][T]["pearson_node_A"])) for s in sorted(res)]
+        rows.append(
+            {
+                "T": T,
+                "time": g.attrs["times"][i_t],
+                "model": f"T-BOTAN/{name}",
+                "target": spec.training.target,
+                "pearson_A": float(np.mean(per_seed)),
+                "configurations": len(res[sorted(res)[0]]["T"][T]["configurations"]),
+            }
+        )
+    at_tau = [
+        r
+        for r in rows
+        if r["target"] == spec.training.target
+        and any(
+            abs(r["time"] - x["time"]) < 1e-9 for x in rows if x["model"].startswith("T-BOTAN") and x["T"] == r["T"]
+        )
+    ]
+    models = sorted({r["model"] for r in at_tau})
+    temps = sorted({r["T"] for r in at_tau})
+    fig, ax = plt.subplots(figsize=(2 + 1.5 * len(temps), 4))
+    width = 0.8 / max(len(models), 1)
+    for k, model in enumerate(models):
+        ys = [next((r["pearson_A"] for r in at_tau if r["model"] == model and r["T"] == T), np.nan) for T in temps]
+        ax.bar(np.arange(len(temps)) + k * width, ys, width, label=model)
+    ax.set_xticks(np.arange(len(temps)) + 0.4 - width / 2, [f"{T:g}" for T in temps])
+    ax.set_xlabel(T_LABEL)
+    ax.set_ylabel(f"Pearson (A particles), target {spec.training.target} at $\\tau_\\alpha$")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig, {"rows": rows}, rows
+
+
 def pearson_figure(res: dict, trained: list[float]):
     plt = _plt()
     seeds = sorted(res)
@@ -480,6 +547,10 @@ def loss_figure(store_path: Path, name: str, seeds: list[int], switch_epoch: int
     titles = ["$L_{all}$", "$L_{MSE}$", "$L_{Var}$", "$L_{Corr}$", "$L_{edge}$", "$L_{global}$"]
     for ax, title in zip(axes, titles):
         ax.axvline(switch_epoch, color="grey", ls=":", lw=1)
+        values = np.concatenate([line.get_ydata() for line in ax.get_lines()[:-1]] or [[]]).astype(float)
+        if not (values > 0).any():  # a term that is off or NaN (no edge targets), or zero before the switch
+            ax.set_title(title + " (no positive values)", fontsize=9)
+            continue
         ax.set_yscale("log")
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("epoch")
@@ -630,6 +701,13 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
                 comparison_figure(results, sweep, trained, r"$\lambda_g$ sweep"),
                 "lambda_g dependence (paper Figs. 11-12).",
                 prov={n: _provenance(store_path, root, spec, n, results[n]) for n in sweep},
+            )
+        if "published" in root:
+            put(
+                "published_comparison",
+                published_comparison(root, res, main, spec),
+                "T-BOTAN beside the published models on the same test configurations: Pearson of the node "
+                "prediction against MD over A particles, per configuration then averaged.",
             )
         key = _key_numbers(pear[2], xi[2], tp[2])
         (tmp / "key_numbers.json").write_text(

@@ -270,3 +270,29 @@ def test_a_store_without_edge_targets_trains_node_only_and_is_refused_otherwise(
     data["training"]["lambda_edge"] = 0.0
     (result,) = train(parse_spec(data), path).values()
     assert result["epochs"] == 2 and np.isfinite(result["best_validation"])
+    # evaluation and the report put T-BOTAN beside the published models, recomputably from the stored arrays
+    import json
+
+    from tbotan.analysis.report import write_report
+    from tbotan.learn.evaluate import evaluate
+
+    spec = parse_spec(data)
+    evaluate(spec, path)
+    index = write_report(path)
+    rows = json.loads((index.parent / "published_comparison.json").read_text())["rows"]
+    assert {r["model"] for r in rows} == {"BOTAN", "GlassMLP", "T-BOTAN/both"}
+    assert (index.parent / "published_comparison.csv").exists() and (index.parent / "published_comparison.png").exists()
+    root = zarr.open_group(str(path), mode="r")
+    g, pub = root["T0.800"], root["published/BOTAN/T0.800"]
+    row = next(
+        r for r in rows if r["model"] == "BOTAN" and r["target"] == "propensity" and r["time"] == g.attrs["times"][6]
+    )
+    expected = []
+    for k, c in enumerate(pub["configurations"][:]):
+        a = g["types"][c] == 0
+        expected.append(np.corrcoef(pub["node"][k, 6][a], g["propensity"][c, 6][a])[0, 1])
+    assert row["pearson_A"] == pytest.approx(np.mean(expected), rel=1e-12) and row["configurations"] == 2
+    assert len([r for r in rows if r["model"] == "GlassMLP"]) == 2  # tau_alpha only, against both targets
+    mine = next(r for r in rows if r["model"] == "T-BOTAN/both")
+    pred = root["predictions/both/seed0/T0.800"]
+    assert mine["target"] == "propensity" and mine["pearson_A"] == pytest.approx(np.nanmean(pred["pearson_node_A"][:]))
