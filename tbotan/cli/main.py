@@ -158,6 +158,14 @@ def cmd_import(args) -> None:
     _print_status(result["summary"])
 
 
+def cmd_export(args) -> None:
+    from ..data.export import export_glassbench
+
+    counts = export_glassbench(args.store, args.dir)
+    for T, c in counts.items():
+        print(f"T={T:g}: {c['train']} train, {c['test']} test files")
+
+
 def _print_status(rows) -> None:
     print(
         f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'worst FIRE':>11} {'time (s)':>9}  errors"
@@ -358,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of each temperature's train files kept for validation (count or fraction; default 0.1)",
     )
     s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("export", parents=[loud], help="write a store in another layout (GlassBench's)")
+    s.add_argument("format", choices=["glassbench"], help="the layout to write")
+    s.add_argument("store", help="Zarr store (simulated or imported)")
+    s.add_argument("dir", help="where to write it (plays the part of GlassBench's KA_models/)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser(
         "run", parents=[loud], help="the whole pipeline: simulate, train, evaluate, report (resumes what is unfinished)"

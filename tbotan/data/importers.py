@@ -218,7 +218,9 @@ def times_tau(catalogue: Catalogue, overrides: dict[int, float] | None) -> tuple
 
 def _validation(n_train: int, share) -> np.ndarray:
     """Positions of the validation files among ``n_train`` train files, spread evenly."""
-    n_val = share if isinstance(share, int) else int(np.floor(share * n_train + 0.5))
+    n_val = min(share, n_train) if isinstance(share, int) else int(np.floor(share * n_train + 0.5))
+    if not n_train:
+        return np.zeros(0, dtype=int)
     if n_val >= n_train and n_train:
         raise DataSetError(f"source.validation {share} takes all {n_train} train files; none would be left")
     return np.floor((np.arange(n_val) + 0.5) * n_train / max(n_val, 1)).astype(int)

@@ -202,6 +202,7 @@ class Source(_Model):
             return None
         if not isinstance(v, dict):
             raise ValueError(f"must be a mapping time index -> time in units of tau_alpha, got {v!r}")
+        v = {int(k) if isinstance(k, str) and k.isdigit() else k: x for k, x in v.items()}  # JSON keys are strings
         bad = [
             ((str(k),), f"must map an integer index >= 0 to a positive time, got {k!r}: {x!r}")
             for k, x in v.items()
@@ -215,6 +216,10 @@ class Source(_Model):
         if bad:
             _fail(bad)
         return {int(k): float(x) for k, x in v.items()}
+
+    @field_serializer("times", when_used="json")
+    def _str_keys(self, v):
+        return None if v is None else {str(k): x for k, x in v.items()}
 
 
 class Evaluation(_Model):

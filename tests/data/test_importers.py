@@ -296,3 +296,39 @@ def test_a_store_without_edge_targets_trains_node_only_and_is_refused_otherwise(
     mine = next(r for r in rows if r["model"] == "T-BOTAN/both")
     pred = root["predictions/both/seed0/T0.800"]
     assert mine["target"] == "propensity" and mine["pearson_A"] == pytest.approx(np.nanmean(pred["pearson_node_A"][:]))
+
+
+def test_a_store_exported_to_glassbench_imports_back_to_the_same_targets(ci_store, client, tmp_path):
+    out = tmp_path / "KA_models"
+    r = subprocess.run(
+        [*TBOTAN, "export", "glassbench", str(ci_store), str(out)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (out / "T0.8" / "train").iterdir()) == ["N256T0.8_1.npz", "N256T0.8_2.npz"]
+    spec = parse_spec(
+        {
+            "N": 256,
+            "temperatures": [0.8, 2.0],
+            "tau_alpha": {0.8: 2.7, 2.0: 0.25},
+            "source": {"format": "glassbench", "path": str(out), "validation": 1, "times": {0: 1.0}},
+            "fire": {"tolerance": 1e-10},
+        }
+    )
+    back = tmp_path / "back.zarr"
+    pipeline.simulate(spec, back, client)
+    a, b = zarr.open_group(str(ci_store), mode="r"), zarr.open_group(str(back), mode="r")
+    for T in ("T0.800", "T2.000"):
+        ga, gb = a[T], b[T]
+        order = [*np.flatnonzero(ga["split"][:] < 2), *np.flatnonzero(ga["split"][:] == 2)]
+        assert gb["split"][:].tolist() == [
+            min(int(ga["split"][c]), 2) if ga["split"][c] == 2 else gb["split"][k] for k, c in enumerate(order)
+        ]
+        assert not gb["inherent_requenched"][:].any()  # the store's own minima are minima
+        for k, c in enumerate(order):
+            np.testing.assert_array_equal(gb["cb"][k], ga["cb"][c])
+            np.testing.assert_array_equal(gb["propensity"][k], ga["propensity"][c])
+            np.testing.assert_array_equal(gb["types"][k], ga["types"][c])
+            np.testing.assert_allclose(gb["thermal"][k], ga["thermal"][c], atol=1e-12)
+            np.testing.assert_allclose(gb["inherent"][k], ga["inherent"][c], atol=1e-12)
+            n = ga["n_edges"][c]
+            np.testing.assert_array_equal(gb["edges"][k, :n], ga["edges"][c, :n])
