@@ -39,7 +39,7 @@ def base(**fields):
     return {"N": 500, "temperatures": [0.64, 0.8], **fields}
 
 
-@pytest.mark.parametrize("name", ["ci", "quickstart", "paper"])
+@pytest.mark.parametrize("name", ["ci", "quickstart", "paper", "botan", "glassbench"])
 def test_job_files_validate(name):
     spec = load_spec(JOBS / f"{name}.yaml")
     assert spec.training_temperatures and set(spec.training_temperatures) <= set(spec.temperatures)
