@@ -8,6 +8,8 @@ Pipeline:
     tbotan evaluate SPEC [--store PATH] [--variant V] [--lambda-g X]
     tbotan report --store PATH [--partial]
     tbotan run SPEC [--store PATH] [--cluster PROFILE] [--ranks P]     (simulate, train, evaluate, report)
+    tbotan import botan|glassbench DIR --store PATH [--cluster PROFILE] [--validation V]
+    tbotan export glassbench STORE DIR
 
 Physics tools (reduced units, extended XYZ in and out):
     tbotan energy FILE [--json]
