@@ -124,9 +124,11 @@ def cmd_validate(args) -> None:
 
     spec = load_spec(args.spec)
     if spec.source is not None:
-        print(f"{args.spec}: valid. N={spec.N}, T={spec.temperatures}, imports the {spec.source.format} data set "
-              f"from {spec.source.path} (its files set the configurations, runs and times), training on "
-              f"{spec.training_temperatures} with target {spec.training.target}")
+        print(
+            f"{args.spec}: valid. N={spec.N}, T={spec.temperatures}, imports the {spec.source.format} data set "
+            f"from {spec.source.path} (its files set the configurations, runs and times), training on "
+            f"{spec.training_temperatures} with target {spec.training.target}"
+        )
         return
     counts = ", ".join(f"{t}: {spec.configurations_for(t)}" for t in spec.temperatures)
     print(

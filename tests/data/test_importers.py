@@ -332,3 +332,32 @@ def test_a_store_exported_to_glassbench_imports_back_to_the_same_targets(ci_stor
             np.testing.assert_allclose(gb["inherent"][k], ga["inherent"][c], atol=1e-12)
             n = ga["n_edges"][c]
             np.testing.assert_array_equal(gb["edges"][k, :n], ga["edges"][c, :n])
+
+
+def test_run_on_an_import_spec_imports_trains_evaluates_and_reports(botan_dir, tmp_path):
+    spec = tmp_path / "botan.yaml"
+    spec.write_text(
+        f"N: {N}\ntemperatures: [{T}]\nsource:\n  format: botan\n  path: {botan_dir}\n  validation: 1\n"
+        "fire:\n  tolerance: 1.0e-10\ntraining:\n  epochs: 2\n  switch_epoch: 1\n  seeds: 1\n"
+        "  hidden: 8\n  steps: 1\n  target: propensity\n"
+    )
+    store = tmp_path / "run.zarr"
+    r = subprocess.run(
+        [*TBOTAN, "run", str(spec), "--store", str(store), "--ranks", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert (store / "report" / "index.html").exists()
+    root = zarr.open_group(str(store), mode="r")
+    assert root["T0.800"]["done"][:].all() and root["predictions/both/seed0/T0.800/node"].shape == (2, N)
+    again = subprocess.run(
+        [*TBOTAN, "run", str(spec), "--store", str(store), "--ranks", "1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert again.returncode == 0 and "is complete" in again.stdout
