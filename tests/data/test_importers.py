@@ -342,22 +342,11 @@ def test_run_on_an_import_spec_imports_trains_evaluates_and_reports(botan_dir, t
         "  hidden: 8\n  steps: 1\n  target: propensity\n"
     )
     store = tmp_path / "run.zarr"
-    r = subprocess.run(
-        [*TBOTAN, "run", str(spec), "--store", str(store), "--ranks", "1"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=900,
-    )
+    command = [*TBOTAN, "run", str(spec), "--store", str(store), "--ranks", "1"]
+    r = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert (store / "report" / "index.html").exists()
     root = zarr.open_group(str(store), mode="r")
     assert root["T0.800"]["done"][:].all() and root["predictions/both/seed0/T0.800/node"].shape == (2, N)
-    again = subprocess.run(
-        [*TBOTAN, "run", str(spec), "--store", str(store), "--ranks", "1"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=900,
-    )
+    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert again.returncode == 0 and "is complete" in again.stdout
