@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,6 +156,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=11, help="epochs of each training (epochs - 1 divisible by 5)")
     p.add_argument("--store", type=Path, default=ROOT / "storage" / "botan_sample.zarr")
     a = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)  # progress of each stage
     if (a.epochs - 1) % 5:
         p.error("--epochs - 1 must be divisible by 5 (BOTAN's code evaluates every 5th epoch)")
     data = a.checkout.resolve() / "small_data"
@@ -163,7 +166,12 @@ def main() -> None:
         "epochs": a.epochs,
         "import": import_sample(data, a.store),
     }
-    result["tbotan"] = [train_tbotan(data, a.store, t, a.epochs) for t in ("propensity", "cb")]
+    result["tbotan"] = []
+    for target in ("propensity", "cb"):  # one store each: a model folder holds one target's checkpoints
+        store = a.store if target == "propensity" else a.store.with_name(f"{a.store.stem}_{target}.zarr")
+        if not store.exists():
+            shutil.copytree(a.store, store, ignore=shutil.ignore_patterns("models", "predictions", "report*"))
+        result["tbotan"].append(train_tbotan(data, store, target, a.epochs))
     result["botan_peer"] = train_peer(a.checkout.resolve(), data, a.epochs)
     emit("botan_sample", result)
 
