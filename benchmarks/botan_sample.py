@@ -88,7 +88,7 @@ def train_tbotan(data: Path, store: Path, target: str, epochs: int) -> dict:
     evaluate(spec, store, force=True)
     p = zarr.open_group(str(store), mode="r")["predictions/both/seed0/T0.440"]
     g = zarr.open_group(str(store), mode="r")["T0.440"]
-    files = [g["source"][int(c)] for c in p["configurations"][:]]
+    files = [str(g["source"][int(c)]) for c in p["configurations"][:]]
     rho = p["pearson_node_A"][:]
     return {
         "target": target,
