@@ -32,7 +32,7 @@ import numpy as np
 import zarr
 
 from ..data.spec import parse_spec
-from ..data.store import StoreError, group_name, open_store, software_versions
+from ..data.store import StoreError, group_name, open_store, software_versions, tau_alpha_index
 from ..errors import ReportError
 from ..learn.train import TERMS, run_flags, runs, variant_name
 from . import fourpoint
@@ -160,7 +160,7 @@ def published_comparison(root, res: dict, name: str, spec):
                     )
     for T in sorted(res[sorted(res)[0]]["T"]):
         g = root[group_name(T)]
-        i_t = next((i for i, t in enumerate(g.attrs.get("times_tau") or []) if abs(t - 1.0) < 1e-9), 0)
+        i_t = tau_alpha_index(g.attrs.get("times_tau"))
         per_seed = [float(np.nanmean(res[s]["T"][T]["pearson_node_A"])) for s in sorted(res)]
         rows.append(
             {

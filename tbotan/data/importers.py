@@ -226,11 +226,6 @@ def _validation(n_train: int, share) -> np.ndarray:
     return np.floor((np.arange(n_val) + 0.5) * n_train / max(n_val, 1)).astype(int)
 
 
-def tau_alpha_index(spec) -> int:
-    """The index of tau_alpha (1.0 in units of tau_alpha) among the spec's times, else 0."""
-    return next((i for i, t in enumerate(spec.times) if abs(t - 1.0) < 1e-9), 0)
-
-
 def concrete_spec(spec, catalogue: Catalogue):
     """``spec`` with what the files set: configurations per T, replicas, times."""
     from .spec import parse_spec
@@ -487,7 +482,9 @@ def import_data(spec, path, client, worker_timeout: float | None = None) -> dict
             if done[c]:
                 continue
             files = [str(p) for _, p in sorted(conf.files.items())]
-            extra = () if catalogue.format == "botan" else (catalogue.models.get(T, []), tau_alpha_index(full))
+            extra = (
+                () if catalogue.format == "botan" else (catalogue.models.get(T, []), store.tau_alpha_index(full.times))
+            )
             args = (files, full.N, box, params, f"T={T} configuration {c}", full.store_dtype, *extra)
             f = client.submit(UNITS[catalogue.format], *args, key=f"import-T{T:.3f}-c{c}", pure=False)
             kinds[f] = (T, c)

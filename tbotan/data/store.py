@@ -39,6 +39,11 @@ def group_name(temperature: float) -> str:
     return f"T{temperature:.3f}"
 
 
+def tau_alpha_index(times_tau) -> int:
+    """The index of the observation time at tau_alpha (1.0 in units of tau_alpha), else 0 (the first)."""
+    return next((i for i, t in enumerate(times_tau or []) if abs(t - 1.0) < 1e-9), 0)
+
+
 def software_versions() -> dict:
     """Versions of what made the data, read from the installed distributions (nothing is imported)."""
 

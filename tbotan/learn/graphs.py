@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .. import core
-from ..data.store import StoreError, group_name, layout, old_layout_message, open_store
+from ..data.store import StoreError, group_name, layout, old_layout_message, open_store, tau_alpha_index
 from .loss import spatial_correlation
 from .model import EDGE_FEATURES
 
@@ -60,12 +60,6 @@ class Graph:
         return Graph(**moved)
 
 
-def tau_alpha_index(g) -> int:
-    """The index of the group's observation time at tau_alpha (``times_tau`` = 1), else 0 (the first)."""
-    times = list(g.attrs.get("times_tau") or [])
-    return next((i for i, t in enumerate(times) if abs(t - 1.0) < 1e-9), 0)
-
-
 def load_graphs(
     store_path, temperatures, split: int, time_index: int | None = None, allow_empty: bool = False, target: str = "cb"
 ) -> list[Graph]:
@@ -87,7 +81,7 @@ def load_graphs(
             raise StoreError(f"{store_path} has no group {name} (temperature {T}): it was made from another spec")
         g = root[name]
         n_t = g["cb"].shape[1]
-        i_t = tau_alpha_index(g) if time_index is None else time_index
+        i_t = tau_alpha_index(g.attrs.get("times_tau")) if time_index is None else time_index
         if not -n_t <= i_t < n_t:
             raise IndexError(f"time_index {i_t} out of range: {name} has {n_t} observation time(s)")
         done, which = g["done"][:], g["split"][:]
