@@ -474,10 +474,11 @@ def import_data(spec, path, client, worker_timeout: float | None = None) -> dict
     _annotate(root, full, catalogue)
     box = core.box_length(full.N, full.density)
     params = full.fire.parameters()
-    futures, kinds = [], {}
+    futures, kinds, test_row = [], {}, {}
     for T in full.temperatures:
         g = root[store.group_name(T)]
         done = g["done"][:]
+        test_row[T] = {int(c): k for k, c in enumerate(np.flatnonzero(g["split"][:] == 2))}  # rows of published/
         for c, conf in enumerate(catalogue.configurations[T]):
             if done[c]:
                 continue
@@ -515,9 +516,8 @@ def import_data(spec, path, client, worker_timeout: float | None = None) -> dict
         g["equilibrated"][c] = True
         if "requenched" in r:
             g["inherent_requenched"][c] = r["requenched"]
-        tests = np.flatnonzero(g["split"][:] == 2)
         for model, p in r.get("published", {}).items():
-            root[f"published/{model}/{store.group_name(T)}/node"][int(np.searchsorted(tests, c))] = p
+            root[f"published/{model}/{store.group_name(T)}/node"][test_row[T][c]] = p
         _write_configuration(g, c, r)  # done[c] last
         f.release()
         progress.tick("configurations")
