@@ -172,13 +172,9 @@ def published_comparison(root, res: dict, name: str, spec):
                 "configurations": len(res[sorted(res)[0]]["T"][T]["configurations"]),
             }
         )
+    tau_time = {r["T"]: r["time"] for r in rows if r["model"] == f"T-BOTAN/{name}"}  # the figure: at tau_alpha
     at_tau = [
-        r
-        for r in rows
-        if r["target"] == spec.training.target
-        and any(
-            abs(r["time"] - x["time"]) < 1e-9 for x in rows if x["model"].startswith("T-BOTAN") and x["T"] == r["T"]
-        )
+        r for r in rows if r["target"] == spec.training.target and abs(r["time"] - tau_time.get(r["T"], -1)) < 1e-9
     ]
     models = sorted({r["model"] for r in at_tau})
     temps = sorted({r["T"] for r in at_tau})
@@ -545,9 +541,10 @@ def loss_figure(store_path: Path, name: str, seeds: list[int], switch_epoch: int
             for h in hist
         ]
     titles = ["$L_{all}$", "$L_{MSE}$", "$L_{Var}$", "$L_{Corr}$", "$L_{edge}$", "$L_{global}$"]
-    for ax, title in zip(axes, titles):
+    columns = [("train_total", "validation_objective")] + [(f"train_{t}", f"validation_{t}") for t in terms]
+    for ax, title, keys in zip(axes, titles, columns):
         ax.axvline(switch_epoch, color="grey", ls=":", lw=1)
-        values = np.concatenate([line.get_ydata() for line in ax.get_lines()[:-1]] or [[]]).astype(float)
+        values = np.array([r[k] for r in rows for k in keys], dtype=float)
         if not (values > 0).any():  # a term that is off or NaN (no edge targets), or zero before the switch
             ax.set_title(title + " (no positive values)", fontsize=9)
             continue
