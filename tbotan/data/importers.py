@@ -428,8 +428,8 @@ def _annotate(root, spec, catalogue: Catalogue) -> None:
                 "decorrelation_time": None,
                 "dt": None,
                 "chains": None,
-                "dynamics": f"as published in the {catalogue.format} data set; tbotan made only the FIRE inherent "
-                "structures",
+                "dynamics": f"as published in the {catalogue.format} data set; tbotan made only the inherent structures"
+                + (" (FIRE)" if catalogue.format == "botan" else " it had to re-quench (inherent_requenched)"),
                 "source": {
                     "format": catalogue.format,
                     "directory": str(catalogue.root.resolve()),
@@ -466,7 +466,7 @@ def _annotate(root, spec, catalogue: Catalogue) -> None:
 
 def import_data(spec, path, client, worker_timeout: float | None = None) -> dict:
     """Import (or finish importing) ``spec.source`` into the store at ``path`` on ``client``'s cluster."""
-    from .pipeline import Progress, _completed, _record_error, _write_configuration
+    from .pipeline import Progress, completed, record_error, write_configuration
 
     catalogue = scan(spec.source.format, spec.source.path)
     full = concrete_spec(spec, catalogue)
@@ -500,13 +500,13 @@ def import_data(spec, path, client, worker_timeout: float | None = None) -> dict
         return {"status": "complete", "summary": store.summary(root)}
     progress = Progress({"configurations": left})
     failed = 0
-    for f in _completed(futures, progress, client, worker_timeout):
+    for f in completed(futures, progress, client, worker_timeout):
         T, c = kinds.pop(f)
         g = root[store.group_name(T)]
         if f.status == "error":
             err = f.exception()
             failed += 1
-            _record_error(g, c, f"{type(err).__name__}: {err}")
+            record_error(g, c, f"{type(err).__name__}: {err}")
             logger.warning(f"FAILED T={T} configuration {c}: {err}")
             continue
         r = f.result()
@@ -518,7 +518,7 @@ def import_data(spec, path, client, worker_timeout: float | None = None) -> dict
             g["inherent_requenched"][c] = r["requenched"]
         for model, p in r.get("published", {}).items():
             root[f"published/{model}/{store.group_name(T)}/node"][test_row[T][c]] = p
-        _write_configuration(g, c, r)  # done[c] last
+        write_configuration(g, c, r)  # done[c] last
         f.release()
         progress.tick("configurations")
     if failed:

@@ -142,7 +142,7 @@ class Progress:
         return f"[{now - self.start:7.1f} s] " + " | ".join(parts)
 
 
-def _completed(futures, progress: Progress, client: Client, worker_timeout: float | None):
+def completed(futures, progress: Progress, client: Client, worker_timeout: float | None):
     """Yield futures as they finish; print a progress line every ``progress.every`` s while none does.
 
     With no worker connected for ``worker_timeout`` s (jobs pending forever, a partition that does not run them,
@@ -190,7 +190,7 @@ def _write_segment(g, c: int, r: dict) -> None:
     g["equilibrated"][c] = True  # last
 
 
-def _write_configuration(g, c: int, r: dict) -> None:
+def write_configuration(g, c: int, r: dict) -> None:
     n_e = len(r["edges"])
     width = g["edges"].shape[1]
     if n_e > width:
@@ -219,7 +219,7 @@ def _write_configuration(g, c: int, r: dict) -> None:
     g["done"][c] = True  # last
 
 
-def _record_error(g, c: int, message: str) -> None:
+def record_error(g, c: int, message: str) -> None:
     errors = dict(g.attrs.get("errors", {}))
     errors.setdefault(str(c), message)
     g.attrs["errors"] = errors
@@ -329,14 +329,14 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
     progress = Progress({k: v for k, v in totals.items() if v})
     timings = {"segment": [], "quench": [], "replica": [], "reduce": []}
     failed = 0
-    for f in _completed(list(kinds), progress, client, worker_timeout):
+    for f in completed(list(kinds), progress, client, worker_timeout):
         kind, t, c = kinds.pop(f)
         g = groups[t]
         if f.status == "error":
             err = f.exception()
             if kind == "configuration":
                 failed += 1
-                _record_error(g, c, f"{type(err).__name__}: {err}")
+                record_error(g, c, f"{type(err).__name__}: {err}")
                 logger.warning(f"FAILED T={t} configuration {c}: {err}")
             continue
         if kind == "segment":
@@ -347,7 +347,7 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
             result = f.result()
             for unit, value in result["unit_times"].items():
                 timings[unit] += value if isinstance(value, list) else [value]
-            _write_configuration(g, c, result)
+            write_configuration(g, c, result)
         f.release()
         progress.tick(kind + "s")
     summary = store.summary(root)
