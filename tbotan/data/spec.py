@@ -155,6 +155,13 @@ class Training(_Model):
     hidden: int = Field(64, ge=1)
     steps: int = Field(7, ge=1)
     edge_cutoff: float = Field(2.0, gt=0)
+    # the training recipe, which the paper leaves open (docs/training.md measures each choice)
+    scaling: Literal["standard", "none"] = "none"  # outputs in units of the training set's mean and spread
+    init: Literal["torch", "he"] = "torch"  # torch's default Linear init, or He (variance 2 / fan_in)
+    pretrain_epochs: int = Field(0, ge=0)  # the first epochs train on the edge targets alone (BOTAN's recipe)
+    schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs
+    warmup_epochs: int = Field(0, ge=0)  # linear warm-up of the learning rate
+    compile: Literal["auto", "on", "off"] = "off"  # torch.compile the model (auto: fall back to eager on failure)
 
     @field_validator("temperatures", mode="plain")
     @classmethod
@@ -360,6 +367,16 @@ class JobSpec(_Model):
                     "w_v, w_c and the global term would never switch on",
                 )
             )
+        if tr.pretrain_epochs > tr.switch_epoch:
+            bad.append(
+                (
+                    ("pretrain_epochs",),
+                    f"{tr.pretrain_epochs} runs past the switch epoch {tr.switch_epoch}: the edge-only "
+                    "pre-training must end before the extra terms switch on",
+                )
+            )
+        if tr.pretrain_epochs and tr.lambda_edge == 0:
+            bad.append((("pretrain_epochs",), "pre-trains on the edge targets, but lambda_edge is 0 (no edge term)"))
         if bad:
             _fail(bad)
         return tr.model_copy(update={"temperatures": sorted(tr.temperatures or temps or [])})

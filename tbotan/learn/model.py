@@ -10,6 +10,12 @@
 
 Every MLP is Linear-ReLU-Linear-ReLU; decoders add a final Linear to one output. No temperature
 anywhere in the input: nodes carry only the species, edges only geometry.
+
+Units of the outputs: each decoder's output y is read as ``shift + scale * y`` with fixed (non-trained)
+buffers, one pair each for C_B, E_jk and T. The identity (0, 1) is the paper's network as written;
+``set_output_units`` puts the outputs in units of the training set's mean and spread (the training recipe's
+``scaling: standard``, docs/training.md). The final Linear could absorb the pair exactly, so the function
+class is the paper's; what changes is where gradient descent starts and how it is scaled.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ def decoder(hidden: int) -> nn.Sequential:
     return nn.Sequential(mlp(hidden, hidden), nn.Linear(hidden, 1))
 
 
+OUTPUTS = ("node", "edge", "t")
+INITS = ("torch", "he")
+
+
 @dataclass
 class Output:
     node: torch.Tensor  # (N,) predicted C_B
@@ -39,8 +49,12 @@ class Output:
 
 
 class TBotan(nn.Module):
-    def __init__(self, variant: str = "both", hidden: int = 64, steps: int = 7, decoder_mode: str = "shared"):
+    def __init__(
+        self, variant: str = "both", hidden: int = 64, steps: int = 7, decoder_mode: str = "shared", init: str = "torch"
+    ):
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r} (one of {', '.join(INITS)})")
         if variant not in EDGE_FEATURES:
             raise ValueError(f"unknown variant {variant!r} (one of {', '.join(EDGE_FEATURES)})")
         if decoder_mode not in ("shared", "separate"):
@@ -54,6 +68,25 @@ class TBotan(nn.Module):
         self.node_decoder = decoder(hidden)
         self.edge_decoder = self.node_decoder if decoder_mode == "shared" else decoder(hidden)
         self.global_decoder = decoder(hidden)
+        self.register_buffer("output_shift", torch.zeros(len(OUTPUTS)))
+        self.register_buffer("output_scale", torch.ones(len(OUTPUTS)))
+        if init == "he":  # He et al. 2015: variance 2 / fan_in keeps a ReLU signal's size through the deep chains
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
+
+    def set_output_units(self, shift, scale) -> None:
+        """Outputs (node, edge, t) = shift + scale * decoder output; ``shift``, ``scale``: three numbers each."""
+        self.output_shift.copy_(torch.as_tensor(shift, dtype=self.output_shift.dtype))
+        self.output_scale.copy_(torch.as_tensor(scale, dtype=self.output_scale.dtype))
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As nn.Module's; a checkpoint made before the output units existed reads as the identity units."""
+        state = dict(state_dict)
+        state.setdefault("output_shift", torch.zeros(len(OUTPUTS)))
+        state.setdefault("output_scale", torch.ones(len(OUTPUTS)))
+        return super().load_state_dict(state, strict=strict, assign=assign)
 
     def forward(self, species: torch.Tensor, edges: torch.Tensor, edge_features: torch.Tensor) -> Output:
         """``species`` (N,) 0/1, ``edges`` (E, 2) (src, dst), ``edge_features`` (E, F) for this variant.
@@ -80,10 +113,11 @@ class TBotan(nn.Module):
 
     def decode(self, h: torch.Tensor, e: torch.Tensor, g: torch.Tensor) -> Output:
         """The decoders on the last step's node [N, hidden], edge [E, hidden] and global [hidden] features."""
+        shift, scale = self.output_shift.to(h.dtype), self.output_scale.to(h.dtype)
         return Output(
-            node=self.node_decoder(h).squeeze(-1),
-            edge=self.edge_decoder(e).squeeze(-1),
-            t=self.global_decoder(g).squeeze(-1),
+            node=shift[0] + scale[0] * self.node_decoder(h).squeeze(-1),
+            edge=shift[1] + scale[1] * self.edge_decoder(e).squeeze(-1),
+            t=shift[2] + scale[2] * self.global_decoder(g).squeeze(-1),
             u=g,
         )
 

@@ -68,6 +68,7 @@ import zarr
 from ..data.store import record_spec
 from ..errors import NonFiniteError, TrainingError
 from . import loss as loss_mod
+from .compiled import compiled
 from .distributed import Layout, reduce_sum, setup
 from .graphs import Graph, edge_features, load_graphs, random_orthogonal
 from .model import EDGE_FEATURES, TBotan
@@ -111,8 +112,43 @@ def model_shape(spec, variant: str) -> dict:
     return {"variant": variant, "hidden": t.hidden, "steps": t.steps, "decoder": t.decoder}
 
 
-def build_model(shape: dict) -> TBotan:
-    return TBotan(shape["variant"], hidden=shape["hidden"], steps=shape["steps"], decoder_mode=shape["decoder"])
+def build_model(shape: dict, init: str = "torch") -> TBotan:
+    return TBotan(
+        shape["variant"], hidden=shape["hidden"], steps=shape["steps"], decoder_mode=shape["decoder"], init=init
+    )
+
+
+RECIPE_DEFAULTS = {"scaling": "none", "init": "torch", "pretrain_epochs": 0, "schedule": "constant", "warmup_epochs": 0}
+DEAD_T_HEAD = 0.1  # the temperature head is dead when its predictions spread less than this share of the labels'
+
+
+def output_units(graphs: list[Graph]) -> tuple[list[float], list[float]]:
+    """(shift, scale) for (node, edge, t): the mean and standard deviation over the training graphs of the node
+    target, the (finite) edge targets and the temperature labels; a spread of zero (one training temperature,
+    no edge targets) reads as 1."""
+    node = torch.cat([g.node_target.double() for g in graphs])
+    edge = torch.cat([g.edge_target.double() for g in graphs])
+    edge = edge[torch.isfinite(edge)]
+    t = torch.tensor([g.temperature for g in graphs], dtype=torch.float64)
+    shift, scale = [], []
+    for x in (node, edge, t):
+        mean = float(x.mean()) if len(x) else 0.0
+        std = float(x.std(unbiased=False)) if len(x) > 1 else 0.0
+        shift.append(mean)
+        scale.append(std if std > 0 else 1.0)
+    return shift, scale
+
+
+def learning_rate(settings: dict, epoch: int) -> float:
+    """The learning rate of (0-based) ``epoch``: linear warm-up over ``warmup_epochs``, then constant or a cosine
+    decay to 1 % of ``lr`` at the spec's last epoch."""
+    lr, warm = settings["lr"], settings["warmup_epochs"]
+    factor = min(1.0, (epoch + 1) / warm) if warm else 1.0
+    if settings["schedule"] == "cosine":
+        span = max(settings["schedule_epochs"] - 1 - warm, 1)
+        x = min(max(epoch - warm, 0) / span, 1.0)
+        factor *= 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * x))
+    return lr * factor
 
 
 def _seed(spec_seed: int, *key: int) -> int:
@@ -136,6 +172,8 @@ def _settings(spec, lambda_g: float, graphs_per_step: int, group_size: int) -> d
         "graphs_per_step": graphs_per_step,
         "ranks_per_seed": group_size,
         "spec_seed": spec.seed,
+        **{k: getattr(t, k) for k in RECIPE_DEFAULTS},
+        **({"schedule_epochs": t.epochs} if t.schedule == "cosine" else {}),
     }
 
 
@@ -161,7 +199,7 @@ def graph_terms(model, graph: Graph, variant: str, transform=None) -> dict:
     feats = edge_features(graph, variant, transform=transform)
     out = model(graph.species, graph.edges, feats)
     md_t = torch.tensor(graph.temperature, dtype=out.t.dtype, device=out.t.device)
-    return loss_mod.terms(
+    terms = loss_mod.terms(
         out.node,
         graph.node_target,
         out.edge,
@@ -172,10 +210,15 @@ def graph_terms(model, graph: Graph, variant: str, transform=None) -> dict:
         graph.box,
         f_md=graph.f_md(),
     )
+    return {**terms, "t_pred": out.t.detach(), "u": out.u.detach()}
 
 
-def objective(t: dict, switched_on: bool, settings: dict) -> torch.Tensor:
-    """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path)."""
+def objective(t: dict, switched_on: bool, settings: dict, pretraining: bool = False) -> torch.Tensor:
+    """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path).
+    While ``pretraining`` (the first ``pretrain_epochs``) only the edge term counts; the node terms enter times 0.0
+    for the same reason."""
+    if pretraining:
+        return settings["lambda_edge"] * t["edge"] + 0.0 * (t["mse"] + t["global"])
     total = loss_mod.combine(
         t,
         switched_on,
@@ -203,6 +246,40 @@ def evaluate(
     sums = reduce_sum(sums.to(dev), group).cpu()
     n = max(float(sums[-1]), 1.0)
     return {**{k: float(sums[i]) / n for i, k in enumerate(TERMS)}, "objective": float(sums[-2]) / n}
+
+
+def temperature_head(t_pred: list, u_max, switched: bool, hidden: int, group=None) -> dict:
+    """The temperature head over an epoch's training graphs: the spread (standard deviation) of T_pred beside that
+    of the labels, and how many units of u were positive on at least one graph. ``dead``: switched on, yet the
+    predictions spread less than DEAD_T_HEAD of the labels (one constant T for every graph)."""
+    u_max = torch.zeros(hidden) if u_max is None else u_max.detach().cpu().clone()
+    if group is not None:
+        everyone = [None] * dist.get_world_size(group)
+        dist.all_gather_object(everyone, t_pred, group=group)
+        t_pred = [x for part in everyone for x in part]
+        nccl = dist.get_backend(group) == "nccl"
+        u_max = u_max.to(torch.device("cuda", torch.cuda.current_device()) if nccl else "cpu")
+        dist.all_reduce(u_max, op=dist.ReduceOp.MAX, group=group)
+        u_max = u_max.cpu()
+    pred = np.array([p for p, _ in t_pred], dtype=float)
+    labels = np.array([T for _, T in t_pred], dtype=float)
+    spread = float(pred.std()) if len(pred) else 0.0
+    label_spread = float(labels.std()) if len(labels) else 0.0
+    return {
+        "spread": spread,
+        "label_spread": label_spread,
+        "u_alive": int((u_max > 0).sum()),
+        "hidden": hidden,
+        "dead": bool(switched and label_spread > 0 and spread < DEAD_T_HEAD * label_spread),
+    }
+
+
+def dead_head_message(head: dict) -> str:
+    return (
+        f"the temperature head is dead: T_pred spreads {head['spread']:.2g} over the training graphs against "
+        f"{head['label_spread']:.2g} for their labels (u: {head['u_alive']} of {head['hidden']} units alive); "
+        "its temperatures are one constant (docs/training.md: the recipe that keeps it alive)"
+    )
 
 
 # --- checkpoints ---------------------------------------------------------------------------------------
@@ -239,7 +316,7 @@ def _check_compatible(ck: dict, shape: dict, settings: dict, path: Path) -> None
             "spec: move that folder away or restore the spec's model settings"
         )
     old = ck.get("settings", {})
-    old = {"target": "cb", **old}  # checkpoints made before the node target was a setting trained on C_B
+    old = {"target": "cb", **RECIPE_DEFAULTS, **old}  # older checkpoints: C_B and the recipe as it was then
     diff = [f"{k}: checkpoint {old.get(k)!r}, now {v!r}" for k, v in settings.items() if old.get(k) != v]
     if diff:
         raise TrainingError(
@@ -287,7 +364,9 @@ def _train_seed(
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_seed(spec.seed, seed))
-        model = build_model(shape)
+        model = build_model(shape, init=t.init)
+    if t.scaling == "standard":
+        model.set_output_units(*output_units(train_graphs))
     model.to(lay.device)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     start, best, best_epoch, history = 0, math.inf, None, []
@@ -316,6 +395,7 @@ def _train_seed(
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(model, process_group=group, device_ids=[lay.device] if lay.device.type == "cuda" else None)
+    forward = compiled(net, t.compile)
 
     n = len(train_graphs)
     per_step = graphs_per_step * W
@@ -324,6 +404,10 @@ def _train_seed(
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         switched = epoch >= t.switch_epoch
+        pretraining = epoch < t.pretrain_epochs
+        for param_group in opt.param_groups:
+            param_group["lr"] = learning_rate(settings, epoch)
+        t_pred, u_max = [], None
         gen = torch.Generator().manual_seed(_seed(spec.seed, seed, epoch))
         order = torch.randperm(n, generator=gen).tolist()
         transforms = [random_orthogonal(gen) for _ in range(n)]
@@ -341,12 +425,14 @@ def _train_seed(
                 g = train_graphs[order[p]]
                 sync = net.no_sync() if group is not None and k < len(work) - 1 else contextlib.nullcontext()
                 with sync:
-                    terms = graph_terms(net, g, variant, transforms[p])
-                    loss = objective(terms, switched, settings)
+                    terms = graph_terms(forward, g, variant, transforms[p])
+                    loss = objective(terms, switched, settings, pretraining)
                     if w and not torch.isfinite(loss).item() and bad is None:
                         bad = g
                     (loss * w).backward()
                 if w:
+                    t_pred.append((float(terms["t_pred"]), g.temperature))
+                    u_max = terms["u"] if u_max is None else torch.maximum(u_max, terms["u"])
                     sums += torch.tensor(
                         [float(terms[k2].detach()) for k2 in TERMS] + [float(loss.detach()), 1.0], dtype=torch.float64
                     )
@@ -392,10 +478,14 @@ def _train_seed(
         improved = val["objective"] < best
         if improved:
             best, best_epoch = val["objective"], epoch + 1
+        head = temperature_head(t_pred, u_max, switched, model.hidden, group)
         history.append(
             {
                 "epoch": epoch + 1,
                 "switched_on": switched,
+                "pretraining": pretraining,
+                "lr": learning_rate(settings, epoch),
+                "temperature_head": head,
                 "train": train_means,
                 "validation": val,
                 "epoch_s": dt,
@@ -426,11 +516,15 @@ def _train_seed(
             _save_json(history, folder / "history.json")
         recent = epoch_times[-5:]
         eta = (epochs - epoch - 1) * sum(recent) / len(recent)
+        if head["dead"] and epoch + 1 == epochs and writer:
+            logger.warning(f"seed {seed}: {dead_head_message(head)}")
         say(
-            f"epoch {epoch + 1}/{epochs}{' [all terms]' if switched else ''} loss {train_means['total']:.4g} "
+            f"epoch {epoch + 1}/{epochs}{' [all terms]' if switched else ' [edges only]' if pretraining else ''} "
+            f"loss {train_means['total']:.4g} "
             f"(mse {train_means['mse']:.3g} var {train_means['var']:.3g} corr {train_means['corr']:.3g} "
             f"edge {train_means['edge']:.3g} T {train_means['global']:.3g}) | validation {val['objective']:.4g}"
-            f"{' (best)' if improved else ''} | {n / dt:.2f} graphs/s | ETA {_fmt_time(eta)}"
+            f"{' (best)' if improved else ''} | T spread {head['spread']:.3g} of {head['label_spread']:.3g}, "
+            f"u {head['u_alive']}/{head['hidden']} alive | {n / dt:.2f} graphs/s | ETA {_fmt_time(eta)}"
         )
     return {
         "seed": seed,

@@ -1,0 +1,207 @@
+"""Why T-BOTAN does or does not learn: training recipes side by side on the same data (docs/training.md).
+
+    tbotan run jobs/quickstart.yaml                     # first: the data (any finished store)
+    python benchmarks/learning.py --store storage/quickstart.zarr --recipes baseline standard [--seeds 0 1]
+    python benchmarks/learning.py --store S --recipes standard --set hidden=64 steps=7 --name paper_network
+
+Each (recipe, seed) trains on one thread, two side by side (one per core), on its own copy of the store's data
+(models/, predictions/ and report/ are not copied), with `tbotan train` and `tbotan evaluate`; a recipe is a set
+of `training` fields over the store's spec's (RECIPES below; ``--set`` overrides fields of every recipe). Training
+stops at the epochs of ``--probes`` and resumes (bit-identical to one run), and at each stop the last checkpoint
+is probed on the training graphs:
+
+* dead ReLU units per layer (zero on every row of every graph at every step; tbotan.learn.diagnostics);
+* the global chain: units of u alive, the spread of T_pred against the labels', and the size of its input
+  mean_v h^m: the between-graph standard deviation over the mean (the temperature is a small modulation of it);
+* the gradient of the global term L_global with respect to the global chain (MLP + decoder) and to the trunk.
+
+At the end (best-validation checkpoint, test configurations): node Pearson (C_B, A particles) per T, T_pred per T,
+the |r_thermal - r_IS| descriptor's Pearson on the same configurations, and S_B(q) of the prediction over that of
+MD at the smallest q. Prints one JSON object and writes benchmarks/results/<name>.json (default ``learning``).
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+import zarr
+from quickstart import prediction_rows  # per seed and T: the test configurations' mean numbers
+from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
+
+from tbotan.core import minimum_image
+from tbotan.data.spec import load_spec
+from tbotan.data.store import tau_alpha_index
+from tbotan.learn import diagnostics
+from tbotan.learn.graphs import edge_features, load_graphs
+from tbotan.learn.train import build_model, graph_terms, load_checkpoint, model_dir
+
+RECIPES = {
+    "baseline": {},  # the store's spec as it is
+    "standard": {"scaling": "standard"},
+    "standard_he": {"scaling": "standard", "init": "he"},
+    "standard_cosine": {"scaling": "standard", "schedule": "cosine", "warmup_epochs": 5},
+    "standard_pretrain": {"scaling": "standard", "pretrain_epochs": 25},
+    "standard_lr1e-3": {"scaling": "standard", "lr": 1e-3},
+    "lr1e-3": {"lr": 1e-3},
+    "standard_he_cosine": {"scaling": "standard", "init": "he", "schedule": "cosine", "warmup_epochs": 5},
+}
+
+
+def parse_value(text: str):
+    return yaml.safe_load(text)
+
+
+def probe(spec_path: Path, store: Path, seed: int, graphs) -> dict:
+    """Dead units, the global chain and its gradients at the last checkpoint of ``seed``."""
+    spec = load_spec(spec_path)
+    ck = load_checkpoint(model_dir(store, spec, "both", None, seed) / "last.pt")
+    model = build_model(ck["shape"])
+    model.load_state_dict(ck["model"])
+    model.eval()
+    dead = diagnostics.dead_units(model, graphs, "both")
+    inputs = []
+    hook = model.global_mlp[0].register_forward_pre_hook(lambda m, a: inputs.append(a[0][model.hidden :].clone()))
+    with torch.no_grad():
+        preds = [float(model(g.species, g.edges, edge_features(g, "both")).t) for g in graphs]
+    hook.remove()
+    mean_h = torch.stack(inputs).reshape(len(graphs), model.steps, model.hidden).numpy()  # (graphs, steps, hidden)
+    size = np.abs(mean_h.mean(axis=0)).mean()
+    between = mean_h.std(axis=0).mean()
+    u = diagnostics.embeddings(model, graphs, "both")
+    alive, spread = diagnostics.embedding_spread(u, [g.temperature for g in graphs])
+    chain = [p for n, p in model.named_parameters() if n.startswith(("global_mlp", "global_decoder"))]
+    trunk = [p for n, p in model.named_parameters() if n.startswith(("node_", "edge_"))]
+    g_chain, g_trunk = np.zeros(len(chain)), np.zeros(len(trunk))
+    for g in graphs:
+        model.zero_grad()
+        graph_terms(model, g, "both")["global"].backward()
+        g_chain += [float(p.grad.norm()) ** 2 if p.grad is not None else 0.0 for p in chain]
+        g_trunk += [float(p.grad.norm()) ** 2 if p.grad is not None else 0.0 for p in trunk]
+    labels = np.array([g.temperature for g in graphs])
+    return {
+        "epoch": ck["epoch"],
+        "dead_units": {name: list(v) for name, v in dead.items()},
+        "dead_total": [sum(v[0] for v in dead.values()), sum(v[1] for v in dead.values())],
+        "u_alive": alive,
+        "u_spread": spread,
+        "t_pred_spread": float(np.std(preds)),
+        "t_label_spread": float(np.std(labels)),
+        "t_pred_by_T": {f"{T:g}": float(np.mean(np.array(preds)[labels == T])) for T in np.unique(labels)},
+        "global_input_relative_spread": float(between / size) if size > 0 else float("nan"),
+        "grad_global_term_chain": float(np.sqrt(g_chain.sum() / len(graphs))),
+        "grad_global_term_trunk": float(np.sqrt(g_trunk.sum() / len(graphs))),
+        "train_mse": ck["history"][-1]["train"]["mse"],
+        "validation": ck["history"][-1]["validation"]["objective"],
+    }
+
+
+def descriptor_rows(root, temperatures) -> dict:
+    """Pearson (A particles) of C_B with |r_thermal - r_IS| on each T's test configurations (mean over them)."""
+    out = {}
+    for T in temperatures:
+        g = root[f"T{T:.3f}"]
+        chosen = np.flatnonzero(g["done"][:] & (g["split"][:] == 2))
+        i_t = tau_alpha_index(g.attrs.get("times_tau"))
+        box = float(g.attrs["L"])
+        rhos = []
+        for c in chosen:
+            a = g["types"][c] == 0
+            dr = np.linalg.norm(minimum_image(g["thermal"][c] - g["inherent"][c], box), axis=1)
+            rhos.append(np.corrcoef(dr[a], g["cb"][c, i_t][a])[0, 1])
+        out[f"{T:g}"] = float(np.mean(rhos))
+    return out
+
+
+def sb_ratio(root, seed: int) -> dict:
+    """S_B(q) of the prediction over MD's, at the smallest q bin, per T (mean over the test configurations)."""
+    out = {}
+    for _, tg in sorted(root[f"predictions/both/seed{seed}"].groups()):
+        md, pred = tg["sb_md"][:], tg["sb_pred"][:]
+        out[f"{float(tg.attrs['T']):g}"] = float(np.mean(pred[:, 0]) / np.mean(md[:, 0]))
+    return out
+
+
+def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probes: list[int], work: Path) -> dict:
+    here = work / f"{name}_seed{seed}"
+    copy = here / "store.zarr"
+    shutil.copytree(store, copy, ignore=shutil.ignore_patterns("models", "predictions", "report"))
+    spec = {**spec, "training": {**spec["training"], **overrides}}
+    spec_path = here / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    lam = spec["training"]["lambda_g"]
+    args = [str(spec_path), "--store", str(copy), "--seeds", str(seed), "--variant", "both"]
+    args += ["--lambda-g", str(lam[0] if isinstance(lam, list) else lam)]
+    torch.set_num_threads(1)
+    train_graphs = load_graphs(copy, spec["training"]["temperatures"], split=0, target=spec["training"]["target"])
+    epochs = spec["training"]["epochs"]
+    stops = sorted({e for e in probes if e < epochs} | {epochs})
+    probed, train_s = [], 0.0
+    for stop in stops:
+        start = time.perf_counter()
+        cmd = [sys.executable, "-m", "tbotan", "train", "-q", *args, "--epochs", str(stop)]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{name} seed {seed}: {' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+        train_s += time.perf_counter() - start
+        probed.append(probe(spec_path, copy, seed, train_graphs))
+    subprocess.run([sys.executable, "-m", "tbotan", "evaluate", *args], env=env, check=True, capture_output=True)
+    root = zarr.open_group(str(copy), mode="r")
+    keep = ("T", "trained", "pearson_node_A", "pearson_node_A_sem", "T_pred", "T_pred_std", "test_configurations")
+    rows = [{k: r[k] for k in keep} for r in prediction_rows(root["predictions/both"])]
+    return {
+        "recipe": name,
+        "seed": seed,
+        "overrides": overrides,
+        "train_s": round(train_s, 1),
+        "rows": rows,
+        "sb_pred_over_md_smallest_q": sb_ratio(root, seed),
+        "probes": probed,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--store", default="storage/quickstart.zarr")
+    p.add_argument("--recipes", nargs="+", default=["baseline", "standard"], choices=sorted(RECIPES))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="training fields for every recipe")
+    p.add_argument("--probes", type=int, nargs="*", default=[1, 10, 25, 50, 75, 100], help="epochs to probe at")
+    p.add_argument("--name", default="learning", help="results file benchmarks/results/<name>.json")
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args()
+    root = zarr.open_group(args.store, mode="r")
+    spec = root.attrs["spec"]
+    common = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    descriptor = descriptor_rows(root, spec["temperatures"])
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=args.workers) as pool:
+        jobs = [
+            pool.submit(run_one, args.store, spec, r, {**RECIPES[r], **common}, s, args.probes, Path(tmp))
+            for r in args.recipes
+            for s in args.seeds
+        ]
+        results = [j.result() for j in jobs]
+    emit(
+        args.name,
+        {
+            "store": args.store,
+            "N": spec["N"],
+            "training": {**spec["training"], **common},
+            "threads_per_training": 1,
+            "descriptor_abs_dr_pearson_A": descriptor,
+            "runs": results,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The training recipe (docs/training.md): output units, He init, learning-rate schedule, edge pre-training, and the
+temperature head's health in the history; on the real store of jobs/ci.yaml (see test_train.py's ``wide``)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tbotan.data.spec import SpecError, load_spec
+from tbotan.learn.graphs import edge_features, load_graphs
+from tbotan.learn.model import TBotan
+from tbotan.learn.train import (
+    learning_rate,
+    load_checkpoint,
+    model_dir,
+    objective,
+    output_units,
+    temperature_head,
+    train,
+)
+from tests.learn.test_train import copy, wide  # noqa: F401  (the fixture)
+
+
+def recipe(spec, **fields):
+    return spec.model_copy(update={"training": spec.training.model_copy(update=fields)})
+
+
+def test_output_units_are_the_training_sets_mean_and_spread(wide):  # noqa: F811
+    _, spec, store = wide
+    graphs = load_graphs(store, [0.8, 2.0], split=0)
+    shift, scale = output_units(graphs)
+    node = np.concatenate([g.node_target.numpy() for g in graphs]).astype(float)
+    temps = np.array([g.temperature for g in graphs])
+    assert shift[0] == pytest.approx(node.mean()) and scale[0] == pytest.approx(node.std())
+    assert shift[2] == pytest.approx(temps.mean()) and scale[2] == pytest.approx(temps.std())
+    one_t = [g for g in graphs if g.temperature == 0.8]
+    assert output_units(one_t)[1][2] == 1.0  # one temperature: no spread, unit scale
+
+    torch.manual_seed(0)
+    model = TBotan(hidden=8, steps=2)
+    g = graphs[0]
+    raw = model(g.species, g.edges, edge_features(g, "both"))
+    model.set_output_units(shift, scale)
+    scaled = model(g.species, g.edges, edge_features(g, "both"))
+    for k, (a, b) in enumerate(zip(shift, scale)):
+        name = ("node", "edge", "t")[k]
+        torch.testing.assert_close(getattr(scaled, name), a + b * getattr(raw, name))
+    # the units travel with the state dict; a state dict made before they existed reads as the identity
+    other = TBotan(hidden=8, steps=2)
+    other.load_state_dict(model.state_dict())
+    assert torch.equal(other.output_scale, model.output_scale)
+    old = {k: v for k, v in model.state_dict().items() if not k.startswith("output_")}
+    other.load_state_dict(old)
+    assert torch.equal(other.output_scale, torch.ones(3)) and torch.equal(other.output_shift, torch.zeros(3))
+
+
+def test_he_init_has_the_variance_it_claims():
+    torch.manual_seed(0)
+    model = TBotan(hidden=64, steps=2, init="he")
+    w = model.node_mlp[0].weight
+    assert w.var().item() == pytest.approx(2 / w.shape[1], rel=0.05)
+    assert not model.node_mlp[0].bias.any()
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        TBotan(init="xavier")
+
+
+def test_learning_rate_schedule():
+    s = {"lr": 1e-3, "warmup_epochs": 4, "schedule": "constant"}
+    assert [learning_rate(s, e) for e in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    s = {"lr": 1e-3, "warmup_epochs": 0, "schedule": "cosine", "schedule_epochs": 11}
+    lrs = [learning_rate(s, e) for e in range(12)]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5)
+    assert lrs[5] == pytest.approx(1e-5 + 0.99e-3 * 0.5 * (1 + math.cos(math.pi / 2)))
+    assert all(a > b for a, b in zip(lrs[:11], lrs[1:11]))
+
+
+def test_pretraining_counts_only_the_edge_term():
+    values = {"mse": 2.0, "var": 3.0, "corr": 5.0, "edge": 7.0, "global": 1.0}
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in values.items()}
+    s = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 0.01, "w_v": 1.0, "w_c": 0.5}
+    loss = objective(t, False, s, pretraining=True)
+    loss.backward()
+    assert float(loss.detach()) == 3.5 and t["edge"].grad == 0.5 and t["mse"].grad == 0.0 and t["global"].grad == 0.0
+    assert float(objective(t, False, s)) == 0.5 * 2.0 + 0.5 * 7.0
+
+
+def test_temperature_head_dead_or_alive():
+    labels = [0.64, 0.8, 0.64, 0.8]
+    dead = temperature_head([(0.72, T) for T in labels], torch.tensor([0.0, 0.3, 0.0]), True, 3)
+    assert dead["dead"] and dead["u_alive"] == 1 and dead["label_spread"] == pytest.approx(0.08)
+    alive = temperature_head([(T + 0.01, T) for T in labels], torch.tensor([0.1, 0.3, 0.0]), True, 3)
+    assert not alive["dead"] and alive["spread"] == pytest.approx(0.08)
+    assert not temperature_head([(0.72, T) for T in labels], None, False, 3)["dead"]  # not switched on yet
+
+
+def test_recipe_in_training_history_and_checkpoint(wide, tmp_path):  # noqa: F811
+    _, spec, store = wide
+    store = copy(store, tmp_path, "r.zarr")
+    spec = recipe(spec, scaling="standard", pretrain_epochs=1, schedule="cosine", warmup_epochs=1)
+    train(spec, store, seeds=[0])
+    folder = model_dir(store, spec, "both", seed=0)
+    h = json.loads((folder / "history.json").read_text())
+    assert [e["pretraining"] for e in h] == [True, False, False, False]
+    assert h[0]["train"]["total"] == pytest.approx(0.5 * h[0]["train"]["edge"], rel=1e-6)
+    settings = load_checkpoint(folder / "last.pt")["settings"]
+    assert [e["lr"] for e in h] == pytest.approx([learning_rate(settings, e) for e in range(4)])
+    head = h[-1]["temperature_head"]
+    assert set(head) == {"spread", "label_spread", "u_alive", "hidden", "dead"} and head["hidden"] == 16
+    ck = load_checkpoint(folder / "last.pt")
+    graphs = load_graphs(store, [0.8, 2.0], split=0)
+    shift, scale = output_units(graphs)
+    assert ck["model"]["output_shift"].tolist() == pytest.approx(shift)
+    assert ck["settings"]["scaling"] == "standard" and ck["settings"]["schedule_epochs"] == 4
+
+
+def test_spec_refuses_impossible_recipes(tmp_path):
+    from tests.helpers import ROOT
+
+    text = (ROOT / "jobs" / "ci.yaml").read_text()
+    for extra, match in [
+        ("  scaling: robust\n", r"training\.scaling"),
+        ("  pretrain_epochs: 3\n", r"training\.pretrain_epochs.*past the switch epoch 2"),
+        ("  compile: maybe\n", r"training\.compile"),
+        ("  recipe: fast\n", r"training\.recipe"),
+    ]:
+        path = tmp_path / "bad.yaml"
+        path.write_text(text + extra)
+        with pytest.raises(SpecError, match=match):
+            load_spec(path)
