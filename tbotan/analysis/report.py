@@ -34,6 +34,7 @@ import zarr
 from ..data.spec import parse_spec
 from ..data.store import StoreError, group_name, open_store, software_versions, tau_alpha_index
 from ..errors import ReportError
+from ..learn.diagnostics import embedding_spread
 from ..learn.train import TERMS, run_flags, runs, variant_name
 from . import fourpoint
 
@@ -441,9 +442,25 @@ def distance_figure(res: dict, trained: list[float]):
     fig.colorbar(im, ax=ax, label=r"$D(T_i,T_j)=|\langle u(T_i)\rangle-\langle u(T_j)\rangle|$")
     ax.set_xlabel(r"$T_j$ (* not trained on)")
     ax.set_ylabel(r"$T_i$")
-    ax.set_title("Distances between mean global embeddings", fontsize=9)
+    health = embedding_health(res)
+    alive = ", ".join(f"{h['u_alive']}/{h['hidden']}" for h in health)
+    spread = ", ".join(f"{h['spread_across_T']:.2g}" for h in health)
+    ax.set_title(f"Distances between mean global embeddings\nu alive per seed: {alive}; spread: {spread}", fontsize=8)
     rows = [{"T_i": a, "T_j": b, "D": D[i, j]} for i, a in enumerate(temps) for j, b in enumerate(temps)]
-    return fig, {"temperatures": temps, "D": D, "mean_u": mean_u}, rows
+    return fig, {"temperatures": temps, "D": D, "mean_u": mean_u, "seeds": health}, rows
+
+
+def embedding_health(res: dict) -> list[dict]:
+    """Per seed: units of u positive on at least one test configuration, and the spread of u across temperatures
+    (between-temperature over within-temperature standard deviation; tbotan.learn.diagnostics.embedding_spread)."""
+    out = []
+    for s in sorted(res):
+        temps = sorted(res[s]["T"])
+        u = np.concatenate([res[s]["T"][T]["u"] for T in temps])
+        labels = np.concatenate([np.full(len(res[s]["T"][T]["u"]), T) for T in temps])
+        alive, spread = embedding_spread(u, labels)
+        out.append({"seed": s, "u_alive": alive, "hidden": u.shape[1], "spread_across_T": spread})
+    return out
 
 
 def maps_figure(root, res: dict, trained: list[float], slab: list[float]):
@@ -707,10 +724,11 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
                 "prediction against MD over A particles, per configuration then averaged.",
             )
         key = _key_numbers(pear[2], xi[2], tp[2])
+        health = embedding_health(res)
         (tmp / "key_numbers.json").write_text(
-            json.dumps({"provenance": prov, "rows": key}, indent=1, default=_jsonable)
+            json.dumps({"provenance": prov, "rows": key, "embedding": health}, indent=1, default=_jsonable)
         )
-        (tmp / "index.html").write_text(_html(spec, prov, key, figures, missing))
+        (tmp / "index.html").write_text(_html(spec, prov, key, figures, missing, health))
         zarr.open_group(str(tmp), mode="a").attrs.update(
             {  # a Zarr group, so Zarr readers of the store list it
                 "content": "report of this store (PNG, JSON, CSV, index.html), made by `tbotan report`",
@@ -752,7 +770,7 @@ def _key_numbers(pearson_rows, xi_rows, t_rows) -> list[dict]:
     ]
 
 
-def _html(spec, prov, key, figures, missing) -> str:
+def _html(spec, prov, key, figures, missing, health=()) -> str:
     e = html.escape
     head = (
         "<tr><th>T</th><th>trained</th><th>test configs</th><th>node &rho; (A)</th><th>edge &rho; (A-A)</th>"
@@ -771,6 +789,13 @@ def _html(spec, prov, key, figures, missing) -> str:
         for stem, cap in figures
     )
     warn = ("<p style='color:red'><b>PARTIAL report</b>: " + e("; ".join(missing)) + "</p>") if missing else ""
+    flat = " <b>(u does not tell the temperatures apart)</b>"
+    embedding = "".join(
+        f"<li>seed {h['seed']}: {h['u_alive']} of {h['hidden']} units of u alive; spread across T "
+        f"{h['spread_across_T']:.3g}{'' if h['spread_across_T'] > 1 else flat}</li>"
+        for h in health
+    )
+    embedding = f"<p>Global embedding u on the test configurations:</p><ul>{embedding}</ul>" if embedding else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>T-BOTAN report</title></head><body "
         f"style='font-family:sans-serif;max-width:1200px;margin:auto'><h1>T-BOTAN report</h1>{warn}"
@@ -778,5 +803,6 @@ def _html(spec, prov, key, figures, missing) -> str:
         f"seeds {prov['seeds']}, N = {spec.N}, trained on T = {prov['training_temperatures']}; made {e(prov['made'])}. "
         f"Reduced LJ units (&sigma;<sub>AA</sub>, &epsilon;<sub>AA</sub>, &tau;<sub>LJ</sub>). Values: mean over seeds "
         f"&plusmn; std over seeds; T<sub>pred</sub> &plusmn; std over configurations and seeds.</p>"
-        f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{head}{body}</table>{figs}</body></html>"
+        f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{head}{body}</table>{embedding}{figs}"
+        "</body></html>"
     )

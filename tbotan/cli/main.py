@@ -213,6 +213,7 @@ def later_stages(store_path) -> dict:
                 "of": spec_epochs,
                 "best_epoch": best[-1]["epoch"] if best else None,
                 "best_validation": best[-1]["validation"]["objective"] if best else None,
+                "temperature_head": h[-1].get("temperature_head") if h else None,
             }
         )
     predictions = []
@@ -239,6 +240,12 @@ def cmd_status(args) -> None:
     _print_status(rows)
     for m in later["models"]:
         best = f"best validation {m['best_validation']:.4g} at epoch {m['best_epoch']}" if m["best_epoch"] else ""
+        head = m["temperature_head"]
+        if head and head["dead"]:
+            best += f" | TEMPERATURE HEAD DEAD: {head['message']}"
+        elif head and head["label_spread"] > 0:
+            best += f" | T head: spread {head['spread']:.2g} of {head['label_spread']:.2g}"
+            best += f", u {head['u_alive']}/{head['hidden']} alive"
         print(f"train    {m['variant']} {m['seed']}: epoch {m['epochs']}/{m['of']} {best}")
     if not later["models"]:
         print("train    nothing trained yet (`tbotan train`)")

@@ -45,7 +45,8 @@ class _Guarded:
 
 
 def compiled(module, mode: str):
-    """A callable computing ``module(*args)``: compiled (mode "auto" or "on") or ``module`` itself ("off")."""
+    """A callable computing ``module(*args)`` (a module or a function, such as loss.pair_block): compiled (mode
+    "auto" or "on") or ``module`` itself ("off")."""
     if mode not in MODES:
         raise TrainingError(f"unknown compile mode {mode!r} (one of {', '.join(MODES)})")
     return module if mode == "off" else _Guarded(module, mode)

@@ -106,7 +106,8 @@ class TBotan(nn.Module):
         for _ in range(self.steps):
             pre = (h @ w_src.T)[src] + (h @ w_dst.T)[dst] + e @ w_e.T + enc_part
             e = rest(pre)
-            incoming = torch.zeros_like(h).index_add_(0, dst, e)
+            acc = torch.promote_types(e.dtype, torch.float32)  # the sum of messages stays fp32 under bf16 autocast
+            incoming = torch.zeros(h.shape, dtype=acc, device=h.device).index_add_(0, dst, e.to(acc))
             h = self.node_mlp(torch.cat([h, h_enc, incoming], dim=1))
             g = self.global_mlp(torch.cat([g, h.mean(dim=0)]))
         return self.decode(h, e, g)

@@ -195,7 +195,7 @@ def _assign(seeds: list[int], lay: Layout):
 
 
 # --- loss of one graph ---------------------------------------------------------------------------------
-def graph_terms(model, graph: Graph, variant: str, transform=None) -> dict:
+def graph_terms(model, graph: Graph, variant: str, transform=None, kernel=loss_mod.pair_block) -> dict:
     feats = edge_features(graph, variant, transform=transform)
     out = model(graph.species, graph.edges, feats)
     md_t = torch.tensor(graph.temperature, dtype=out.t.dtype, device=out.t.device)
@@ -209,6 +209,7 @@ def graph_terms(model, graph: Graph, variant: str, transform=None) -> dict:
         graph.positions,
         graph.box,
         f_md=graph.f_md(),
+        kernel=kernel,
     )
     return {**terms, "t_pred": out.t.detach(), "u": out.u.detach()}
 
@@ -395,7 +396,7 @@ def _train_seed(
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         net = DDP(model, process_group=group, device_ids=[lay.device] if lay.device.type == "cuda" else None)
-    forward = compiled(net, t.compile)
+    forward, kernel = compiled(net, t.compile), compiled(loss_mod.pair_block, t.compile)
 
     n = len(train_graphs)
     per_step = graphs_per_step * W
@@ -425,7 +426,7 @@ def _train_seed(
                 g = train_graphs[order[p]]
                 sync = net.no_sync() if group is not None and k < len(work) - 1 else contextlib.nullcontext()
                 with sync:
-                    terms = graph_terms(forward, g, variant, transforms[p])
+                    terms = graph_terms(forward, g, variant, transforms[p], kernel)
                     loss = objective(terms, switched, settings, pretraining)
                     if w and not torch.isfinite(loss).item() and bad is None:
                         bad = g
@@ -479,6 +480,8 @@ def _train_seed(
         if improved:
             best, best_epoch = val["objective"], epoch + 1
         head = temperature_head(t_pred, u_max, switched, model.hidden, group)
+        if head["dead"]:
+            head["message"] = dead_head_message(head)
         history.append(
             {
                 "epoch": epoch + 1,
@@ -517,7 +520,7 @@ def _train_seed(
         recent = epoch_times[-5:]
         eta = (epochs - epoch - 1) * sum(recent) / len(recent)
         if head["dead"] and epoch + 1 == epochs and writer:
-            logger.warning(f"seed {seed}: {dead_head_message(head)}")
+            logger.warning(f"seed {seed}: {head['message']}")
         say(
             f"epoch {epoch + 1}/{epochs}{' [all terms]' if switched else ' [edges only]' if pretraining else ''} "
             f"loss {train_means['total']:.4g} "

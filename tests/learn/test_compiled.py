@@ -8,6 +8,7 @@ import textwrap
 import pytest
 import torch
 
+from tbotan.learn import loss
 from tbotan.learn.compiled import compiled
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.model import TBotan
@@ -23,12 +24,15 @@ def test_compiled_step_equals_eager_to_float_tolerance(ci_store):
     for mode in ("off", "on"):
         torch.manual_seed(0)
         model = TBotan(hidden=16, steps=2)
-        forward = compiled(model, mode)
+        forward, kernel = compiled(model, mode), compiled(loss.pair_block, mode)
         outs[mode] = [forward(g.species, g.edges, edge_features(g, "both")) for g in graphs]
         model.zero_grad()
-        sum(objective(graph_terms(forward, g, "both"), True, SETTINGS) for g in graphs).backward()
+        terms = [graph_terms(forward, g, "both", kernel=kernel) for g in graphs]
+        sum(objective(t, True, SETTINGS) for t in terms).backward()
         grads[mode] = [p.grad.clone() for p in model.parameters()]
-    for a, b in zip(outs["off"], outs["on"]):
+        outs[mode + "_corr"] = [t["corr"].detach() for t in terms]
+    torch.testing.assert_close(outs["on_corr"], outs["off_corr"], rtol=1e-4, atol=1e-6)
+    for a, b in zip(outs["off"], outs["on"]):  # the model's outputs
         for name in ("node", "edge", "t", "u"):
             torch.testing.assert_close(getattr(b, name), getattr(a, name), rtol=1e-4, atol=1e-5)
     for a, b in zip(grads["off"], grads["on"]):

@@ -187,6 +187,13 @@ def test_report_numbers_are_traceable_and_recomputable(trained):
         T: np.concatenate([root[f"predictions/both/seed{s}/T{T:.3f}/u"][:] for s in (0, 1)]).mean(0) for T in (0.8, 2.0)
     }
     assert D[0, 1] == pytest.approx(np.linalg.norm(u[0.8] - u[2.0])) and D[0, 0] == 0
+    for h in d["seeds"]:  # units of u alive and its spread across T, recomputed from the stored u
+        u_s = {T: root[f"predictions/both/seed{h['seed']}/T{T:.3f}/u"][:] for T in (0.8, 2.0)}
+        assert h["u_alive"] == int((np.concatenate(list(u_s.values())) > 0).any(axis=0).sum())
+        between = np.linalg.norm(np.std([u_s[0.8].mean(0), u_s[2.0].mean(0)], axis=0))
+        within = np.linalg.norm(u_s[2.0].std(0))  # T = 0.8 has one test configuration: no within-T spread
+        assert h["spread_across_T"] == pytest.approx(between / within)
+    assert "units of u alive" in index.read_text()
 
 
 def test_partial_report_never_replaces_a_complete_one(trained, tmp_path):

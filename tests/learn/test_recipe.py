@@ -107,7 +107,8 @@ def test_recipe_in_training_history_and_checkpoint(wide, tmp_path):  # noqa: F81
     settings = load_checkpoint(folder / "last.pt")["settings"]
     assert [e["lr"] for e in h] == pytest.approx([learning_rate(settings, e) for e in range(4)])
     head = h[-1]["temperature_head"]
-    assert set(head) == {"spread", "label_spread", "u_alive", "hidden", "dead"} and head["hidden"] == 16
+    assert set(head) >= {"spread", "label_spread", "u_alive", "hidden", "dead"} and head["hidden"] == 16
+    assert ("message" in head) == head["dead"]
     ck = load_checkpoint(folder / "last.pt")
     graphs = load_graphs(store, [0.8, 2.0], split=0)
     shift, scale = output_units(graphs)
@@ -129,3 +130,16 @@ def test_spec_refuses_impossible_recipes(tmp_path):
         path.write_text(text + extra)
         with pytest.raises(SpecError, match=match):
             load_spec(path)
+
+
+def test_embedding_spread_against_numpy():
+    from tbotan.learn.diagnostics import embedding_spread
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 0.1, (5, 4)), rng.normal(1, 0.1, (7, 4))
+    a[:, 3] = b[:, 3] = -1.0  # one unit never positive
+    alive, spread = embedding_spread(np.concatenate([a, b]), [0.6] * 5 + [0.8] * 7)
+    between = np.sqrt(sum(np.std([a[:, i].mean(), b[:, i].mean()]) ** 2 for i in range(4)))
+    within = 0.5 * (np.sqrt((a.std(0) ** 2).sum()) + np.sqrt((b.std(0) ** 2).sum()))
+    assert alive == 3 and spread == pytest.approx(between / within)
+    assert embedding_spread(a, [0.6] * 5)[1] != embedding_spread(a, [0.6] * 5)[1]  # one temperature: NaN
