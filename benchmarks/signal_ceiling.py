@@ -40,6 +40,83 @@ def rho(x, y):
     return float(np.corrcoef(x, y)[0, 1])
 
 
+SHELLS = np.arange(0.7, 3.01, 0.2)  # radial shells for the structure functions
+
+
+def descriptors(types, thermal, inherent, box) -> np.ndarray:
+    """(N, F) per-particle structural descriptors, none of them learned: radial structure functions (counts of A
+    and of B neighbours per shell, Schoenholz et al. 2016's G) in the IS and in the thermal structure, the
+    particle's distance from its IS position and its energies, and the averages of those three over the particles
+    within 2.0 sigma in the IS (local averages carry more of the dynamics than the particle's own values)."""
+    n = len(types)
+    cols = []
+    for x in (inherent, thermal):
+        i, j, d = neighbour_pairs(x, box, SHELLS[-1])
+        shell = np.digitize(d, SHELLS) - 1
+        for s in (0, 1):
+            keep = (types[j] == s) & (shell >= 0) & (shell < len(SHELLS) - 1)
+            counts = np.zeros((n, len(SHELLS) - 1))
+            np.add.at(counts, (i[keep], shell[keep]), 1.0)
+            cols.append(counts)
+    d = thermal - inherent
+    own = np.stack(
+        [
+            np.linalg.norm(d - box * np.round(d / box), axis=1),
+            pair_energy(types, inherent, box),
+            pair_energy(types, thermal, box),
+        ],
+        axis=1,
+    )
+    i, j, _ = neighbour_pairs(inherent, box, 2.0)
+    local = np.zeros_like(own)
+    np.add.at(local, i, own[j])
+    local /= np.maximum(np.bincount(i, minlength=n), 1)[:, None]
+    return np.concatenate([*cols, own, local, types[:, None].astype(float)], axis=1)
+
+
+def ridge_regression(root, train_temperatures) -> dict:
+    """A ridge regression of C_B on ``descriptors`` (A particles), fitted on the train split (0) of the training
+    temperatures, its penalty chosen on the validation split (1); Pearson on each T's test split (2)."""
+
+    def load(T, split):
+        g = root[f"T{T:.3f}"]
+        L = float(g.attrs["L"])
+        xs, ys = [], []
+        for c in np.flatnonzero(g["done"][:] & (g["split"][:] == split)):
+            types = g["types"][c]
+            a = types == 0
+            xs.append(descriptors(types, g["thermal"][c], g["inherent"][c], L)[a])
+            ys.append(g["cb"][c, 0][a])
+        return xs, ys
+
+    train = [load(T, 0) for T in train_temperatures]
+    x = np.concatenate([v for xs, _ in train for v in xs])
+    y = np.concatenate([v for _, ys in train for v in ys])
+    mu, sd = x.mean(0), x.std(0) + 1e-12
+    z = (x - mu) / sd
+    val = [load(T, 1) for T in train_temperatures]
+
+    def fit(alpha):
+        a = np.concatenate([z, np.ones((len(z), 1))], axis=1)
+        return np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ y)
+
+    def predict(w, xs):
+        return [np.concatenate([(v - mu) / sd, np.ones((len(v), 1))], axis=1) @ w for v in xs]
+
+    def score(w, sets):
+        return np.mean([rho(p, t) for xs, ys in sets for p, t in zip(predict(w, xs), ys)])
+
+    alphas = [10.0**k for k in range(-3, 6)]
+    best = max(alphas, key=lambda al: score(fit(al), val))
+    w = fit(best)
+    out = {"alpha": best, "features": int(z.shape[1]), "train_particles": len(y)}
+    for name, g in sorted(root.groups()):
+        if name.startswith("T"):
+            xs, ys = load(float(g.attrs["T"]), 2)
+            out[f"{float(g.attrs['T']):g}"] = float(np.mean([rho(p, t) for p, t in zip(predict(w, xs), ys)]))
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--store", default="storage/quickstart.zarr")
@@ -85,7 +162,9 @@ def main() -> None:
                 "cb_std_A": float(np.mean(std)),
             }
         )
-    emit("signal_ceiling", {"store": args.store, "rows": rows})
+    trained = root.attrs["spec"]["training"]["temperatures"]
+    ridge = ridge_regression(root, trained)
+    emit("signal_ceiling", {"store": args.store, "rows": rows, "ridge_regression_pearson_A": ridge})
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def time_f(graph: Graph, device: str, mode: str, repeats: int = 3) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--store", default="storage/botan_sample_cb.zarr")
+    p.add_argument("--store", default=str(Path(__file__).resolve().parents[1] / "storage" / "botan_sample_cb.zarr"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=5)
     args = p.parse_args()

@@ -156,7 +156,10 @@ class Training(_Model):
     steps: int = Field(7, ge=1)
     edge_cutoff: float = Field(2.0, gt=0)
     # the training recipe, which the paper leaves open (docs/training.md measures each choice)
-    scaling: Literal["standard", "none"] = "none"  # outputs in units of the training set's mean and spread
+    # outputs in units of the training set's mean and spread: temperature (T only), edge_temperature (E_jk and T),
+    # centered (edge_temperature, and C_B shifted by its mean), standard (all three), mobility (standard with C_B's
+    # unit negative); docs/training.md measures each
+    scaling: Literal["none", "temperature", "edge_temperature", "centered", "standard", "mobility"] = "none"
     init: Literal["torch", "he"] = "torch"  # torch's default Linear init, or He (variance 2 / fan_in)
     pretrain_epochs: int = Field(0, ge=0)  # the first epochs train on the edge targets alone (BOTAN's recipe)
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs

@@ -14,8 +14,9 @@ anywhere in the input: nodes carry only the species, edges only geometry.
 Units of the outputs: each decoder's output y is read as ``shift + scale * y`` with fixed (non-trained)
 buffers, one pair each for C_B, E_jk and T. The identity (0, 1) is the paper's network as written;
 ``set_output_units`` puts the outputs in units of the training set's mean and spread (the training recipe's
-``scaling: standard``, docs/training.md). The final Linear could absorb the pair exactly, so the function
-class is the paper's; what changes is where gradient descent starts and how it is scaled.
+``scaling``, docs/training.md). With separate decoders each final Linear absorbs its pair exactly (the function
+class is the paper's; what changes is where gradient descent starts and how its steps are scaled); a decoder
+shared by nodes and edges gives the two outputs their own fixed affine map: four fixed numbers beyond it.
 """
 
 from __future__ import annotations

@@ -122,10 +122,11 @@ RECIPE_DEFAULTS = {"scaling": "none", "init": "torch", "pretrain_epochs": 0, "sc
 DEAD_T_HEAD = 0.1  # the temperature head is dead when its predictions spread less than this share of the labels'
 
 
-def output_units(graphs: list[Graph]) -> tuple[list[float], list[float]]:
+def output_units(graphs: list[Graph], flip_node: bool = False) -> tuple[list[float], list[float]]:
     """(shift, scale) for (node, edge, t): the mean and standard deviation over the training graphs of the node
     target, the (finite) edge targets and the temperature labels; a spread of zero (one training temperature,
-    no edge targets) reads as 1."""
+    no edge targets) reads as 1. ``flip_node``: the node's scale is minus its spread (``scaling: mobility``: C_B
+    falls where E_jk grows, so a decoder shared by nodes and edges then reads mobility in both)."""
     node = torch.cat([g.node_target.double() for g in graphs])
     edge = torch.cat([g.edge_target.double() for g in graphs])
     edge = edge[torch.isfinite(edge)]
@@ -136,6 +137,8 @@ def output_units(graphs: list[Graph]) -> tuple[list[float], list[float]]:
         std = float(x.std(unbiased=False)) if len(x) > 1 else 0.0
         shift.append(mean)
         scale.append(std if std > 0 else 1.0)
+    if flip_node:
+        scale[0] = -scale[0]
     return shift, scale
 
 
@@ -211,7 +214,16 @@ def graph_terms(model, graph: Graph, variant: str, transform=None, kernel=loss_m
         f_md=graph.f_md(),
         kernel=kernel,
     )
-    return {**terms, "t_pred": out.t.detach(), "u": out.u.detach()}
+    return {**terms, "t_pred": out.t.detach(), "u": out.u.detach(), "node": out.node.detach()}
+
+
+def pearson_a(pred: torch.Tensor, graph: Graph) -> float:
+    """Pearson correlation of a node prediction with the graph's node target over its A particles."""
+    a = graph.species == 0
+    x, y = pred[a].double(), graph.node_target[a].double()
+    x, y = x - x.mean(), y - y.mean()
+    norm = float(x.norm() * y.norm())
+    return float((x * y).sum()) / norm if norm > 0 else 0.0
 
 
 def objective(t: dict, switched_on: bool, settings: dict, pretraining: bool = False) -> torch.Tensor:
@@ -236,17 +248,19 @@ def objective(t: dict, switched_on: bool, settings: dict, pretraining: bool = Fa
 def evaluate(
     model, graphs: list[Graph], variant: str, settings: dict, group=None, group_rank: int = 0, group_size: int = 1
 ) -> dict:
-    """Mean per-term losses over ``graphs`` plus ``objective`` (every term on); shared over a group's ranks."""
-    sums = torch.zeros(len(TERMS) + 2, dtype=torch.float64)
+    """Mean per-term losses over ``graphs`` plus ``objective`` (every term on) and ``pearson_A`` (of the node
+    prediction over A particles, a diagnostic: the var and corr terms cannot tell a prediction from its mirror
+    image); shared over a group's ranks."""
+    sums = torch.zeros(len(TERMS) + 3, dtype=torch.float64)
     for g in graphs[group_rank::group_size]:
         t = graph_terms(model, g, variant)
-        sums += torch.tensor(
-            [float(t[k]) for k in TERMS] + [float(objective(t, True, settings)), 1.0], dtype=torch.float64
-        )
+        extra = [pearson_a(t["node"], g), float(objective(t, True, settings)), 1.0]
+        sums += torch.tensor([float(t[k]) for k in TERMS] + extra, dtype=torch.float64)
     dev = next(model.parameters()).device
     sums = reduce_sum(sums.to(dev), group).cpu()
     n = max(float(sums[-1]), 1.0)
-    return {**{k: float(sums[i]) / n for i, k in enumerate(TERMS)}, "objective": float(sums[-2]) / n}
+    means = {k: float(sums[i]) / n for i, k in enumerate(TERMS)}
+    return {**means, "pearson_A": float(sums[-3]) / n, "objective": float(sums[-2]) / n}
 
 
 def temperature_head(t_pred: list, u_max, switched: bool, hidden: int, group=None) -> dict:
@@ -366,8 +380,15 @@ def _train_seed(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_seed(spec.seed, seed))
         model = build_model(shape, init=t.init)
-    if t.scaling == "standard":
-        model.set_output_units(*output_units(train_graphs))
+    if t.scaling != "none":
+        shift, scale = output_units(train_graphs, flip_node=t.scaling == "mobility" and t.target == "cb")
+        if t.scaling == "temperature":  # C_B and E_jk as the paper's network gives them
+            shift, scale = [0.0, 0.0, shift[2]], [1.0, 1.0, scale[2]]
+        if t.scaling == "edge_temperature":  # C_B as the paper's network gives it
+            shift, scale = [0.0, *shift[1:]], [1.0, *scale[1:]]
+        if t.scaling == "centered":  # C_B shifted by its mean, in its own units
+            scale = [1.0, *scale[1:]]
+        model.set_output_units(shift, scale)
     model.to(lay.device)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     start, best, best_epoch, history = 0, math.inf, None, []
@@ -525,7 +546,8 @@ def _train_seed(
             f"epoch {epoch + 1}/{epochs}{' [all terms]' if switched else ' [edges only]' if pretraining else ''} "
             f"loss {train_means['total']:.4g} "
             f"(mse {train_means['mse']:.3g} var {train_means['var']:.3g} corr {train_means['corr']:.3g} "
-            f"edge {train_means['edge']:.3g} T {train_means['global']:.3g}) | validation {val['objective']:.4g}"
+            f"edge {train_means['edge']:.3g} T {train_means['global']:.3g}) | validation {val['objective']:.4g} "
+            f"(node rho_A {val['pearson_A']:.2f})"
             f"{' (best)' if improved else ''} | T spread {head['spread']:.3g} of {head['label_spread']:.3g}, "
             f"u {head['u_alive']}/{head['hidden']} alive | {n / dt:.2f} graphs/s | ETA {_fmt_time(eta)}"
         )
