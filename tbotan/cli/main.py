@@ -242,7 +242,7 @@ def cmd_status(args) -> None:
         best = f"best validation {m['best_validation']:.4g} at epoch {m['best_epoch']}" if m["best_epoch"] else ""
         head = m["temperature_head"]
         if head and head["dead"]:
-            best += f" | TEMPERATURE HEAD DEAD: {head['message']}"
+            best += f" | {head['message']}"
         elif head and head["label_spread"] > 0:
             best += f" | T head: spread {head['spread']:.2g} of {head['label_spread']:.2g}"
             best += f", u {head['u_alive']}/{head['hidden']} alive"

@@ -291,9 +291,9 @@ def temperature_head(t_pred: list, u_max, switched: bool, hidden: int, group=Non
 
 def dead_head_message(head: dict) -> str:
     return (
-        f"the temperature head is dead: T_pred spreads {head['spread']:.2g} over the training graphs against "
-        f"{head['label_spread']:.2g} for their labels (u: {head['u_alive']} of {head['hidden']} units alive); "
-        "its temperatures are one constant (docs/training.md: the recipe that keeps it alive)"
+        f"temperature head dead: T_pred spreads {head['spread']:.2g} over the training graphs against "
+        f"{head['label_spread']:.2g} for their labels (u: {head['u_alive']} of {head['hidden']} units alive), "
+        "one constant T for every graph (docs/training.md: why, and what the training.scaling choices do)"
     )
 
 

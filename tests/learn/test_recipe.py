@@ -3,6 +3,8 @@ temperature head's health in the history; on the real store of jobs/ci.yaml (see
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -109,6 +111,11 @@ def test_recipe_in_training_history_and_checkpoint(wide, tmp_path):  # noqa: F81
     head = h[-1]["temperature_head"]
     assert set(head) >= {"spread", "label_spread", "u_alive", "hidden", "dead"} and head["hidden"] == 16
     assert ("message" in head) == head["dead"]
+    # `tbotan status` shows the last epoch's temperature head: its message when dead, its spread otherwise
+    status = subprocess.run([sys.executable, "-m", "tbotan", "status", str(store)], capture_output=True, text=True)
+    line = next(x for x in status.stdout.splitlines() if x.startswith("train    both seed0"))
+    expected = head["message"] if head["dead"] else f"T head: spread {head['spread']:.2g} of {head['label_spread']:.2g}"
+    assert expected in line, line
     ck = load_checkpoint(folder / "last.pt")
     graphs = load_graphs(store, [0.8, 2.0], split=0)
     shift, scale = output_units(graphs)
@@ -143,3 +150,18 @@ def test_embedding_spread_against_numpy():
     within = 0.5 * (np.sqrt((a.std(0) ** 2).sum()) + np.sqrt((b.std(0) ** 2).sum()))
     assert alive == 3 and spread == pytest.approx(between / within)
     assert embedding_spread(a, [0.6] * 5)[1] != embedding_spread(a, [0.6] * 5)[1]  # one temperature: NaN
+
+
+def test_a_dead_temperature_head_is_reported(wide, tmp_path, caplog):  # noqa: F811
+    """lambda_g = 0: the head never learns, so it must be reported dead in the log and in the history."""
+    import logging
+
+    _, spec, store = wide
+    store = copy(store, tmp_path, "dead.zarr")
+    caplog.set_level(logging.INFO, logger="tbotan")
+    train(spec, store, seeds=[0], lambda_g=0.0)
+    h = json.loads((model_dir(store, spec, "both", 0.0, seed=0) / "history.json").read_text())
+    head = h[-1]["temperature_head"]
+    assert head["dead"] and head["spread"] < 0.1 * head["label_spread"]
+    assert [e["temperature_head"]["dead"] for e in h[:2]] == [False, False]  # not switched on yet
+    assert any("seed 0: temperature head dead: T_pred spreads" in m for m in caplog.messages)
