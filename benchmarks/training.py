@@ -2,6 +2,8 @@
 torch.compile (``training.compile``) in the same run, with the loss's F(X, d) timed alone.
 
     python benchmarks/training.py [--store storage/botan_sample_cb.zarr] [--threads 2] [--steps 5]
+    python benchmarks/training.py --store storage/quickstart.zarr --temperature 0.64 --threads 1 \
+        --hidden 32 --mp-steps 4 --name training_quickstart          # the quickstart's graphs and network
 
 The graph is a real one: the first training configuration of the store (BOTAN's N = 4096 files imported with
 `tbotan import botan`, see docs/import.md); without a store, a KA configuration of N = 4096 made here (random
@@ -62,10 +64,10 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def time_steps(graph: Graph, device: str, steps: int, mode: str = "off", bf16: bool = False) -> dict:
+def time_steps(graph: Graph, device: str, steps: int, mode: str = "off", bf16: bool = False, shape=(64, 7)) -> dict:
     """Seconds of the first step (compilation included) and per step after it (median of ``steps``)."""
     torch.manual_seed(0)
-    model = TBotan().to(device)
+    model = TBotan(hidden=shape[0], steps=shape[1]).to(device)
     forward, kernel = compiled(model, mode), compiled(loss.pair_block, mode)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     g = graph.to(device)
@@ -112,11 +114,16 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--store", default=str(Path(__file__).resolve().parents[1] / "storage" / "botan_sample_cb.zarr"))
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=5, help="timed training steps")
+    p.add_argument("--temperature", type=float, default=0.44, help="the store's temperature to take the graph from")
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--mp-steps", type=int, default=7, help="message-passing steps")
+    p.add_argument("--name", default="training", help="results file benchmarks/results/<name>.json")
     args = p.parse_args()
+    shape = (args.hidden, args.mp_steps)
     if Path(args.store).exists():
-        graph = load_graphs(args.store, [0.44], split=0)[0]
-        source = f"{args.store}: first training configuration (T = 0.44)"
+        graph = load_graphs(args.store, [args.temperature], split=0)[0]
+        source = f"{args.store}: first training configuration (T = {args.temperature})"
     else:
         graph = ka_graph(4096)
         source = "KA configuration made here, random targets"
@@ -126,7 +133,7 @@ def main() -> None:
         configs += [("cuda", "off", False), ("cuda", "on", False), ("cuda", "on", True)]
     rows = []
     for device, mode, bf16 in configs:
-        r = time_steps(graph, device, args.steps, mode, bf16)
+        r = time_steps(graph, device, args.steps, mode, bf16, shape)
         rows.append(
             {
                 "device": device,
@@ -142,13 +149,15 @@ def main() -> None:
     for r in rows:
         r["speedup_vs_eager"] = eager[r["device"]] / r["seconds_per_step"]
     emit(
-        "training",
+        args.name,
         {
             "torch": torch.__version__,
             "graph": source,
             "N": len(graph.species),
             "edges": len(graph.edges),
-            "parameters": parameter_count(TBotan()),
+            "hidden": args.hidden,
+            "message_passing_steps": args.mp_steps,
+            "parameters": parameter_count(TBotan(hidden=args.hidden, steps=args.mp_steps)),
             "cpu_count": os.cpu_count(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "rows": rows,

@@ -12,8 +12,9 @@ from tbotan.learn import loss
 from tbotan.learn.compiled import compiled
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.model import TBotan
-from tbotan.learn.train import graph_terms, objective
+from tbotan.learn.train import graph_terms, load_checkpoint, model_dir, objective, train
 from tests.helpers import ROOT
+from tests.learn.test_train import copy, one_thread, wide  # noqa: F401  (fixtures: one thread, the store)
 
 SETTINGS = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 1e-2, "w_v": 1.0, "w_c": 0.5}
 
@@ -76,3 +77,19 @@ def test_unknown_mode_is_refused():
 
     with pytest.raises(TrainingError, match="unknown compile mode 'fast'"):
         compiled(TBotan(hidden=4, steps=1), "fast")
+
+
+@pytest.mark.slow
+def test_compiled_training_resumes_bit_identically(wide, tmp_path):  # noqa: F811
+    """`compile: on`: 4 epochs in one go equal 2 + 2 with a restart between (three compilations), on one thread
+    per process (``one_thread``), as `tbotan run` trains on a CPU. With several threads inductor's scatter adds
+    atomically, and runs agree to float tolerance only (as eager CUDA's index_add_ does)."""
+    _, spec, store = wide
+    spec = spec.model_copy(update={"training": spec.training.model_copy(update={"compile": "on"})})
+    straight, resumed = copy(store, tmp_path, "a.zarr"), copy(store, tmp_path, "b.zarr")
+    train(spec, straight, seeds=[0])
+    train(spec, resumed, seeds=[0], epochs=2)
+    train(spec, resumed, seeds=[0])
+    a = load_checkpoint(model_dir(straight, spec, "both", seed=0) / "last.pt")["model"]
+    b = load_checkpoint(model_dir(resumed, spec, "both", seed=0) / "last.pt")["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
