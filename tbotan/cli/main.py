@@ -244,7 +244,7 @@ def cmd_status(args) -> None:
         if head and head["dead"]:
             best += f" | {head['message']}"
         elif head and head["label_spread"] > 0:
-            best += f" | T head: spread {head['spread']:.2g} of {head['label_spread']:.2g}"
+            best += f" | T head: slope {head.get('slope', float('nan')):.2f} against the labels"
             best += f", u {head['u_alive']}/{head['hidden']} alive"
         print(f"train    {m['variant']} {m['seed']}: epoch {m['epochs']}/{m['of']} {best}")
     if not later["models"]:

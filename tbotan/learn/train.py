@@ -119,7 +119,7 @@ def build_model(shape: dict, init: str = "torch") -> TBotan:
 
 
 RECIPE_DEFAULTS = {"scaling": "none", "init": "torch", "pretrain_epochs": 0, "schedule": "constant", "warmup_epochs": 0}
-DEAD_T_HEAD = 0.1  # the temperature head is dead when its predictions spread less than this share of the labels'
+DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
 
 def output_units(graphs: list[Graph], flip_node: bool = False) -> tuple[list[float], list[float]]:
@@ -265,8 +265,9 @@ def evaluate(
 
 def temperature_head(t_pred: list, u_max, switched: bool, hidden: int, group=None) -> dict:
     """The temperature head over an epoch's training graphs: the spread (standard deviation) of T_pred beside that
-    of the labels, and how many units of u were positive on at least one graph. ``dead``: switched on, yet the
-    predictions spread less than DEAD_T_HEAD of the labels (one constant T for every graph)."""
+    of the labels, the slope of T_pred against the labels (least squares; 1 when it follows them, 0 when it does
+    not tell them apart, however much it scatters), and how many units of u were positive on at least one graph.
+    ``dead``: switched on, yet the slope is below DEAD_T_HEAD."""
     u_max = torch.zeros(hidden) if u_max is None else u_max.detach().cpu().clone()
     if group is not None:
         everyone = [None] * dist.get_world_size(group)
@@ -280,20 +281,23 @@ def temperature_head(t_pred: list, u_max, switched: bool, hidden: int, group=Non
     labels = np.array([T for _, T in t_pred], dtype=float)
     spread = float(pred.std()) if len(pred) else 0.0
     label_spread = float(labels.std()) if len(labels) else 0.0
+    slope = float(np.mean((pred - pred.mean()) * (labels - labels.mean())) / label_spread**2) if label_spread else 0.0
     return {
         "spread": spread,
         "label_spread": label_spread,
+        "slope": slope,
         "u_alive": int((u_max > 0).sum()),
         "hidden": hidden,
-        "dead": bool(switched and label_spread > 0 and spread < DEAD_T_HEAD * label_spread),
+        "dead": bool(switched and label_spread > 0 and slope < DEAD_T_HEAD),
     }
 
 
 def dead_head_message(head: dict) -> str:
     return (
-        f"temperature head dead: T_pred spreads {head['spread']:.2g} over the training graphs against "
-        f"{head['label_spread']:.2g} for their labels (u: {head['u_alive']} of {head['hidden']} units alive), "
-        "one constant T for every graph (docs/training.md: why, and what the training.scaling choices do)"
+        f"temperature head dead: T_pred follows the labels of the training graphs with slope {head['slope']:.2g} "
+        f"(1: perfect; spread {head['spread']:.2g} against the labels' {head['label_spread']:.2g}; u: "
+        f"{head['u_alive']} of {head['hidden']} units alive): it does not tell the temperatures apart "
+        "(docs/training.md: why, and what the training.scaling choices do)"
     )
 
 
@@ -548,7 +552,7 @@ def _train_seed(
             f"(mse {train_means['mse']:.3g} var {train_means['var']:.3g} corr {train_means['corr']:.3g} "
             f"edge {train_means['edge']:.3g} T {train_means['global']:.3g}) | validation {val['objective']:.4g} "
             f"(node rho_A {val['pearson_A']:.2f})"
-            f"{' (best)' if improved else ''} | T spread {head['spread']:.3g} of {head['label_spread']:.3g}, "
+            f"{' (best)' if improved else ''} | T slope {head['slope']:.2f}, "
             f"u {head['u_alive']}/{head['hidden']} alive | {n / dt:.2f} graphs/s | ETA {_fmt_time(eta)}"
         )
     return {

@@ -93,7 +93,9 @@ def test_temperature_head_dead_or_alive():
     dead = temperature_head([(0.72, T) for T in labels], torch.tensor([0.0, 0.3, 0.0]), True, 3)
     assert dead["dead"] and dead["u_alive"] == 1 and dead["label_spread"] == pytest.approx(0.08)
     alive = temperature_head([(T + 0.01, T) for T in labels], torch.tensor([0.1, 0.3, 0.0]), True, 3)
-    assert not alive["dead"] and alive["spread"] == pytest.approx(0.08)
+    assert not alive["dead"] and alive["spread"] == pytest.approx(0.08) and alive["slope"] == pytest.approx(1.0)
+    scatter = temperature_head([(p, T) for p, T in zip([0.70, 0.74, 0.74, 0.70], labels)], None, True, 3)
+    assert scatter["dead"] and scatter["slope"] == pytest.approx(0.0) and scatter["spread"] > 0.01  # noise, not T
     assert not temperature_head([(0.72, T) for T in labels], None, False, 3)["dead"]  # not switched on yet
 
 
@@ -109,12 +111,12 @@ def test_recipe_in_training_history_and_checkpoint(wide, tmp_path):  # noqa: F81
     settings = load_checkpoint(folder / "last.pt")["settings"]
     assert [e["lr"] for e in h] == pytest.approx([learning_rate(settings, e) for e in range(4)])
     head = h[-1]["temperature_head"]
-    assert set(head) >= {"spread", "label_spread", "u_alive", "hidden", "dead"} and head["hidden"] == 16
+    assert set(head) >= {"spread", "label_spread", "slope", "u_alive", "hidden", "dead"} and head["hidden"] == 16
     assert ("message" in head) == head["dead"]
     # `tbotan status` shows the last epoch's temperature head: its message when dead, its spread otherwise
     status = subprocess.run([sys.executable, "-m", "tbotan", "status", str(store)], capture_output=True, text=True)
     line = next(x for x in status.stdout.splitlines() if x.startswith("train    both seed0"))
-    expected = head["message"] if head["dead"] else f"T head: spread {head['spread']:.2g} of {head['label_spread']:.2g}"
+    expected = head["message"] if head["dead"] else f"T head: slope {head['slope']:.2f} against the labels"
     assert expected in line, line
     ck = load_checkpoint(folder / "last.pt")
     graphs = load_graphs(store, [0.8, 2.0], split=0)
@@ -162,6 +164,6 @@ def test_a_dead_temperature_head_is_reported(wide, tmp_path, caplog):  # noqa: F
     train(spec, store, seeds=[0], lambda_g=0.0)
     h = json.loads((model_dir(store, spec, "both", 0.0, seed=0) / "history.json").read_text())
     head = h[-1]["temperature_head"]
-    assert head["dead"] and head["spread"] < 0.1 * head["label_spread"]
+    assert head["dead"] and head["slope"] < 0.1
     assert [e["temperature_head"]["dead"] for e in h[:2]] == [False, False]  # not switched on yet
-    assert any("seed 0: temperature head dead: T_pred spreads" in m for m in caplog.messages)
+    assert any("seed 0: temperature head dead: T_pred follows the labels" in m for m in caplog.messages)
