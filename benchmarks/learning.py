@@ -51,6 +51,7 @@ RECIPES = {
     "temperature": {"scaling": "temperature"},
     "edge_temperature": {"scaling": "edge_temperature"},
     "centered": {"scaling": "centered"},
+    "centered_node_first": {"scaling": "centered", "pretrain_epochs": 25, "pretrain_target": "node"},
     "temperature_cosine": {"scaling": "temperature", "schedule": "cosine", "warmup_epochs": 5},
     "standard_separate": {"scaling": "standard", "decoder": "separate"},
     "mobility": {"scaling": "mobility"},

@@ -161,7 +161,8 @@ class Training(_Model):
     # unit negative); docs/training.md measures each
     scaling: Literal["none", "temperature", "edge_temperature", "centered", "standard", "mobility"] = "none"
     init: Literal["torch", "he"] = "torch"  # torch's default Linear init, or He (variance 2 / fan_in)
-    pretrain_epochs: int = Field(0, ge=0)  # the first epochs train on the edge targets alone (BOTAN's recipe)
+    pretrain_epochs: int = Field(0, ge=0)  # the first epochs train on one target alone
+    pretrain_target: Literal["edge", "node"] = "edge"  # which: the edges (BOTAN's recipe) or the nodes (L_MSE)
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up of the learning rate
     compile: Literal["auto", "on", "off"] = "off"  # torch.compile the model (auto: fall back to eager on failure)
@@ -378,7 +379,7 @@ class JobSpec(_Model):
                     "pre-training must end before the extra terms switch on",
                 )
             )
-        if tr.pretrain_epochs and tr.lambda_edge == 0:
+        if tr.pretrain_epochs and tr.pretrain_target == "edge" and tr.lambda_edge == 0:
             bad.append((("pretrain_epochs",), "pre-trains on the edge targets, but lambda_edge is 0 (no edge term)"))
         if bad:
             _fail(bad)

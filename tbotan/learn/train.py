@@ -118,7 +118,14 @@ def build_model(shape: dict, init: str = "torch") -> TBotan:
     )
 
 
-RECIPE_DEFAULTS = {"scaling": "none", "init": "torch", "pretrain_epochs": 0, "schedule": "constant", "warmup_epochs": 0}
+RECIPE_DEFAULTS = {
+    "scaling": "none",
+    "init": "torch",
+    "pretrain_epochs": 0,
+    "pretrain_target": "edge",
+    "schedule": "constant",
+    "warmup_epochs": 0,
+}
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
 
@@ -228,8 +235,10 @@ def pearson_a(pred: torch.Tensor, graph: Graph) -> float:
 
 def objective(t: dict, switched_on: bool, settings: dict, pretraining: bool = False) -> torch.Tensor:
     """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path).
-    While ``pretraining`` (the first ``pretrain_epochs``) only the edge term counts; the node terms enter times 0.0
-    for the same reason."""
+    While ``pretraining`` (the first ``pretrain_epochs``) only the edge term (``pretrain_target`` edge) or only
+    L_MSE (node) counts; the others enter times 0.0 for the same reason."""
+    if pretraining and settings["pretrain_target"] == "node":
+        return settings["lambda_node"] * t["mse"] + 0.0 * (t["edge"] + t["global"])
     if pretraining:
         return settings["lambda_edge"] * t["edge"] + 0.0 * (t["mse"] + t["global"])
     total = loss_mod.combine(
@@ -546,8 +555,9 @@ def _train_seed(
         eta = (epochs - epoch - 1) * sum(recent) / len(recent)
         if head["dead"] and epoch + 1 == epochs and writer:
             logger.warning(f"seed {seed}: {head['message']}")
+        phase = " [all terms]" if switched else f" [{t.pretrain_target}s only]" if pretraining else ""
         say(
-            f"epoch {epoch + 1}/{epochs}{' [all terms]' if switched else ' [edges only]' if pretraining else ''} "
+            f"epoch {epoch + 1}/{epochs}{phase} "
             f"loss {train_means['total']:.4g} "
             f"(mse {train_means['mse']:.3g} var {train_means['var']:.3g} corr {train_means['corr']:.3g} "
             f"edge {train_means['edge']:.3g} T {train_means['global']:.3g}) | validation {val['objective']:.4g} "

@@ -81,11 +81,13 @@ def test_learning_rate_schedule():
 def test_pretraining_counts_only_the_edge_term():
     values = {"mse": 2.0, "var": 3.0, "corr": 5.0, "edge": 7.0, "global": 1.0}
     t = {k: torch.tensor(v, requires_grad=True) for k, v in values.items()}
-    s = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 0.01, "w_v": 1.0, "w_c": 0.5}
+    s = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 0.01, "w_v": 1.0, "w_c": 0.5, "pretrain_target": "edge"}
     loss = objective(t, False, s, pretraining=True)
     loss.backward()
     assert float(loss.detach()) == 3.5 and t["edge"].grad == 0.5 and t["mse"].grad == 0.0 and t["global"].grad == 0.0
     assert float(objective(t, False, s)) == 0.5 * 2.0 + 0.5 * 7.0
+    node_first = objective(t, False, {**s, "pretrain_target": "node"}, pretraining=True)
+    assert float(node_first.detach()) == 1.0
 
 
 def test_temperature_head_dead_or_alive():
