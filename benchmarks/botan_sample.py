@@ -30,6 +30,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import yaml
 import zarr
 from record import emit
 
@@ -63,7 +64,7 @@ def import_sample(data: Path, store: Path) -> dict:
     }
 
 
-def train_tbotan(data: Path, store: Path, target: str, epochs: int) -> dict:
+def train_tbotan(data: Path, store: Path, target: str, epochs: int, recipe: dict) -> dict:
     from tbotan.data.spec import parse_spec
     from tbotan.learn.evaluate import evaluate
     from tbotan.learn.train import train
@@ -79,6 +80,7 @@ def train_tbotan(data: Path, store: Path, target: str, epochs: int) -> dict:
                 "switch_epoch": epochs // 2,
                 "seeds": 1,
                 "target": target,
+                **recipe,
             },
         }
     )
@@ -92,6 +94,7 @@ def train_tbotan(data: Path, store: Path, target: str, epochs: int) -> dict:
     rho = p["pearson_node_A"][:]
     return {
         "target": target,
+        "recipe": recipe,
         "train_s": t_train,
         "per_file": dict(zip(files, rho.round(4).tolist())),
         "mean": float(rho.mean()),
@@ -155,7 +158,11 @@ def main() -> None:
     p.add_argument("checkout", type=Path, help="a checkout of github.com/h3-Open-BDEC/pyg_botan")
     p.add_argument("--epochs", type=int, default=11, help="epochs of each training (epochs - 1 divisible by 5)")
     p.add_argument("--store", type=Path, default=ROOT / "storage" / "botan_sample.zarr")
+    p.add_argument("--targets", nargs="+", default=["propensity", "cb"], choices=["propensity", "cb"])
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="T-BOTAN training fields (a recipe)")
+    p.add_argument("--name", default="botan_sample", help="results file benchmarks/results/<name>.json")
     a = p.parse_args()
+    recipe = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.set)}
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)  # progress of each stage
     if (a.epochs - 1) % 5:
         p.error("--epochs - 1 must be divisible by 5 (BOTAN's code evaluates every 5th epoch)")
@@ -167,13 +174,14 @@ def main() -> None:
         "import": import_sample(data, a.store),
     }
     result["tbotan"] = []
-    for target in ("propensity", "cb"):  # one store each: a model folder holds one target's checkpoints
-        store = a.store if target == "propensity" else a.store.with_name(f"{a.store.stem}_{target}.zarr")
-        if not store.exists():
-            shutil.copytree(a.store, store, ignore=shutil.ignore_patterns("models", "predictions", "report*"))
-        result["tbotan"].append(train_tbotan(data, store, target, a.epochs))
+    for target in a.targets:  # a fresh copy each: a model folder holds one target's and one recipe's checkpoints
+        store = a.store.with_name(f"{a.store.stem}_{a.name}_{target}.zarr")
+        shutil.rmtree(store, ignore_errors=True)
+        shutil.copytree(a.store, store, ignore=shutil.ignore_patterns("models", "predictions", "report*"))
+        result["tbotan"].append(train_tbotan(data, store, target, a.epochs, recipe))
+        shutil.rmtree(store)
     result["botan_peer"] = train_peer(a.checkout.resolve(), data, a.epochs)
-    emit("botan_sample", result)
+    emit(a.name, result)
 
 
 if __name__ == "__main__":
