@@ -129,21 +129,34 @@ RECIPE_DEFAULTS = {
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
 
-def output_units(graphs: list[Graph], flip_node: bool = False) -> tuple[list[float], list[float]]:
-    """(shift, scale) for (node, edge, t): the mean and standard deviation over the training graphs of the node
-    target, the (finite) edge targets and the temperature labels; a spread of zero (one training temperature,
-    no edge targets) reads as 1. ``flip_node``: the node's scale is minus its spread (``scaling: mobility``: C_B
-    falls where E_jk grows, so a decoder shared by nodes and edges then reads mobility in both)."""
+# training.scaling -> per output (node, edge, t): shifted by the training set's mean?, scaled by its spread?
+SCALINGS = {
+    "none": ((False, False, False), (False, False, False)),
+    "temperature": ((False, False, True), (False, False, True)),
+    "edge_temperature": ((False, True, True), (False, True, True)),
+    "centered": ((True, True, True), (False, True, True)),
+    "standard": ((True, True, True), (True, True, True)),
+    "mobility": ((True, True, True), (True, True, True)),
+}
+
+
+def output_units(graphs: list[Graph], scaling: str = "standard", flip_node: bool = False):
+    """(shift, scale) for (node, edge, t) under ``scaling`` (SCALINGS): the mean and standard deviation over the
+    training graphs of the node target, the (finite) edge targets and the temperature labels where the mode says so,
+    else 0 and 1; a spread of zero (one training temperature, no edge targets) reads as 1. ``flip_node``: the
+    node's scale is minus its spread (``scaling: mobility``: C_B falls where E_jk grows, so a decoder shared by
+    nodes and edges then reads mobility in both)."""
     node = torch.cat([g.node_target.double() for g in graphs])
     edge = torch.cat([g.edge_target.double() for g in graphs])
     edge = edge[torch.isfinite(edge)]
     t = torch.tensor([g.temperature for g in graphs], dtype=torch.float64)
+    shifted, scaled = SCALINGS[scaling]
     shift, scale = [], []
-    for x in (node, edge, t):
+    for x, do_shift, do_scale in zip((node, edge, t), shifted, scaled):
         mean = float(x.mean()) if len(x) else 0.0
         std = float(x.std(unbiased=False)) if len(x) > 1 else 0.0
-        shift.append(mean)
-        scale.append(std if std > 0 else 1.0)
+        shift.append(mean if do_shift else 0.0)
+        scale.append(std if do_scale and std > 0 else 1.0)
     if flip_node:
         scale[0] = -scale[0]
     return shift, scale
@@ -394,14 +407,9 @@ def _train_seed(
         torch.manual_seed(_seed(spec.seed, seed))
         model = build_model(shape, init=t.init)
     if t.scaling != "none":
-        shift, scale = output_units(train_graphs, flip_node=t.scaling == "mobility" and t.target == "cb")
-        if t.scaling == "temperature":  # C_B and E_jk as the paper's network gives them
-            shift, scale = [0.0, 0.0, shift[2]], [1.0, 1.0, scale[2]]
-        if t.scaling == "edge_temperature":  # C_B as the paper's network gives it
-            shift, scale = [0.0, *shift[1:]], [1.0, *scale[1:]]
-        if t.scaling == "centered":  # C_B shifted by its mean, in its own units
-            scale = [1.0, *scale[1:]]
-        model.set_output_units(shift, scale)
+        model.set_output_units(
+            *output_units(train_graphs, t.scaling, flip_node=t.scaling == "mobility" and t.target == "cb")
+        )
     model.to(lay.device)
     opt = torch.optim.Adam(model.parameters(), lr=t.lr)
     start, best, best_epoch, history = 0, math.inf, None, []
