@@ -32,7 +32,7 @@ import numpy as np
 import zarr
 
 from ..data.spec import parse_spec
-from ..data.store import StoreError, group_name, open_store, software_versions, tau_alpha_index
+from ..data.store import StoreError, alpha_time_check, group_name, open_store, software_versions, tau_alpha_index
 from ..errors import ReportError
 from ..learn.diagnostics import embedding_spread
 from ..learn.train import TERMS, run_flags, runs, variant_name
@@ -723,7 +723,8 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
                 "T-BOTAN beside the published models on the same test configurations: Pearson of the node "
                 "prediction against MD over A particles, per configuration then averaged.",
             )
-        key = _key_numbers(pear[2], xi[2], tp[2])
+        alpha = {r["T"]: alpha_time_check(root[group_name(r["T"])]) for r in pear[2]}
+        key = _key_numbers(pear[2], xi[2], tp[2], alpha)
         health = embedding_health(res)
         (tmp / "key_numbers.json").write_text(
             json.dumps({"provenance": prov, "rows": key, "embedding": health}, indent=1, default=_jsonable)
@@ -750,7 +751,10 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
     return target / "index.html"
 
 
-def _key_numbers(pearson_rows, xi_rows, t_rows) -> list[dict]:
+def _key_numbers(pearson_rows, xi_rows, t_rows, alpha=None) -> list[dict]:
+    """Per T: the headline numbers, and F_s^A(7.25) of the MD ensembles at the time called tau_alpha (with
+    ``fs_ok`` false outside tbotan.data.store.FS_ALPHA_BAND: then the target is not C_B at the alpha time)."""
+    alpha = alpha or {}
     xi = {r["T"]: r for r in xi_rows}
     tp = {r["T_MD"]: r for r in t_rows}
     return [
@@ -765,6 +769,8 @@ def _key_numbers(pearson_rows, xi_rows, t_rows) -> list[dict]:
             "T_pred_std": tp[r["T"]]["T_pred_std_samples"],
             "xi4_md": xi[r["T"]]["xi4_md"],
             "xi4_pred": xi[r["T"]]["xi4_pred"],
+            "fs_at_tau": (alpha.get(r["T"]) or {}).get("fs_at_tau"),
+            "fs_ok": (alpha.get(r["T"]) or {}).get("ok"),
         }
         for r in pearson_rows
     ]
@@ -774,13 +780,20 @@ def _html(spec, prov, key, figures, missing, health=()) -> str:
     e = html.escape
     head = (
         "<tr><th>T</th><th>trained</th><th>test configs</th><th>node &rho; (A)</th><th>edge &rho; (A-A)</th>"
-        "<th>T<sub>pred</sub></th><th>&xi;<sub>4</sub> MD</th><th>&xi;<sub>4</sub> pred</th></tr>"
+        "<th>T<sub>pred</sub></th><th>&xi;<sub>4</sub> MD</th><th>&xi;<sub>4</sub> pred</th>"
+        "<th>F<sub>s</sub><sup>A</sup>(7.25) at &tau;<sub>&alpha;</sub></th></tr>"
     )
+
+    def fs(r):
+        if r.get("fs_at_tau") is None:
+            return "-"
+        return f"{r['fs_at_tau']:.3f}" + ("" if r["fs_ok"] else " <b style='color:red'>(not the alpha time)</b>")
+
     body = "".join(
         f"<tr><td>{r['T']:g}</td><td>{'yes' if r['trained'] else '<b>no</b>'}</td><td>{r['test_configurations']}</td>"
         f"<td>{r['pearson_node_A']:.3f} &plusmn; {r['pearson_node_A_std']:.3f}</td><td>{r['pearson_edge_AA']:.3f}</td>"
         f"<td>{r['T_pred']:.3f} &plusmn; {r['T_pred_std']:.3f}</td><td>{r['xi4_md']:.2f}</td>"
-        f"<td>{r['xi4_pred']:.2f}</td></tr>"
+        f"<td>{r['xi4_pred']:.2f}</td><td>{fs(r)}</td></tr>"
         for r in key
     )
     figs = "".join(
@@ -802,7 +815,8 @@ def _html(spec, prov, key, figures, missing, health=()) -> str:
         f"<p>Store <code>{e(prov['store'])}</code>, variant <code>{e(prov['variant'])}</code>, "
         f"seeds {prov['seeds']}, N = {spec.N}, trained on T = {prov['training_temperatures']}; made {e(prov['made'])}. "
         f"Reduced LJ units (&sigma;<sub>AA</sub>, &epsilon;<sub>AA</sub>, &tau;<sub>LJ</sub>). Values: mean over seeds "
-        f"&plusmn; std over seeds; T<sub>pred</sub> &plusmn; std over configurations and seeds.</p>"
+        f"&plusmn; std over seeds; T<sub>pred</sub> &plusmn; std over configurations and seeds. F<sub>s</sub> at "
+        f"the time called &tau;<sub>&alpha;</sub> should be near 1/e = 0.368 (flagged outside [0.30, 0.44]).</p>"
         f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{head}{body}</table>{embedding}{figs}"
         "</body></html>"
     )

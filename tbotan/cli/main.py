@@ -105,9 +105,22 @@ def cmd_quench(args) -> None:
 
 
 def cmd_tau(args) -> None:
+    from ..data.spec import parse_spec
     from ..md import relaxation
 
-    result = relaxation.measure_tau_alpha(args.temperature, args.N, seed=args.seed, dt=args.dt, platform=args.platform)
+    given = {"friction": args.friction, "time_constant": args.time_constant}
+    given["zero_sum_noise"] = False if args.independent_noise else None
+    motion = {"kind": args.dynamics, **{k: v for k, v in given.items() if v is not None}}
+    fields = {"N": args.N, "temperatures": [args.temperature], "tau_alpha": "measure", "dynamics": motion}
+    spec = parse_spec(fields, "tbotan tau")  # the spec's checks of N, T and the dynamics
+    result = relaxation.measure_tau_alpha(
+        args.temperature,
+        args.N,
+        seed=args.seed,
+        dt=args.dt,
+        platform=args.platform,
+        dynamics=spec.dynamics.parameters(),
+    )
     if not args.json:
         result = {k: v for k, v in result.items() if k not in ("fs", "fs_times")}
     _print(result, args.json)
@@ -177,17 +190,23 @@ def cmd_export(args) -> None:
 
 def _print_status(rows) -> None:
     print(
-        f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'worst FIRE':>11} {'time (s)':>9}  errors"
+        f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'F_s(tau)':>9} {'worst FIRE':>11} "
+        f"{'time (s)':>9}  errors"
     )
     for r in rows:
         tau = f"{r['tau_alpha']:.4g}" if r["tau_alpha"] is not None else "-"
         res = f"{r['worst_fire_residual']:.2e}" if r["worst_fire_residual"] is not None else "-"
+        check = r.get("alpha_time")
+        fs = f"{check['fs_at_tau']:.3f}{'' if check['ok'] else ' !'}" if check else "-"
         print(
             f"{r['T']:>7.3f} {r['done']:>4}/{r['configurations']:<4} {r['equilibrated']:>7} {tau:>10} "
-            f"{r['tau_alpha_source']:>9} {res:>11} {r['wall_time_s']:>9.1f}  {len(r['errors'])}"
+            f"{r['tau_alpha_source']:>9} {fs:>9} {res:>11} {r['wall_time_s']:>9.1f}  {len(r['errors'])}"
         )
         for c, msg in sorted(r["errors"].items(), key=lambda kv: int(kv[0])):
             print(f"        configuration {c}: {msg}")
+    for r in rows:
+        if r.get("alpha_time") and not r["alpha_time"]["ok"]:
+            print(f"  ! {r['alpha_time']['message']}")
     left = sum(r["left"] for r in rows)
     print("complete" if not left else f"{left} configurations left")
 
@@ -433,6 +452,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--dt", type=float, default=0.005, help="MD time step (reduced units)")
     s.add_argument("--platform", default=None, help="OpenMM platform for MD (default: CUDA if present, else CPU)")
+    s.add_argument(
+        "--dynamics", default="nve", help="the production run's dynamics: nve, nose-hoover or langevin (as in a spec)"
+    )
+    s.add_argument("--friction", type=float, default=None, help="langevin: friction per tau_LJ (default 1)")
+    s.add_argument("--time-constant", type=float, default=None, help="nose-hoover: time constant (default 0.5)")
+    s.add_argument(
+        "--independent-noise", action="store_true", help="langevin: OpenMM's noise (default: zero-sum, momentum kept)"
+    )
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_tau)
     return p

@@ -4,7 +4,8 @@ Units of work (plain functions, run on any Dask worker; they never touch the sto
     measure_tau(T)                     tau_alpha from F_s, when the spec says ``tau_alpha: measure``
     segment(T, c)                      one stretch of a Langevin chain: configuration c's thermal state
     quench(T, c)                       FIRE inherent structure
-    replica(T, c, r)  x K              NVE run from Maxwell–Boltzmann velocities of a recorded seed
+    replica(T, c, r)  x K              a run in the spec's ``dynamics`` from Maxwell–Boltzmann velocities of a
+                                       recorded seed
     reduce(T, c)                       C_B, E_jk, propensity, edges
 The driver (the process running ``simulate``) submits them, writes each result as it arrives — it is
 the store's only writer — and marks ``equilibrated[c]`` / ``done[c]`` after the data they vouch for.
@@ -41,8 +42,8 @@ def temperature_key(t: float) -> int:
 # ---------------------------------------------------------------- units (run on workers)
 
 
-def measure_tau(temperature: float, n: int, seed: int, dt: float) -> dict:
-    r = relaxation.measure_tau_alpha(temperature, n, seed=seed, dt=dt)
+def measure_tau(temperature: float, n: int, seed: int, dt: float, dynamics: dict | None = None) -> dict:
+    r = relaxation.measure_tau_alpha(temperature, n, seed=seed, dt=dt, dynamics=dynamics)
     return {k: v for k, v in r.items() if k not in ("fs", "fs_times")}
 
 
@@ -82,9 +83,12 @@ def quench(state: dict, n: int, box: float, params: fire.FireParameters, label: 
     }
 
 
-def replica(state: dict, n: int, box: float, temperature: float, times: list, seed: int, dt: float, label: str) -> dict:
+def replica(
+    state: dict, n: int, box: float, temperature: float, times: list, seed: int, dt: float, label: str, motion: dict
+) -> dict:
     start = time.perf_counter()
-    r = dynamics.run_replica(core.species(n), state["thermal"], box, temperature, times, seed, dt, label=label)
+    types = core.species(n)
+    r = dynamics.run_replica(types, state["thermal"], box, temperature, times, seed, dt, label=label, dynamics=motion)
     return {"positions": r.positions, "seed": r.seed, "wall_time": time.perf_counter() - start}
 
 
@@ -262,7 +266,14 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
         logger.info(f"measuring tau_alpha at T = {', '.join(map(str, to_measure))}")
         futures = {
             t: client.submit(
-                measure_tau, t, n, int(seeds(spec.seed, temperature_key(t), 0)[0]), dt, key=f"tau-T{t:.3f}", pure=False
+                measure_tau,
+                t,
+                n,
+                int(seeds(spec.seed, temperature_key(t), 0)[0]),
+                dt,
+                spec.dynamics.parameters(),
+                key=f"tau-T{t:.3f}",
+                pure=False,
             )
             for t in to_measure
         }
@@ -315,6 +326,7 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
                         int(s),
                         dt,
                         f"{label} replica {r}",
+                        spec.dynamics.parameters(),
                         key=f"replica-T{t:.3f}-c{c}-r{r}",
                         pure=False,
                     )
@@ -351,6 +363,9 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
         f.release()
         progress.tick(kind + "s")
     summary = store.summary(root)
+    for row in summary:
+        if row["alpha_time"] and not row["alpha_time"]["ok"]:
+            logger.warning(row["alpha_time"]["message"])
     if failed:
         raise SimulationFailed(
             f"{failed} configurations failed (see `tbotan status {path}`); "

@@ -27,7 +27,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..core import CUTOFF_AA, TABLE_I
@@ -37,8 +37,13 @@ T_MAX = 5.0
 IMPORT_FIELDS = ("N", "density", "temperatures", "tau_alpha", "fire")
 DATA_FIELDS = tuple(
     "N density temperatures tau_alpha times configurations replicas dt equilibration decorrelation "
-    "chains seed fire store_dtype".split()
+    "chains seed fire store_dtype dynamics".split()
 )  # the fields that define the data (a store is made of)
+DYNAMICS_DEFAULTS = {  # each kind's parameters (tbotan.md.dynamics.PARAMETERS) and their defaults
+    "nve": {},
+    "nose-hoover": {"time_constant": 0.5},
+    "langevin": {"friction": 1.0, "zero_sum_noise": True},
+}
 
 
 def _fail(problems: list[tuple[tuple, str]]):
@@ -113,6 +118,49 @@ class Fire(_Model):
         from ..md.fire import FireParameters
 
         return FireParameters(**self.model_dump())
+
+
+class Dynamics(_Model):
+    """The dynamics of the measured runs, replicas and tau_alpha alike (tbotan.md.dynamics): ``nve``,
+    ``nose-hoover`` (``time_constant``, tau_LJ) or ``langevin`` (``friction`` per tau_LJ, ``zero_sum_noise``:
+    momentum-conserving kicks). A bare name (``dynamics: nve``) takes the parameters' defaults; a parameter of
+    another kind is refused. Normal form: the kind's parameters filled, the others None."""
+
+    kind: Literal["nve", "nose-hoover", "langevin"]
+    friction: float | None = Field(None, gt=0)
+    time_constant: float | None = Field(None, gt=0)
+    zero_sum_noise: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name(cls, v):
+        return {"kind": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _parameters(self):
+        own = DYNAMICS_DEFAULTS[self.kind]
+        stray = [
+            k for k in ("friction", "time_constant", "zero_sum_noise") if k not in own and getattr(self, k) is not None
+        ]
+        if stray:
+            _fail([((k,), f"is not a parameter of {self.kind!r} dynamics") for k in stray])
+        for k, v in own.items():
+            if getattr(self, k) is None:
+                object.__setattr__(self, k, v)
+        return self
+
+    def parameters(self) -> dict:
+        """The mapping tbotan.md.dynamics takes: the kind and its own parameters."""
+        return {"kind": self.kind, **{k: v for k, v in self.model_dump().items() if k != "kind" and v is not None}}
+
+    def describe(self) -> str:
+        """One line naming the dynamics and its parameters (the store's ``dynamics`` attribute)."""
+        if self.kind == "nve":
+            return "NVE velocity Verlet"
+        if self.kind == "nose-hoover":
+            return f"Nose-Hoover chain NVT, time constant {self.time_constant:g}"
+        noise = "zero-sum (momentum-conserving) noise" if self.zero_sum_noise else "independent noise"
+        return f"Langevin BAOAB, friction {self.friction:g}, {noise}"
 
 
 class Splits(_Model):
@@ -291,6 +339,7 @@ class JobSpec(_Model):
     seed: int = Field(0, ge=0)
     fire: Fire = Field(default_factory=Fire)
     store_dtype: Literal["float32", "float64"] = "float32"
+    dynamics: Dynamics = Field(default_factory=lambda: Dynamics(kind="nve"))
     training: Training = Field(default_factory=Training, validate_default=True)
     splits: Splits = Field(default_factory=Splits, validate_default=True)
     evaluation: Evaluation = Field(default_factory=Evaluation)

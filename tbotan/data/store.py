@@ -32,6 +32,8 @@ UNITS = "reduced (sigma_AA, eps_AA, tau_LJ)"
 # 2: `propensity` is the mean absolute displacement, `msd` and `fs_A` exist. 1 (no `layout` attribute): the
 # first stores, whose `propensity` was the mean squared displacement; `upgrade` turns one into a 2.
 LAYOUT = 2
+# the data spec's `dynamics` of a store made before that field existed: its replicas were NVE
+LEGACY_DYNAMICS = {"kind": "nve", "friction": None, "time_constant": None, "zero_sum_noise": None}
 MAX_EDGES_PER_PARTICLE = 80  # the padded width of the edge arrays; ~40 edges per particle at density 1.2
 
 
@@ -141,8 +143,10 @@ def create(path: str | Path, spec) -> zarr.Group:
                 "times_tau": list(spec.times),
                 "dt": spec.dt,
                 "chains": spec.chains,
-                "dynamics": "configurations: Langevin NVT (friction 1) chains; replicas: NVE velocity Verlet "
-                "from Maxwell-Boltzmann velocities (rescaled to T, zero momentum)",
+                "dynamics": "configurations: Langevin NVT (friction 1) chains; replicas and tau_alpha: "
+                + spec.dynamics.describe()
+                + " from Maxwell-Boltzmann velocities (rescaled to T, zero momentum)",
+                "dynamics_parameters": spec.dynamics.parameters(),
                 "errors": {},
             }
         )
@@ -240,15 +244,52 @@ def record_spec(path: str | Path, spec) -> zarr.Group:
     and the report reads them from there)."""
     root = open_store(path, mode="r+")
     theirs = root.attrs.get("data_spec")
+    if theirs is not None and "dynamics" not in theirs and "source" not in theirs:
+        theirs = {**theirs, "dynamics": LEGACY_DYNAMICS}  # made before the field: NVE replicas
     ours = json.loads(spec.data_json())
     if theirs != ours:
         diff = sorted(k for k in set(theirs or {}) | set(ours) if (theirs or {}).get(k) != ours.get(k))
         raise StoreError(
             f"{path} was made from a different job spec (fields that differ: {', '.join(diff)}); use another --store"
+            + (
+                f" (its runs used `dynamics: {theirs['dynamics']['kind']}`)"
+                if "dynamics" in diff and isinstance((theirs or {}).get("dynamics"), dict)
+                else ""
+            )
         )
     if json.loads(spec.to_json()) != root.attrs.get("spec"):
         root.attrs["spec"] = json.loads(spec.to_json())
     return root
+
+
+FS_ALPHA_BAND = (0.30, 0.44)  # F_s^A(7.25) of an ensemble observed within ~15 % of its alpha time (1/e = 0.368)
+STRETCH = 0.8  # a typical KA stretching exponent, for a rough t / tau_alpha from F_s = exp(-(t / tau)^beta)
+
+
+def alpha_time_check(g) -> dict | None:
+    """Is the time called tau_alpha the ensembles' own alpha time? F_s^A(7.25) there, mean and std over the done
+    configurations, against ``FS_ALPHA_BAND``; None where nothing is done or the group has no F_s (an import
+    without replicas). ``ratio`` is a rough estimate of t / tau_alpha(own), (-ln F_s)^(1 / 0.8)."""
+    if "fs_A" not in g or g.attrs.get("tau_alpha") is None:
+        return None
+    done = g["done"][:]
+    fs = g["fs_A"][:][done, tau_alpha_index(g.attrs.get("times_tau"))] if done.any() else np.array([])
+    fs = fs[np.isfinite(fs)]
+    if not len(fs):
+        return None
+    mean = float(fs.mean())
+    ok = FS_ALPHA_BAND[0] <= mean <= FS_ALPHA_BAND[1]
+    check = {"fs_at_tau": mean, "fs_std": float(fs.std()), "configurations": int(len(fs)), "ok": ok}
+    check["ratio"] = float((-np.log(mean)) ** (1 / STRETCH)) if 0 < mean < 1 else None
+    if not ok:
+        T, tau = float(g.attrs["T"]), g.attrs["tau_alpha"]
+        check["message"] = (
+            f"T={T:g}: F_s^A(7.25) = {mean:.3f} at the time called tau_alpha ({tau:.4g}), outside "
+            f"[{FS_ALPHA_BAND[0]}, {FS_ALPHA_BAND[1]}]: the ensembles are observed at about {check['ratio']:.2g} of "
+            f"their own alpha time. Measure tau_alpha at this N with the spec's dynamics (`tau_alpha: measure`, or "
+            f"`tbotan tau --temperature {T:g} --N {g.attrs['N']} --dynamics ...`) and use a new store"
+        )
+    return check
 
 
 def temperatures(root: zarr.Group) -> list[float]:
@@ -275,6 +316,7 @@ def summary(root: zarr.Group) -> list[dict]:
                 "worst_fire_residual": float(res.max()) if len(res) else None,
                 "wall_time_s": float(g["wall_time"][:].sum()),
                 "errors": dict(g.attrs.get("errors", {})),
+                "alpha_time": alpha_time_check(g),
             }
         )
     return out

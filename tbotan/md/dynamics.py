@@ -1,13 +1,20 @@
-"""Molecular dynamics: initial states, NVT equilibration, and iso-configurational NVE runs.
+"""Molecular dynamics: initial states, NVT equilibration, and the measured runs (replicas, tau_alpha).
 
-Choice of dynamics (docs/physics.md says why):
+Two kinds of run (docs/physics.md, docs/tau_alpha.md say why):
 - equilibration samples the canonical ensemble with a Langevin thermostat (LangevinMiddleIntegrator,
   friction ``friction`` per tau_LJ): robust from any start, and only the configurations it produces
   are used, not its dynamics;
-- every run whose dynamics is measured (iso-configurational replicas, the tau_alpha trajectory) is
-  Newtonian NVE (velocity Verlet), started from Maxwell–Boltzmann velocities drawn from a recorded
-  seed. The initial velocities are then the only randomness: the same seed gives the same trajectory
-  (bit-identical on the CPU platform with DeterministicForces, the default here).
+- every run whose dynamics is measured (iso-configurational replicas, the tau_alpha trajectory) uses the
+  job's ``dynamics`` (``KINDS``; ``integrator`` builds it), started from Maxwell–Boltzmann velocities
+  (zero total momentum) drawn from a recorded seed:
+    nve          velocity Verlet (Newtonian; conserves energy and momentum)
+    nose-hoover  OpenMM's Nosé–Hoover chain, thermostat time constant ``time_constant`` (tau_LJ)
+    langevin     BAOAB Langevin ("middle" scheme, as LangevinMiddleIntegrator), friction ``friction`` per
+                 tau_LJ; with ``zero_sum_noise`` the random kicks of a step sum to zero over the particles
+                 (mass-weighted), so the total momentum is conserved (a CustomIntegrator: OpenMM's own
+                 Langevin integrators do not conserve it)
+  The thermostat's random numbers are seeded from the same recorded seed, so one seed gives one
+  trajectory (bit-identical on the CPU platform with DeterministicForces, the default here).
 """
 
 from __future__ import annotations
@@ -20,6 +27,81 @@ import openmm
 from . import engine, potential
 
 BlowUp = engine.BlowUp
+KINDS = ("nve", "nose-hoover", "langevin")
+PARAMETERS = {"nve": (), "nose-hoover": ("time_constant",), "langevin": ("friction", "zero_sum_noise")}
+
+
+def _zero_sum_langevin(temperature: float, friction: float, dt: float) -> openmm.CustomIntegrator:
+    """BAOAB with mass-weighted zero-sum noise: v += dt f/m; x += dt/2 v; v = a v + b sqrt(kT/m) R'; x += dt/2 v,
+    with R' = R - sqrt(m) sum_i sqrt(m_i) R_i / sum_i m_i per Cartesian component (so sum m v is unchanged).
+    The per-DOF masks ex, ey, ez pick one component for the sums; ``start`` sets them once the context exists."""
+    a = float(np.exp(-friction * dt))
+    ci = openmm.CustomIntegrator(dt)
+    ci.addGlobalVariable("a", a)
+    ci.addGlobalVariable("b", float(np.sqrt(1 - a * a)))
+    ci.addGlobalVariable("kT", float(temperature))  # reduced units: eps_AA = 1 kJ/mol, so kT is T in kJ/mol
+    ci.addGlobalVariable("mtot", 0.0)
+    for name in ("sx", "sy", "sz"):
+        ci.addGlobalVariable(name, 0.0)
+    for name in ("noise", "ex", "ey", "ez"):
+        ci.addPerDofVariable(name, 0.0)
+    ci.addComputeSum("mtot", "m*ex")  # sum of the masses (each particle once, through its x component)
+    ci.addUpdateContextState()
+    ci.addComputePerDof("v", "v + dt*f/m")
+    ci.addComputePerDof("x", "x + 0.5*dt*v")
+    ci.addComputePerDof("noise", "gaussian")
+    for name, mask in (("sx", "ex"), ("sy", "ey"), ("sz", "ez")):
+        ci.addComputeSum(name, f"{mask}*sqrt(m)*noise")
+    ci.addComputePerDof("v", "a*v + b*sqrt(kT/m)*(noise - sqrt(m)*(ex*sx + ey*sy + ez*sz)/mtot)")
+    ci.addComputePerDof("x", "x + 0.5*dt*v")
+    return ci
+
+
+def integrator(kind: str, temperature: float, dt: float, seed: int, **parameters) -> openmm.Integrator:
+    """The OpenMM integrator of one measured run: ``kind`` in ``KINDS`` with its ``PARAMETERS`` (all of them; the
+    job spec's ``dynamics`` field fills the defaults); call ``start`` on it once its context exists."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown dynamics {kind!r} (one of {', '.join(KINDS)})")
+    p = {k: v for k, v in parameters.items() if v is not None}
+    missing = [k for k in PARAMETERS[kind] if k not in p]
+    if missing or set(p) - set(PARAMETERS[kind]):
+        raise ValueError(f"{kind} dynamics takes exactly {PARAMETERS[kind]}, got {sorted(p)}")
+    kelvin = potential.temperature_kelvin(temperature)
+    if kind == "nve":
+        return openmm.VerletIntegrator(dt)
+    if kind == "nose-hoover":
+        return openmm.NoseHooverIntegrator(kelvin, 1.0 / p["time_constant"], dt)
+    if p["zero_sum_noise"]:
+        ci = _zero_sum_langevin(temperature, p["friction"], dt)
+    else:
+        ci = openmm.LangevinMiddleIntegrator(kelvin, p["friction"], dt)
+    ci.setRandomNumberSeed(int(seed) % (2**31 - 1) + 1)  # 0 would mean "pick one at random"
+    return ci
+
+
+def start(integrator_: openmm.Integrator, n: int) -> None:
+    """Finish an integrator from ``integrator`` once its context exists (the zero-sum masks)."""
+    if isinstance(integrator_, openmm.CustomIntegrator) and integrator_.getNumPerDofVariables():
+        for i, name in enumerate(("ex", "ey", "ez")):
+            mask = np.zeros((n, 3))
+            mask[:, i] = 1.0
+            integrator_.setPerDofVariableByName(name, [openmm.Vec3(*row) for row in mask])
+
+
+def dynamics_context(types, box, positions, velocities, temperature, dt, seed, dynamics=None, platform=None):
+    """(context, integrator) of one measured run with the ``dynamics`` mapping (kind and parameters; None: NVE).
+    Nose-Hoover gets a CMMotionRemover so that its thermostat counts 3N - 3 degrees of freedom (the momentum is
+    zero and conserved)."""
+    d = dict(dynamics or {"kind": "nve"})
+    kind = d.pop("kind")
+    integ = integrator(kind, temperature, dt, seed, **d)
+    system = potential.make_system(types, box)
+    if kind == "nose-hoover":
+        system.addForce(openmm.CMMotionRemover(1000))
+    choice = engine.choose_platform("mixed", name=platform)
+    context = engine.make_context(system, integ, choice, positions, velocities)
+    start(integ, len(types))
+    return context, integ
 
 
 def random_configuration(types: np.ndarray, box: float, seed: int, platform: str | None = None) -> np.ndarray:
@@ -114,7 +196,7 @@ class Replica:
     times: np.ndarray  # observation times actually reached (multiples of dt)
     positions: np.ndarray  # (n_t, N, 3) unwrapped: positions[i] - start is the true displacement
     initial_temperature: float  # kinetic temperature of the drawn velocities
-    energy: np.ndarray  # total energy per particle at t = 0 and at each time (NVE drift)
+    energy: np.ndarray  # total energy per particle at t = 0 and at each time (NVE: its drift)
 
 
 def observation_steps(times, dt) -> np.ndarray:
@@ -125,13 +207,22 @@ def observation_steps(times, dt) -> np.ndarray:
 
 
 def run_replica(
-    types, positions, box, temperature, times, seed, dt=0.005, platform: str | None = None, label: str = "replica"
+    types,
+    positions,
+    box,
+    temperature,
+    times,
+    seed,
+    dt=0.005,
+    platform: str | None = None,
+    label: str = "replica",
+    dynamics: dict | None = None,
 ) -> Replica:
-    """One iso-configurational run: NVE from ``positions`` with velocities drawn from ``seed``."""
+    """One iso-configurational run from ``positions`` with velocities drawn from ``seed`` (which also seeds a
+    thermostat's noise), with ``dynamics`` (a mapping: ``kind`` and its parameters; None: NVE)."""
     steps = observation_steps(times, dt)
     v0 = maxwell_boltzmann(len(types), temperature, seed)
-    integrator = openmm.VerletIntegrator(dt)
-    context = engine.md_context(types, box, integrator, positions, v0, platform=platform)
+    context, integrator = dynamics_context(types, box, positions, v0, temperature, dt, seed, dynamics, platform)
     s = engine.read_state(context, energy=True)
     _check(s, label)
     n = len(types)
@@ -155,10 +246,10 @@ def run_replica(
 
 
 def iso_configurational(
-    types, positions, box, temperature, times, seeds, dt=0.005, platform: str | None = None
+    types, positions, box, temperature, times, seeds, dt=0.005, platform: str | None = None, dynamics=None
 ) -> list[Replica]:
     """K runs (one per seed) from the same positions; see ``run_replica``."""
     return [
-        run_replica(types, positions, box, temperature, times, s, dt, platform, label=f"replica {r}")
+        run_replica(types, positions, box, temperature, times, s, dt, platform, f"replica {r}", dynamics)
         for r, s in enumerate(seeds)
     ]

@@ -3,7 +3,8 @@
 F_s(q, t) = < (1/N_A) sum_{j in A} sin(q |dr_j(t)|) / (q |dr_j(t)|) >_origins   (isotropic average),
 with q at the first peak of S_AA(q), and tau_alpha the first time with F_s = 1/e (linear
 interpolation in log t). ``measure_tau_alpha`` runs the whole protocol and checks it:
-equilibrate (Langevin NVT) -> NVE production with frames -> F_s; the energy must have reached a
+equilibrate (Langevin NVT) -> production with frames, in the job's ``dynamics`` (the replicas' own, so the
+two agree by construction; default NVE) -> F_s; the energy must have reached a
 plateau, and the equilibration must have lasted at least ``min_equilibration`` tau_alpha (it is
 extended until it has).
 """
@@ -11,11 +12,11 @@ extended until it has).
 from __future__ import annotations
 
 import numpy as np
-import openmm
 
 from .. import core
 from ..errors import TauAlphaError
-from . import dynamics, engine
+from . import engine
+from .dynamics import BlowUp, dynamics_context, equilibrate, maxwell_boltzmann, random_configuration
 
 
 def structure_factor(positions: np.ndarray, box: float, q_max: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
@@ -81,15 +82,27 @@ def energy_plateau(energies: np.ndarray, blocks: int = 4) -> dict:
     return {"drift": drift, "stderr": err, "plateau": abs(drift) <= 4 * err + 1e-3}
 
 
-def production_frames(types, positions, velocities, box, duration, interval, dt=0.005, platform=None):
-    """NVE run keeping positions (unwrapped) every ``interval`` time units.
+def production_frames(
+    types,
+    positions,
+    velocities,
+    box,
+    duration,
+    interval,
+    dt=0.005,
+    platform=None,
+    temperature=None,
+    dynamics=None,
+    seed=0,
+):
+    """A run in ``dynamics`` (None: NVE; a thermostat needs ``temperature``, its noise is seeded by ``seed``)
+    keeping positions (unwrapped) every ``interval`` time units.
 
     Returns (frames [n_frames, N, 3], total energy per particle [n_frames], the frame interval actually used:
     ``interval`` rounded to a whole number of steps)."""
     every = max(1, int(round(interval / dt)))
     n_frames = int(round(duration / (every * dt))) + 1
-    integrator = openmm.VerletIntegrator(dt)
-    context = engine.md_context(types, box, integrator, positions, velocities, platform=platform)
+    context, integrator = dynamics_context(types, box, positions, velocities, temperature, dt, seed, dynamics, platform)
     frames, energies = [], []
     for f in range(n_frames):
         if f:
@@ -97,7 +110,7 @@ def production_frames(types, positions, velocities, box, duration, interval, dt=
                 integrator.step(every)
         s = engine.read_state(context, energy=True)
         if not np.isfinite(s["potential_energy"]):
-            raise dynamics.BlowUp(f"tau_alpha production run blew up at t={f * every * dt:g}")
+            raise BlowUp(f"tau_alpha production run blew up at t={f * every * dt:g}")
         frames.append(s["positions"])
         energies.append((s["potential_energy"] + s["kinetic_energy"]) / len(types))
     return np.array(frames), np.array(energies), every * dt
@@ -121,6 +134,7 @@ def measure_tau_alpha(
     q: float | None = None,
     platform: str | None = None,
     max_rounds: int = 4,
+    dynamics: dict | None = None,
 ) -> dict:
     """Equilibrate at ``temperature`` and measure tau_alpha (reduced units), with the checks described above.
 
@@ -128,20 +142,30 @@ def measure_tau_alpha(
     from ``guess_tau`` and is replaced by the measured one, extending the runs until both hold."""
     types = core.species(n_particles)
     box = core.box_length(n_particles)
-    x = dynamics.random_configuration(types, box, seed, platform)
+    x = random_configuration(types, box, seed, platform)
     tau = guess_tau(temperature)
     eq_time, eq_energy, v = 0.0, [], None
     for round_ in range(max_rounds):
         need = min_equilibration * tau - eq_time
         if need > 0:
-            eq = dynamics.equilibrate(
+            eq = equilibrate(
                 types, x, box, temperature, need, dt=dt, seed=seed + round_, platform=platform, velocities=v
             )
             x, v, eq_time = eq.positions, eq.velocities, eq_time + need
             eq_energy.extend(eq.potential_energy)
-        v0 = dynamics.maxwell_boltzmann(n_particles, temperature, seed + 1000 + round_)
+        v0 = maxwell_boltzmann(n_particles, temperature, seed + 1000 + round_)
         frames, energies, interval = production_frames(
-            types, x, v0, box, production * tau, tau / frames_per_tau, dt, platform
+            types,
+            x,
+            v0,
+            box,
+            production * tau,
+            tau / frames_per_tau,
+            dt,
+            platform,
+            temperature,
+            dynamics,
+            seed + 2000 + round_,
         )
         a = types == 0
         if q is None:
@@ -174,10 +198,11 @@ def measure_tau_alpha(
                 "n_frames": len(frames),
                 "energy_plateau": plateau,
                 "mean_potential_energy": float(np.mean(eq_energy[len(eq_energy) // 2 :])),
-                "nve_energy_drift": float(energies[-1] - energies[0]),
+                "energy_drift": float(energies[-1] - energies[0]),  # NVE: should be ~0
                 "fs_times": lags.tolist(),
                 "fs": fs.tolist(),
-                "dynamics": "Langevin NVT equilibration (friction 1), NVE velocity-Verlet production",
+                "dynamics": dict(dynamics or {"kind": "nve"}),  # of the production run
+                "equilibration": "Langevin NVT (LangevinMiddleIntegrator, friction 1)",
                 "platform": engine.choose_platform("mixed", name=platform).describe(),
             }
         tau = measured if np.isfinite(measured) else 4 * tau

@@ -205,4 +205,30 @@ def test_data_json_ignores_training_settings():
     assert JobSpec.model_validate(base(N=864)).data_json() != spec.data_json()
     assert JobSpec.model_validate(base(replicas=8)).data_json() != spec.data_json()
     data_fields = "N density temperatures tau_alpha times configurations replicas dt equilibration decorrelation chains"
-    assert set(json.loads(spec.data_json())) == {*data_fields.split(), "seed", "fire", "store_dtype"}
+    assert set(json.loads(spec.data_json())) == {*data_fields.split(), "seed", "fire", "store_dtype", "dynamics"}
+    assert JobSpec.model_validate(base(dynamics="langevin")).data_json() != spec.data_json()
+
+
+def test_dynamics_field():
+    """A bare name takes its parameters' defaults; parameters are the kind's own; bad values name the field."""
+    from tbotan.data.spec import DYNAMICS_DEFAULTS
+    from tbotan.md.dynamics import PARAMETERS
+
+    assert {k: tuple(v) for k, v in DYNAMICS_DEFAULTS.items()} == PARAMETERS  # the spec fills what MD takes
+    assert JobSpec.model_validate(base()).dynamics.parameters() == {"kind": "nve"}
+    assert JobSpec.model_validate(base(dynamics="langevin")).dynamics.parameters() == {
+        "kind": "langevin",
+        "friction": 1.0,
+        "zero_sum_noise": True,
+    }
+    nh = JobSpec.model_validate(base(dynamics={"kind": "nose-hoover", "time_constant": 0.2}))
+    assert nh.dynamics.parameters() == {"kind": "nose-hoover", "time_constant": 0.2}
+    for bad, where, why in [
+        ({"kind": "langevin", "friction": -1.0}, "dynamics.friction", "greater than 0"),
+        ({"kind": "nve", "friction": 1.0}, "dynamics.friction", "not a parameter of 'nve'"),
+        ("brownian", "dynamics.kind", "'nve', 'nose-hoover' or 'langevin'"),
+        ({"kind": "langevin", "gamma": 1.0}, "dynamics.gamma", "unknown field"),
+    ]:
+        with pytest.raises(SpecError) as e:
+            parse_spec(base(dynamics=bad))
+        assert any(p == where and why in r for p, r in e.value.problems), e.value.problems

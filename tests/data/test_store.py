@@ -69,3 +69,52 @@ def test_propensity_target_reads_the_mean_absolute_displacement(ci_store):
     assert float(graph.node_target.mean()) > 0.1 and not np.allclose(graph.node_target, g["cb"][graph.c, 0])
     with pytest.raises(StoreError, match="unknown node target 'speed'"):
         load_graphs(ci_store, [0.8], split=0, target="speed")
+
+
+def test_a_store_made_before_the_dynamics_field_reads_as_nve(ci_store, tmp_path):
+    """Its data_spec has no `dynamics`: its replicas were NVE, so an NVE spec reopens it and another is refused
+    with the dynamics it was made with."""
+    import json
+
+    from tbotan.data.spec import parse_spec
+
+    old = tmp_path / "old.zarr"
+    shutil.copytree(ci_store, old)
+    root = zarr.open_group(str(old), mode="r+")
+    data_spec = dict(root.attrs["data_spec"])
+    del data_spec["dynamics"]
+    root.attrs["data_spec"] = data_spec
+    spec = load_spec(CI_SPEC)
+    assert spec.dynamics.kind == "nve"
+    store.record_spec(old, spec)  # reopens
+    langevin = parse_spec({**json.loads(spec.to_json()), "dynamics": "langevin"})
+    with pytest.raises(StoreError, match=r"fields that differ: dynamics.*`dynamics: nve`"):
+        store.record_spec(old, langevin)
+
+
+def test_status_shows_fs_at_tau_alpha_and_flags_a_wrong_alpha_time(ci_store, tmp_path):
+    """Per T, F_s^A(7.25) at the time called tau_alpha: recomputed here with NumPy from the stored replica
+    positions; a temperature whose ensembles are observed far past their alpha time is flagged with the fix."""
+    import subprocess
+    import sys
+
+    copy = tmp_path / "s.zarr"
+    shutil.copytree(ci_store, copy)
+    root = zarr.open_group(str(copy), mode="r+")
+    g = root["T0.800"]
+    done = np.flatnonzero(g["done"][:])
+    a = g["types"][0] == 0
+    fs = []
+    for c in done:
+        dr = np.linalg.norm(g["replica_positions"][c, :, 0][:, a].astype(float) - g["thermal"][c][a], axis=-1)
+        fs.append(np.mean(np.sin(7.25 * dr) / (7.25 * dr)))
+    check = store.alpha_time_check(g)
+    assert check["fs_at_tau"] == pytest.approx(np.mean(fs), abs=1e-6)
+    assert check["configurations"] == len(done)
+    g["fs_A"][:] = 0.2  # as if observed at ~1.7 alpha times
+    bad = store.alpha_time_check(g)
+    assert not bad["ok"] and "T=0.8: F_s^A(7.25) = 0.200" in bad["message"] and "tau_alpha: measure" in bad["message"]
+    assert bad["ratio"] == pytest.approx((-np.log(0.2)) ** (1 / 0.8))
+    out = subprocess.run([sys.executable, "-m", "tbotan", "status", str(copy)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "F_s(tau)" in out.stdout and "0.200 !" in out.stdout and "! T=0.8: F_s^A(7.25) = 0.200" in out.stdout

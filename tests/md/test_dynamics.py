@@ -59,3 +59,71 @@ def test_blow_up_is_reported_with_its_label(liquid_500):
 def test_bad_observation_times():
     with pytest.raises(ValueError, match="increasing"):
         dynamics.observation_steps([2.0, 1.0], 0.005)
+
+
+# --- thermostatted dynamics (spec field `dynamics`) ---
+THERMOSTATS = [
+    {"kind": "nose-hoover", "time_constant": 0.5},
+    {"kind": "langevin", "friction": 1.0, "zero_sum_noise": True},
+    {"kind": "langevin", "friction": 1.0, "zero_sum_noise": False},
+]
+
+
+@pytest.mark.parametrize("motion", THERMOSTATS, ids=lambda d: f"{d['kind']}-{d.get('zero_sum_noise', '')}")
+def test_thermostats_hold_the_temperature_and_replicas_are_reproducible(liquid_500, motion):
+    """<T_kin> over 20 tau_LJ equals the bath's T (equipartition, 3N - 3 degrees of freedom) within 2 %, starting
+    from a state at 0.8 and asked for 0.6; the same seed gives the same run."""
+    from tbotan.md import engine
+
+    types, x, box = liquid_500
+    n, temperature = len(types), 0.6
+    context, integ = dynamics.dynamics_context(
+        types, box, x, dynamics.maxwell_boltzmann(n, 0.8, 1), temperature, 0.005, 9, motion
+    )
+    integ.step(1000)  # 5 tau_LJ to settle
+    kinetic = []
+    for _ in range(100):
+        integ.step(40)
+        kinetic.append(dynamics.kinetic_temperature(engine.read_state(context, velocities=True)["velocities"]))
+    assert np.mean(kinetic) == pytest.approx(temperature, rel=0.02)
+    a = dynamics.run_replica(types, x, box, 0.8, [1.0, 2.0], seed=11, dynamics=motion)
+    b = dynamics.run_replica(types, x, box, 0.8, [1.0, 2.0], seed=11, dynamics=motion)
+    c = dynamics.run_replica(types, x, box, 0.8, [1.0, 2.0], seed=12, dynamics=motion)
+    assert np.array_equal(a.positions, b.positions) and not np.allclose(a.positions, c.positions)
+
+
+def _ideal_gas(n_side=4, spacing=12.5):
+    """n_side^3 particles on a lattice 12.5 apart in a box of 50: no pair comes within the 2.5 cutoff in 10
+    tau_LJ, so every force is zero and the dynamics is the thermostat's alone."""
+    g = (np.arange(n_side) + 0.5) * spacing
+    x = np.stack(np.meshgrid(g, g, g, indexing="ij"), axis=-1).reshape(-1, 3)
+    return np.zeros(len(x), dtype=np.int8), x, n_side * spacing
+
+
+@pytest.mark.parametrize("zero_sum", [True, False])
+def test_langevin_friction_and_momentum_against_the_ideal_gas(zero_sum):
+    """Without forces BAOAB gives v_{n+1} = a v_n + noise, so <v(0).v(t)> / <v^2> = exp(-friction t) exactly
+    (the zero-sum noise is independent of the past velocities too); zero-sum noise keeps the total momentum at
+    zero, independent noise lets it wander (the check can fail)."""
+    from tbotan.md import engine
+
+    types, x, box = _ideal_gas()
+    friction, temperature = 2.0, 0.8
+    motion = {"kind": "langevin", "friction": friction, "zero_sum_noise": zero_sum}
+    v0 = dynamics.maxwell_boltzmann(len(types), temperature, 3)
+    context, integ = dynamics.dynamics_context(types, box, x, v0, temperature, 0.005, 5, motion)
+    frames = []
+    for _ in range(200):
+        integ.step(10)
+        frames.append(engine.read_state(context, velocities=True)["velocities"])
+    v = np.array(frames)  # (200, n, 3), every 0.05 tau_LJ
+    lag = 10  # t = 0.5: exp(-1)
+    c = np.mean(np.sum(v[lag:] * v[:-lag], axis=-1)) / np.mean(np.sum(v * v, axis=-1))
+    assert c == pytest.approx(np.exp(-friction * 0.5), rel=0.08)
+    momentum = np.abs(v.sum(axis=1)).max()
+    assert (momentum < 1e-4) if zero_sum else (momentum > 1.0), momentum
+
+
+def test_unknown_dynamics_is_refused():
+    with pytest.raises(ValueError, match="unknown dynamics 'brownian'"):
+        dynamics.integrator("brownian", 0.8, 0.005, 0)

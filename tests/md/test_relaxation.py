@@ -59,4 +59,4 @@ def test_tau_alpha_at_t08_protocol_and_checks():
     assert 7.0 < r["q"] < 7.5
     assert r["energy_plateau"]["plateau"] and r["equilibration_tau"] >= 30
     assert r["mean_potential_energy"] == pytest.approx(-5.52, abs=0.02)
-    assert abs(r["nve_energy_drift"]) < 1e-3
+    assert abs(r["energy_drift"]) < 1e-3

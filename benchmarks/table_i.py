@@ -1,0 +1,112 @@
+"""Table I of the paper against each dynamics: tau_alpha(T, N) for NVE, Nose-Hoover and momentum-conserving
+Langevin, in OpenMM (tbotan) and LAMMPS, many independent runs (docs/tau_alpha.md).
+
+    python benchmarks/table_i.py --temperature 0.8 --N 1000 --seeds 8 [--dynamics nve,nose-hoover,langevin]
+                                 [--engines openmm,lammps] [--workers 2] [--tag X]
+
+Every run: random start, minimisation, Langevin NVT equilibration of 30 x tau (the prior from Table I, extended
+by OpenMM when its measured tau is longer), fresh Maxwell-Boltzmann velocities (zero momentum), then the
+production run in the dynamics under test, with frames every tau/40 for 10 tau; F_s of the A particles at the
+first peak of S_AA(q) over all time origins; tau_alpha = its 1/e crossing (tbotan.md.relaxation, the same
+functions for both engines). The dynamics as the spec's field names it (tbotan.md.dynamics):
+  nve          OpenMM VerletIntegrator                 | LAMMPS fix nve
+  nose-hoover  OpenMM NoseHooverIntegrator, tau 0.5    | LAMMPS fix nvt, Tdamp 0.5
+  langevin     tbotan's zero-sum BAOAB, friction 1     | LAMMPS fix nve + fix langevin damp 1.0 zero yes
+Runs go ``--workers`` at a time (one thread each) and are appended to benchmarks/results/<name>.jsonl as they
+finish; a rerun skips the (engine, dynamics, seed) already there, so a long table can be made in several sittings.
+The summary (mean, standard error, ratio to Table I) is printed and written to benchmarks/results/<name>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from record import emit
+from tau_alpha import lammps_tau, protocol, summary
+
+from tbotan import core
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+DYNAMICS = {
+    "nve": {"kind": "nve"},
+    "nose-hoover": {"kind": "nose-hoover", "time_constant": 0.5},
+    "langevin": {"kind": "langevin", "friction": 1.0, "zero_sum_noise": True},
+}
+LAMMPS = {"nve": {"production_thermostat": "nve"}, "nose-hoover": {"production_thermostat": "nvt", "nh_damp": 0.5}}
+LAMMPS["langevin"] = {"production_thermostat": "langevin", "damp": 1.0}  # damp = 1 / friction, `zero yes`
+KEEP = ("tau_alpha", "tau_alpha_q7.25", "q", "mean_potential_energy", "equilibration_time", "wall_s")
+
+
+def one_run(engine: str, dynamics: str, temperature: float, n: int, seed: int) -> dict:
+    os.environ["OPENMM_CPU_THREADS"] = "1"
+    start = time.perf_counter()
+    if engine == "openmm":
+        from tbotan.md import relaxation
+
+        r = relaxation.measure_tau_alpha(temperature, n, seed=seed, dynamics=DYNAMICS[dynamics])
+    else:
+        p = protocol(temperature)
+        p = (p["equilibration_time"], p["every"], p["n_frames"])
+        r = lammps_tau(temperature, n, 1000 + seed, *p, **LAMMPS[dynamics])
+    r["wall_s"] = time.perf_counter() - start
+    return {"engine": engine, "dynamics": dynamics, "seed": seed, **{k: r.get(k) for k in KEEP}}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--N", type=int, default=1000)
+    p.add_argument("--seeds", type=int, default=8, help="independent runs per (engine, dynamics)")
+    p.add_argument("--first-seed", type=int, default=1)
+    p.add_argument("--dynamics", default="nve,nose-hoover,langevin")
+    p.add_argument("--engines", default="openmm,lammps")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--tag", default="")
+    a = p.parse_args()
+    name = f"table_i_T{a.temperature:g}_N{a.N}" + (f"_{a.tag}" if a.tag else "")
+    log = Path(RESULTS) / f"{name}.jsonl"
+    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    have = {(r["engine"], r["dynamics"], r["seed"]) for r in done}
+    jobs = [
+        (e, d, s)
+        for s in range(a.first_seed, a.first_seed + a.seeds)
+        for d in a.dynamics.split(",")
+        for e in a.engines.split(",")
+        if (e, d, s) not in have
+    ]
+    with ProcessPoolExecutor(a.workers) as pool:
+        futures = [pool.submit(one_run, e, d, a.temperature, a.N, s) for e, d, s in jobs]
+        for f in as_completed(futures):
+            r = f.result()
+            done.append(r)
+            with log.open("a") as out:
+                out.write(json.dumps(r) + "\n")
+            print(json.dumps(r), flush=True)
+    table_i = next((tau for t, tau in core.TABLE_I.items() if abs(t - a.temperature) < 1e-9), None)
+    rows = []
+    for d in a.dynamics.split(","):
+        for e in a.engines.split(","):
+            s = summary([r["tau_alpha"] for r in done if r["engine"] == e and r["dynamics"] == d])
+            u = summary([r["mean_potential_energy"] for r in done if r["engine"] == e and r["dynamics"] == d])
+            rows.append(
+                {
+                    "dynamics": d,
+                    "parameters": DYNAMICS[d],
+                    "engine": e,
+                    "tau_alpha": s,
+                    "relative_error": s["stderr"] / s["mean"] if s["n"] > 1 else None,
+                    "over_table_i": s["mean"] / table_i if table_i else None,
+                    "mean_potential_energy": u["mean"],
+                }
+            )
+    emit(name, {"temperature": a.temperature, "N": a.N, "table_i": table_i, "rows": rows, "runs": len(done)})
+
+
+if __name__ == "__main__":
+    main()
