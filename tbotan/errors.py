@@ -55,6 +55,10 @@ class StoreError(TbotanError, RuntimeError):
     """A store that cannot be used as asked (missing, half-made, written by another spec, ...)."""
 
 
+class StoreLocked(StoreError):
+    """Another live process is writing the store (the message names its host, pid and start time)."""
+
+
 class ProfileError(TbotanError, ValueError):
     """A cluster profile that cannot be used (the message names the file and the field), or a cluster that
     cannot be reached from here (sbatch missing, a partition that does not exist, mpi4py missing)."""

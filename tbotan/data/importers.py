@@ -38,7 +38,7 @@ import numpy as np
 from .. import core
 from ..errors import DataSetError, SimulationFailed, StoreError
 from ..md import engine, fire
-from . import store, targets
+from . import lock, store, targets
 
 logger = logging.getLogger(__name__)
 
@@ -466,11 +466,17 @@ def _annotate(root, spec, catalogue: Catalogue) -> None:
 
 def import_data(spec, path, client, worker_timeout: float | None = None) -> dict:
     """Import (or finish importing) ``spec.source`` into the store at ``path`` on ``client``'s cluster."""
-    from .pipeline import Progress, completed, record_error, write_configuration
 
     catalogue = scan(spec.source.format, spec.source.path)
     full = concrete_spec(spec, catalogue)
     root, created = store.open_or_create(path, full)
+    with lock.writer(path, "tbotan import"):
+        return _import(spec, path, client, worker_timeout, catalogue, full, root, created)
+
+
+def _import(spec, path, client, worker_timeout, catalogue, full, root, created) -> dict:
+    from .pipeline import Progress, completed, record_error, write_configuration
+
     _annotate(root, full, catalogue)
     box = core.box_length(full.N, full.density)
     params = full.fire.parameters()

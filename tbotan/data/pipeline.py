@@ -30,7 +30,7 @@ from .. import core
 from ..errors import NoWorkers, SimulationFailed
 from ..md import dynamics, fire, relaxation
 from ..md.dynamics import derive_seeds as seeds
-from . import store, targets
+from . import lock, store, targets
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +248,11 @@ def simulate(spec, path, client: Client, worker_timeout: float | None = None) ->
 
         return import_data(spec, path, client, worker_timeout=worker_timeout)
     root, created = store.open_or_create(path, spec)
+    with lock.writer(path, "tbotan simulate"):
+        return _simulate(spec, path, client, worker_timeout, root, created)
+
+
+def _simulate(spec, path, client, worker_timeout, root, created) -> dict:
     groups = {t: root[store.group_name(t)] for t in spec.temperatures}
     left = {t: ~g["done"][:] for t, g in groups.items()}
     if not any(v.any() for v in left.values()):

@@ -65,8 +65,9 @@ import torch
 import torch.distributed as dist
 import zarr
 
+from ..data import lock
 from ..data.store import record_spec
-from ..errors import NonFiniteError, TrainingError
+from ..errors import NonFiniteError, StoreLocked, TrainingError
 from . import loss as loss_mod
 from .compiled import compiled
 from .distributed import Layout, reduce_sum, setup
@@ -612,7 +613,9 @@ def train(
     temps = spec.training_temperatures
 
     lay = setup(device)
+    held = contextlib.ExitStack()
     try:
+        _lock_store(held, store_path, lay)
         target = spec.training.target
         train_graphs = load_graphs(store_path, temps, split=0, time_index=time_index, target=target)
         val_graphs = load_graphs(store_path, temps, split=1, time_index=time_index, allow_empty=True, target=target)
@@ -667,5 +670,23 @@ def train(
             )
         return results
     finally:
+        held.close()
         if lay.initialized_here:
             dist.destroy_process_group()
+
+
+def _lock_store(held: contextlib.ExitStack, store_path, lay: Layout) -> None:
+    """Rank 0 takes the store's writer lock for the whole job (tbotan.data.lock) and tells every rank whether it
+    got it, so that a refusal stops all of them with the holder named instead of leaving them waiting."""
+    refusal = None
+    if lay.rank == 0:
+        try:
+            held.enter_context(lock.writer(store_path, "tbotan train"))
+        except StoreLocked as e:
+            refusal = str(e)
+    if lay.final_group is not None:
+        box = [refusal]
+        dist.broadcast_object_list(box, src=0, group=lay.final_group)
+        refusal = box[0]
+    if refusal:
+        raise StoreLocked(refusal)
