@@ -8,7 +8,10 @@ Units of work (plain functions, run on any Dask worker; they never touch the sto
                                        recorded seed
     reduce(T, c)                       C_B, E_jk, propensity, edges
 The driver (the process running ``simulate``) submits them, writes each result as it arrives — it is
-the store's only writer — and marks ``equilibrated[c]`` / ``done[c]`` after the data they vouch for.
+the store's only writer — and marks ``equilibrated[c]`` / ``replica_done[c, r]`` / ``done[c]`` after the data
+they vouch for. A replica is kept the moment it finishes: a driver killed with 3 of 16 replicas of a
+configuration done reruns only the other 13. Every target is computed from the replica positions as stored
+(``store_dtype``), so a resumed configuration equals an uninterrupted one bit for bit.
 
 Configurations at one T come from ``chains`` independent Langevin trajectories: configuration c is on
 chain c % chains at position c // chains; the first segment of a chain starts from random positions
@@ -93,14 +96,14 @@ def replica(
 
 
 def reduce(state: dict, quenched: dict, replicas: list, n: int, box: float, dtype: str) -> dict:
+    """Targets of one configuration from its K replicas (run now, or read back from the store), each taken at
+    the precision it is stored in."""
     start = time.perf_counter()
     types = core.species(n)
-    frames = np.stack([r["positions"] for r in replicas])
+    frames = np.stack([np.asarray(r["positions"]).astype(dtype).astype(np.float64) for r in replicas])
     edges = targets.graph_edges(quenched["inherent"], box)
     return {
         **quenched,
-        "replica_positions": frames.astype(dtype),
-        "replica_seeds": np.array([r["seed"] for r in replicas]),
         "cb": targets.bond_breaking(types, state["thermal"], frames, box),
         "propensity": targets.propensity(state["thermal"], frames),
         "msd": targets.msd(state["thermal"], frames),
@@ -194,6 +197,12 @@ def _write_segment(g, c: int, r: dict) -> None:
     g["equilibrated"][c] = True  # last
 
 
+def write_replica(g, c: int, r: int, result: dict) -> None:
+    g["replica_positions"][c, r] = result["positions"]
+    g["replica_seeds"][c, r] = result["seed"]
+    g["replica_done"][c, r] = True  # last
+
+
 def write_configuration(g, c: int, r: dict) -> None:
     n_e = len(r["edges"])
     width = g["edges"].shape[1]
@@ -207,8 +216,11 @@ def write_configuration(g, c: int, r: dict) -> None:
     g["fire_residual"][c] = r["fire_residual"]
     g["fire_steps"][c] = r["fire_steps"]
     g["energy_inherent"][c] = r["energy_inherent"]
-    g["replica_positions"][c] = r["replica_positions"]
-    g["replica_seeds"][c] = r["replica_seeds"]
+    if "replica_positions" in r:  # an import; the pipeline writes each replica as it finishes (write_replica)
+        g["replica_positions"][c] = r["replica_positions"]
+        g["replica_seeds"][c] = r["replica_seeds"]
+        if "replica_done" in g:
+            g["replica_done"][c] = True
     g["cb"][c] = r["cb"]
     g["propensity"][c] = r["propensity"]
     g["msd"][c] = r["msd"]
@@ -287,7 +299,7 @@ def _simulate(spec, path, client, worker_timeout, root, created) -> dict:
             logger.info(f"T={t}: tau_alpha = {groups[t].attrs['tau_alpha']:.4g} (measured)")
 
     totals = {"segments": 0, "configurations": 0, "replicas": 0}
-    kinds = {}
+    kinds, replicas_of = {}, {}
     for t, g in groups.items():
         times = g.attrs["times"]
         eq, done = g["equilibrated"][:], g["done"][:]
@@ -320,7 +332,11 @@ def _simulate(spec, path, client, worker_timeout, root, created) -> dict:
                     continue
                 q = client.submit(quench, state, n, box, params, label, key=f"quench-T{t:.3f}-c{c}", pure=False)
                 reps = []
+                kept = g["replica_done"][c]
                 for r, s in enumerate(seeds(spec.seed, temperature_key(t), c, 1, count=spec.replicas)):
+                    if kept[r]:  # finished before an interruption
+                        reps.append({"positions": g["replica_positions"][c, r], "seed": int(s), "wall_time": 0.0})
+                        continue
                     f = client.submit(
                         replica,
                         state,
@@ -335,19 +351,24 @@ def _simulate(spec, path, client, worker_timeout, root, created) -> dict:
                         key=f"replica-T{t:.3f}-c{c}-r{r}",
                         pure=False,
                     )
-                    kinds[f] = ("replica", t, c)
+                    kinds[f] = ("replica", t, c, r)
+                    replicas_of.setdefault((t, c), []).append((r, f))
                     reps.append(f)
+                if kept.any():
+                    logger.info(f"{label}: {int(kept.sum())} of {spec.replicas} replicas kept from before")
                 red = client.submit(
                     reduce, state, q, reps, n, box, spec.store_dtype, key=f"reduce-T{t:.3f}-c{c}", pure=False
                 )
                 kinds[red] = ("configuration", t, c)
                 totals["configurations"] += 1
-                totals["replicas"] += spec.replicas
+                totals["replicas"] += spec.replicas - int(kept.sum())
     progress = Progress({k: v for k, v in totals.items() if v})
     timings = {"segment": [], "quench": [], "replica": [], "reduce": []}
     failed = 0
     for f in completed(list(kinds), progress, client, worker_timeout):
-        kind, t, c = kinds.pop(f)
+        if f not in kinds:
+            continue  # a replica already written before its configuration's reduction (below)
+        kind, t, c, *replica_index = kinds.pop(f)
         g = groups[t]
         if f.status == "error":
             err = f.exception()
@@ -360,7 +381,14 @@ def _simulate(spec, path, client, worker_timeout, root, created) -> dict:
             result = f.result()
             timings["segment"].append(result["wall_time"])
             _write_segment(g, c, result)
+        elif kind == "replica":
+            write_replica(g, c, replica_index[0], f.result())
         elif kind == "configuration":
+            for r, rf in replicas_of.pop((t, c), []):  # every replica is in the store before done[c]
+                if kinds.pop(rf, None) is not None:
+                    write_replica(g, c, r, rf.result())
+                    rf.release()
+                    progress.tick("replicas")
             result = f.result()
             for unit, value in result["unit_times"].items():
                 timings[unit] += value if isinstance(value, list) else [value]

@@ -29,9 +29,10 @@ from ..errors import StoreError
 logger = logging.getLogger(__name__)
 
 UNITS = "reduced (sigma_AA, eps_AA, tau_LJ)"
-# 2: `propensity` is the mean absolute displacement, `msd` and `fs_A` exist. 1 (no `layout` attribute): the
-# first stores, whose `propensity` was the mean squared displacement; `upgrade` turns one into a 2.
-LAYOUT = 2
+# 3: `replica_done` (C, K) marks each replica written as it finished. 2: `propensity` is the mean absolute
+# displacement, `msd` and `fs_A` exist. 1 (no `layout` attribute): the first stores, whose `propensity` was the
+# mean squared displacement. `upgrade` brings any of them to the current layout.
+LAYOUT = 3
 # the data spec's `dynamics` of a store made before that field existed: its replicas were NVE
 LEGACY_DYNAMICS = {"kind": "nve", "friction": None, "time_constant": None, "zero_sum_noise": None}
 MAX_EDGES_PER_PARTICLE = 80  # the padded width of the edge arrays; ~40 edges per particle at density 1.2
@@ -82,6 +83,7 @@ def _arrays(spec, temperature: float) -> dict:
         "energy_inherent": ((c,), np.float64, np.nan, ("configuration",)),
         "replica_positions": ((c, k, nt, n, 3), pos, 0.0, ("configuration", "replica", "time", "particle", "xyz")),
         "replica_seeds": ((c, k), np.int64, -1, ("configuration", "replica")),
+        "replica_done": ((c, k), bool, False, ("configuration", "replica")),
         "cb": ((c, nt, n), np.float64, np.nan, ("configuration", "time", "particle")),
         "propensity": ((c, nt, n), np.float64, np.nan, ("configuration", "time", "particle")),
         "msd": ((c, nt, n), np.float64, np.nan, ("configuration", "time", "particle")),
@@ -208,6 +210,12 @@ def upgrade(root: zarr.Group, path="store") -> bool:
     ``msd[c]`` written last, so a killed upgrade resumes where it stopped. Returns whether anything was done."""
     if layout(root) >= LAYOUT:
         return False
+    if layout(root) == 2:
+        for t in temperatures(root):
+            _add_replica_done(root[group_name(t)])
+        root.attrs["layout"] = LAYOUT
+        logger.info(f"{path}: upgraded to store layout {LAYOUT} (replica_done)")
+        return True
     from . import targets
 
     for t in temperatures(root):
@@ -233,9 +241,26 @@ def upgrade(root: zarr.Group, path="store") -> bool:
             "mean absolute displacement, recomputed by the layout-2 upgrade from "
             f"replica_positions stored as {g['replica_positions'].dtype}"
         )
+        _add_replica_done(g)
     root.attrs["layout"] = LAYOUT
     logger.info(f"{path}: upgraded to store layout {LAYOUT} (propensity, msd, fs_A from the stored replica positions)")
     return True
+
+
+def _add_replica_done(g) -> None:
+    """``replica_done`` for a group made before it: the replicas of done configurations are all written."""
+    if "replica_done" in g:
+        return
+    c, k = g["replica_seeds"].shape
+    a = g.create_array(
+        "replica_done",
+        shape=(c, k),
+        chunks=(1, max(k, 1)),
+        dtype=bool,
+        fill_value=False,
+        dimension_names=("configuration", "replica"),
+    )
+    a[:] = np.broadcast_to(g["done"][:][:, None], (c, k))
 
 
 def record_spec(path: str | Path, spec) -> zarr.Group:
@@ -283,9 +308,10 @@ def alpha_time_check(g) -> dict | None:
     check["ratio"] = float((-np.log(mean)) ** (1 / STRETCH)) if 0 < mean < 1 else None
     if not ok:
         T, tau = float(g.attrs["T"]), g.attrs["tau_alpha"]
+        when = f"about {check['ratio']:.2g} of" if check["ratio"] is not None else "many times"
         check["message"] = (
             f"T={T:g}: F_s^A(7.25) = {mean:.3f} at the time called tau_alpha ({tau:.4g}), outside "
-            f"[{FS_ALPHA_BAND[0]}, {FS_ALPHA_BAND[1]}]: the ensembles are observed at about {check['ratio']:.2g} of "
+            f"[{FS_ALPHA_BAND[0]}, {FS_ALPHA_BAND[1]}]: the ensembles are observed at {when} "
             f"their own alpha time. Measure tau_alpha at this N with the spec's dynamics (`tau_alpha: measure`, or "
             f"`tbotan tau --temperature {T:g} --N {g.attrs['N']} --dynamics ...`) and use a new store"
         )

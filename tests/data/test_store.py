@@ -22,7 +22,7 @@ def _as_first_layout(path):
     for name, g in root.groups():
         if name.startswith("T"):
             g["propensity"][:] = g["msd"][:]
-            del g["msd"], g["fs_A"]
+            del g["msd"], g["fs_A"], g["replica_done"]
     del root.attrs["layout"]
 
 
@@ -46,6 +46,8 @@ def test_a_first_layout_store_is_upgraded_from_its_replica_positions(ci_store, t
     g["msd"][0] = 7.0
     root, created = store.open_or_create(old, load_spec(CI_SPEC))
     assert not created and store.layout(root) == store.LAYOUT
+    for T in ("T0.800", "T2.000"):  # replicas of done configurations are all written
+        assert (root[T]["replica_done"][:] == root[T]["done"][:][:, None]).all()
     new = zarr.open_group(str(ci_store), mode="r")
     for T in ("T0.800", "T2.000"):
         a, b = root[T], new[T]
