@@ -55,6 +55,19 @@ class StoreError(TbotanError, RuntimeError):
     """A store that cannot be used as asked (missing, half-made, written by another spec, ...)."""
 
 
+class Terminated(SystemExit):
+    """SIGTERM (SLURM's notice before the walltime or a preemption) or SIGHUP: the command stops where it is,
+    leaving everything finished in the store; rerunning the same command goes on from there. Not a
+    ``TbotanError`` and not an ``Exception``, on purpose: no ``except Exception`` on the way may swallow it."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name}: everything finished so far is kept; rerun the same command to go on")
+
+
 class StoreLocked(StoreError):
     """Another live process is writing the store (the message names its host, pid and start time)."""
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 
 import numpy as np
 
 from .. import __version__, core
 from ..core import CUTOFF_AA
-from ..errors import TbotanError
+from ..errors import TbotanError, Terminated
 
 MIN_DISTANCE = 0.5  # sigma_AA: closer pairs are overlaps that blow up any dynamics
 
@@ -496,12 +497,22 @@ def main(argv=None) -> int:
     if getattr(args, "temperature", 1.0) <= 0 or getattr(args, "N", 1) <= 0:
         print("tbotan: error: temperature and N must be positive", file=sys.stderr)
         return 2
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # unwind (locks released, clusters closed) instead of dying
+        signal.signal(signum, _terminate)
     try:
         args.func(args)
+    except Terminated as e:
+        print(f"tbotan {args.command}: {e}", file=sys.stderr)
+        return 128 + e.signum
     except TbotanError as e:  # an expected failure: one line naming the cause; anything else is a bug (traceback)
         print(f"tbotan {args.command}: error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def _terminate(signum, frame):
+    signal.signal(signum, signal.SIG_DFL)  # a second signal kills at once
+    raise Terminated(signum)
 
 
 if __name__ == "__main__":

@@ -188,12 +188,15 @@ def _dashboard(address):
 
 
 def _exit(signum, frame):
-    raise SystemExit(128 + signum)
+    from ..errors import Terminated
+
+    raise Terminated(signum)
 
 
 @contextlib.contextmanager
 def _terminate_as_exit():
-    """SIGTERM (scancel, a walltime, kill) raises SystemExit here, so ``finally`` blocks close the cluster."""
+    """SIGTERM (scancel, a walltime, kill) raises Terminated (a SystemExit) here, so ``finally`` blocks close the
+    cluster; the ``tbotan`` command prints its one line and exits 143 (tbotan.cli.main does the same outside)."""
     main = threading.current_thread() is threading.main_thread()  # only there can signals be handled
     previous = signal.signal(signal.SIGTERM, _exit) if main else None
     try:

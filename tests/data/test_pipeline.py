@@ -277,21 +277,34 @@ def test_simulate_under_mpirun_with_dask_mpi_equals_the_local_run(reference_stor
     assert_same_data(store, reference_store)
 
 
-def test_a_killed_driver_keeps_every_finished_replica(client, tmp_path):
-    """SIGKILL while a configuration has some replicas finished and is not done: the rerun runs only the others
-    and the store equals an uninterrupted run's bit for bit."""
+@pytest.fixture(scope="module")
+def replicas_job(client, tmp_path_factory):
+    """One configuration with 12 replicas long enough to stop the driver between them, and its uninterrupted run."""
     data = load_spec(CI_SPEC).model_dump()
     data.update(temperatures=[2.0], tau_alpha={2.0: 8.0}, configurations={2.0: 1}, replicas=12, equilibration=0.2)
     data["training"]["temperatures"] = [2.0]
     data["splits"] = {"validation": 0, "test": 0}
     spec = parse_spec(data)
-    reference = tmp_path / "reference.zarr"
+    reference = tmp_path_factory.mktemp("replicas") / "reference.zarr"
     pipeline.simulate(spec, reference, client)
+    return spec, reference
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_stopped_driver_keeps_every_finished_replica(replicas_job, tmp_path, signum):
+    """SIGKILL or SIGTERM (SLURM's notice) while a configuration has some replicas finished and is not done: the
+    rerun runs only the others and the store equals an uninterrupted run's bit for bit. SIGTERM ends the driver
+    cleanly: exit 143, one line saying so, the writer lock released."""
+    from tbotan.data import lock
+
+    spec, reference = replicas_job
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(spec.to_json())  # JSON is YAML
     path = tmp_path / "killed.zarr"
     cmd = [sys.executable, "-m", "tbotan", "simulate", str(spec_file), "--store", str(path)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     kept, deadline = 0, time.time() + 300
     while time.time() < deadline and not kept:
         try:
@@ -299,8 +312,14 @@ def test_a_killed_driver_keeps_every_finished_replica(client, tmp_path):
         except Exception:
             pass
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    if signum == signal.SIGKILL:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    else:
+        proc.send_signal(signal.SIGTERM)  # the driver alone: it closes its cluster itself
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 143 and "stopped by SIGTERM: everything finished so far is kept" in err, err
+        assert lock.holder(path) is None
     g = zarr.open_group(str(path), mode="r")["T2.000"]
     kept = int(g["replica_done"][0].sum())
     assert 0 < kept < 12 and not g["done"][0], "the kill should land between replicas"
