@@ -499,6 +499,7 @@ def main(argv=None) -> int:
         return 2
     for signum in (signal.SIGTERM, signal.SIGHUP):  # unwind (locks released, clusters closed) instead of dying
         signal.signal(signum, _terminate)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit then fails the write (EFBIG), named
     try:
         args.func(args)
     except Terminated as e:

@@ -377,22 +377,23 @@ def _simulate(spec, path, client, worker_timeout, root, created) -> dict:
                 record_error(g, c, f"{type(err).__name__}: {err}")
                 logger.warning(f"FAILED T={t} configuration {c}: {err}")
             continue
-        if kind == "segment":
-            result = f.result()
-            timings["segment"].append(result["wall_time"])
-            _write_segment(g, c, result)
-        elif kind == "replica":
-            write_replica(g, c, replica_index[0], f.result())
-        elif kind == "configuration":
-            for r, rf in replicas_of.pop((t, c), []):  # every replica is in the store before done[c]
-                if kinds.pop(rf, None) is not None:
-                    write_replica(g, c, r, rf.result())
-                    rf.release()
-                    progress.tick("replicas")
-            result = f.result()
-            for unit, value in result["unit_times"].items():
-                timings[unit] += value if isinstance(value, list) else [value]
-            write_configuration(g, c, result)
+        with store.writing(path, f"T={t} configuration {c}"):
+            if kind == "segment":
+                result = f.result()
+                timings["segment"].append(result["wall_time"])
+                _write_segment(g, c, result)
+            elif kind == "replica":
+                write_replica(g, c, replica_index[0], f.result())
+            elif kind == "configuration":
+                for r, rf in replicas_of.pop((t, c), []):  # every replica is in the store before done[c]
+                    if kinds.pop(rf, None) is not None:
+                        write_replica(g, c, r, rf.result())
+                        rf.release()
+                        progress.tick("replicas")
+                result = f.result()
+                for unit, value in result["unit_times"].items():
+                    timings[unit] += value if isinstance(value, list) else [value]
+                write_configuration(g, c, result)
         f.release()
         progress.tick(kind + "s")
     summary = store.summary(root)

@@ -13,10 +13,13 @@ Completion flags, each written after the data it vouches for:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import errno
 import importlib.metadata
 import json
 import logging
+import os
 import platform as _platform
 from pathlib import Path
 
@@ -36,6 +39,22 @@ LAYOUT = 3
 # the data spec's `dynamics` of a store made before that field existed: its replicas were NVE
 LEGACY_DYNAMICS = {"kind": "nve", "friction": None, "time_constant": None, "zero_sum_noise": None}
 MAX_EDGES_PER_PARTICLE = 80  # the padded width of the edge arrays; ~40 edges per particle at density 1.2
+
+
+@contextlib.contextmanager
+def writing(path, what: str):
+    """Turn a full disk, a quota or a file-size limit met while writing ``what`` into one StoreError: the
+    configuration being written is not marked done (its flag is written last), so the store stays consistent
+    and a rerun after freeing space redoes only what is missing."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise
+        raise StoreError(
+            f"{path}: writing {what} failed ({os.strerror(e.errno)}); it is not marked done and everything "
+            "marked done is complete: free space (or raise the limit) and rerun the same command"
+        ) from None
 
 
 def group_name(temperature: float) -> str:

@@ -327,3 +327,20 @@ def test_a_stopped_driver_keeps_every_finished_replica(replicas_job, tmp_path, s
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"{kept} of 12 replicas kept from before" in out.stdout
     assert_same_data(reference, path)
+
+
+def test_a_file_size_limit_gives_one_error_and_a_consistent_store(reference_store, tmp_path):
+    """`ulimit -f` (as a full disk would) stops the driver at the first write that does not fit: one line naming
+    the configuration, nothing half-written marked done; the rerun without the limit equals the reference."""
+    path = tmp_path / "limited.zarr"
+    cmd = f"{sys.executable} -m tbotan simulate {CI_SPEC} --store {path}"
+    out = subprocess.run(["bash", "-c", f"ulimit -f 16; {cmd}"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert "failed (File too large); it is not marked done" in out.stderr and "Traceback" not in out.stderr
+    root = zarr.open_group(str(path), mode="r")
+    for _, g in root.groups():
+        for c in np.flatnonzero(g["done"][:]):  # whatever is marked done is the reference's
+            np.testing.assert_array_equal(g["cb"][c], zarr.open_group(str(reference_store))[g.basename]["cb"][c])
+    again = subprocess.run(cmd.split(), cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert_same_data(reference_store, path)
