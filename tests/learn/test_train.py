@@ -282,3 +282,30 @@ def test_srun_two_tasks_one_seed_equals_one_process(slurm_up, wide, tmp_path):
     single = train(spec, copy(store, tmp_path, "one.zarr"), seeds=[0], epochs=3, graphs_per_step=2)
     assert_same(r0, single[0]["model"].state_dict(), atol=1e-6)
     assert load_checkpoint(model_dir(ddp_store, spec, "both", seed=0) / "last.pt")["settings"]["ranks_per_seed"] == 2
+
+
+def test_sigterm_ends_training_cleanly_and_it_resumes(wide, tmp_path):
+    """SLURM's SIGTERM to a training process: one line, exit 143, the writer lock released, the last checkpoint
+    whole (written by rename), and the same command resumes from it."""
+    import signal
+    import time
+
+    from tbotan.data import lock
+
+    spec_path, spec, store = wide
+    store = copy(store, tmp_path, "term.zarr")
+    cmd = [sys.executable, "-m", "tbotan", "train", str(spec_path), "--store", str(store), "--seeds", "0"]
+    last = model_dir(store, spec, "both", seed=0) / "last.pt"
+    proc = subprocess.Popen([*cmd, "--epochs", "100000"], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and "stopped by SIGTERM" in err and "Traceback" not in err, err
+    assert lock.holder(store) is None
+    epoch = load_checkpoint(last)["epoch"]
+    out = subprocess.run([*cmd, "--epochs", str(epoch + 1)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "resuming" in out.stdout, out.stdout + out.stderr
+    assert load_checkpoint(last)["epoch"] == epoch + 1
