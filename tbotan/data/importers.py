@@ -516,15 +516,16 @@ def _import(spec, path, client, worker_timeout, catalogue, full, root, created) 
             logger.warning(f"FAILED T={T} configuration {c}: {err}")
             continue
         r = f.result()
-        g["types"][c] = r["types"]
-        g["thermal"][c] = r["thermal"]
-        g["energy_thermal"][c] = r["energy_thermal"]
-        g["equilibrated"][c] = True
-        if "requenched" in r:
-            g["inherent_requenched"][c] = r["requenched"]
-        for model, p in r.get("published", {}).items():
-            root[f"published/{model}/{store.group_name(T)}/node"][test_row[T][c]] = p
-        write_configuration(g, c, r)  # done[c] last
+        with store.writing(path, f"T={T} configuration {c}"):
+            g["types"][c] = r["types"]
+            g["thermal"][c] = r["thermal"]
+            g["energy_thermal"][c] = r["energy_thermal"]
+            g["equilibrated"][c] = True
+            if "requenched" in r:
+                g["inherent_requenched"][c] = r["requenched"]
+            for model, p in r.get("published", {}).items():
+                root[f"published/{model}/{store.group_name(T)}/node"][test_row[T][c]] = p
+            write_configuration(g, c, r)  # done[c] last
         f.release()
         progress.tick("configurations")
     if failed:
