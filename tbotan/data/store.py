@@ -43,9 +43,9 @@ MAX_EDGES_PER_PARTICLE = 80  # the padded width of the edge arrays; ~40 edges pe
 
 @contextlib.contextmanager
 def writing(path, what: str):
-    """Turn a full disk, a quota or a file-size limit met while writing ``what`` into one StoreError: the
-    configuration being written is not marked done (its flag is written last), so the store stays consistent
-    and a rerun after freeing space redoes only what is missing."""
+    """Turn a full disk, a quota or a file-size limit met while writing ``what`` into one StoreError. What is
+    being written is never marked done (flags are written last, checkpoints renamed into place), so the store
+    stays consistent and a rerun after freeing space redoes only what is missing."""
     try:
         yield
     except OSError as e:
@@ -53,7 +53,7 @@ def writing(path, what: str):
             raise
         raise StoreError(
             f"{path}: writing {what} failed ({os.strerror(e.errno)}); it is not marked done and everything "
-            "marked done is complete: free space (or raise the limit) and rerun the same command"
+            "marked done is whole: free space (or raise the limit) and rerun the same command"
         ) from None
 
 

@@ -66,7 +66,7 @@ import torch.distributed as dist
 import zarr
 
 from ..data import lock
-from ..data.store import record_spec
+from ..data.store import record_spec, writing
 from ..errors import NonFiniteError, StoreLocked, TrainingError
 from . import loss as loss_mod
 from .compiled import compiled
@@ -327,11 +327,16 @@ def dead_head_message(head: dict) -> str:
 # --- checkpoints ---------------------------------------------------------------------------------------
 def _atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with writing(path.parent, path.name):
+        try:
+            with open(tmp, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, path)
 
 
 def _save(obj, path: Path) -> None:
