@@ -120,6 +120,7 @@ def ridge_regression(root, train_temperatures) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--store", default="storage/quickstart.zarr")
+    p.add_argument("--name", default="signal_ceiling", help="results file benchmarks/results/<name>.json")
     args = p.parse_args()
     root = zarr.open_group(args.store, mode="r")
     rows = []
@@ -164,7 +165,7 @@ def main() -> None:
         )
     trained = root.attrs["spec"]["training"]["temperatures"]
     ridge = ridge_regression(root, trained)
-    emit("signal_ceiling", {"store": args.store, "rows": rows, "ridge_regression_pearson_A": ridge})
+    emit(args.name, {"store": args.store, "rows": rows, "ridge_regression_pearson_A": ridge})
 
 
 if __name__ == "__main__":
