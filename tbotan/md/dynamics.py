@@ -34,7 +34,8 @@ PARAMETERS = {"nve": (), "nose-hoover": ("time_constant",), "langevin": ("fricti
 def _zero_sum_langevin(temperature: float, friction: float, dt: float) -> openmm.CustomIntegrator:
     """BAOAB with mass-weighted zero-sum noise: v += dt f/m; x += dt/2 v; v = a v + b sqrt(kT/m) R'; x += dt/2 v,
     with R' = R - sqrt(m) sum_i sqrt(m_i) R_i / sum_i m_i per Cartesian component (so sum m v is unchanged).
-    The per-DOF masks ex, ey, ez pick one component for the sums; ``start`` sets them once the context exists."""
+    The per-DOF masks ex, ey, ez pick one component for the sums; ``_set_masks`` sets them once the context
+    exists."""
     a = float(np.exp(-friction * dt))
     ci = openmm.CustomIntegrator(dt)
     ci.addGlobalVariable("a", a)
@@ -59,28 +60,27 @@ def _zero_sum_langevin(temperature: float, friction: float, dt: float) -> openmm
 
 def integrator(kind: str, temperature: float, dt: float, seed: int, **parameters) -> openmm.Integrator:
     """The OpenMM integrator of one measured run: ``kind`` in ``KINDS`` with its ``PARAMETERS`` (all of them; the
-    job spec's ``dynamics`` field fills the defaults); call ``start`` on it once its context exists."""
+    job spec's ``dynamics`` field fills the defaults). ``dynamics_context`` builds its context; use that."""
     if kind not in KINDS:
         raise ValueError(f"unknown dynamics {kind!r} (one of {', '.join(KINDS)})")
     p = {k: v for k, v in parameters.items() if v is not None}
     missing = [k for k in PARAMETERS[kind] if k not in p]
     if missing or set(p) - set(PARAMETERS[kind]):
         raise ValueError(f"{kind} dynamics takes exactly {PARAMETERS[kind]}, got {sorted(p)}")
-    kelvin = potential.temperature_kelvin(temperature)
     if kind == "nve":
         return openmm.VerletIntegrator(dt)
     if kind == "nose-hoover":
-        return openmm.NoseHooverIntegrator(kelvin, 1.0 / p["time_constant"], dt)
+        return openmm.NoseHooverIntegrator(potential.temperature_kelvin(temperature), 1.0 / p["time_constant"], dt)
     if p["zero_sum_noise"]:
         ci = _zero_sum_langevin(temperature, p["friction"], dt)
     else:
-        ci = openmm.LangevinMiddleIntegrator(kelvin, p["friction"], dt)
+        ci = openmm.LangevinMiddleIntegrator(potential.temperature_kelvin(temperature), p["friction"], dt)
     ci.setRandomNumberSeed(int(seed) % (2**31 - 1) + 1)  # 0 would mean "pick one at random"
     return ci
 
 
-def start(integrator_: openmm.Integrator, n: int) -> None:
-    """Finish an integrator from ``integrator`` once its context exists (the zero-sum masks)."""
+def _set_masks(integrator_: openmm.Integrator, n: int) -> None:
+    """The zero-sum integrator's per-DOF masks, which need its context to exist."""
     if isinstance(integrator_, openmm.CustomIntegrator) and integrator_.getNumPerDofVariables():
         for i, name in enumerate(("ex", "ey", "ez")):
             mask = np.zeros((n, 3))
@@ -95,12 +95,8 @@ def dynamics_context(types, box, positions, velocities, temperature, dt, seed, d
     d = dict(dynamics or {"kind": "nve"})
     kind = d.pop("kind")
     integ = integrator(kind, temperature, dt, seed, **d)
-    system = potential.make_system(types, box)
-    if kind == "nose-hoover":
-        system.addForce(openmm.CMMotionRemover(1000))
-    choice = engine.choose_platform("mixed", name=platform)
-    context = engine.make_context(system, integ, choice, positions, velocities)
-    start(integ, len(types))
+    context = engine.md_context(types, box, integ, positions, velocities, platform, kind == "nose-hoover")
+    _set_masks(integ, len(types))
     return context, integ
 
 

@@ -132,10 +132,19 @@ def energy_and_forces(
 
 
 def md_context(
-    types, box: float, integrator: openmm.Integrator, positions, velocities=None, platform: str | None = None
+    types,
+    box: float,
+    integrator: openmm.Integrator,
+    positions,
+    velocities=None,
+    platform: str | None = None,
+    remove_cm_motion: bool = False,
 ) -> openmm.Context:
-    """A context of the KA system for dynamics: mixed precision on ``platform`` (default: CUDA if present, else CPU)."""
+    """A context of the KA system for dynamics: mixed precision on ``platform`` (default: CUDA if present, else CPU).
+    ``remove_cm_motion`` adds a CMMotionRemover (a thermostat then counts 3N - 3 degrees of freedom)."""
     system = potential.make_system(types, box)
+    if remove_cm_motion:
+        system.addForce(openmm.CMMotionRemover(1000))
     return make_context(system, integrator, choose_platform("mixed", name=platform), positions, velocities)
 
 
