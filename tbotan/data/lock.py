@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -115,7 +114,7 @@ def release(path) -> None:
 
 
 @contextmanager
-def writer(path, what: str | None = None):
+def writer(path, what: str):
     """Hold the store's writer lock for the block (re-entrant within one process); see the module doc."""
     lock = lock_path(Path(path).resolve())
     if _held.get(lock):
@@ -125,7 +124,7 @@ def writer(path, what: str | None = None):
         finally:
             _held[lock] -= 1
         return
-    acquire(path, what or " ".join(["tbotan", *sys.argv[1:2]]))
+    acquire(path, what)
     _held[lock] = 1
     stop = threading.Event()
 

@@ -219,8 +219,7 @@ def write_configuration(g, c: int, r: dict) -> None:
     if "replica_positions" in r:  # an import; the pipeline writes each replica as it finishes (write_replica)
         g["replica_positions"][c] = r["replica_positions"]
         g["replica_seeds"][c] = r["replica_seeds"]
-        if "replica_done" in g:
-            g["replica_done"][c] = True
+        g["replica_done"][c] = True
     g["cb"][c] = r["cb"]
     g["propensity"][c] = r["propensity"]
     g["msd"][c] = r["msd"]

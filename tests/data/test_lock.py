@@ -49,7 +49,7 @@ def test_a_live_writer_refuses_a_second_one_and_a_dead_ones_lock_is_taken_over(c
     assert lock.holder(store)["pid"] == p.pid  # left behind by the killed process
     with caplog.at_level("WARNING"), lock.writer(store, "test"):
         assert lock.holder(store)["pid"] == os.getpid()
-        with lock.writer(store):  # re-entrant in one process
+        with lock.writer(store, "test, nested"):  # re-entrant in one process
             pass
         assert lock.holder(store)["pid"] == os.getpid()
     assert f"taking over the writer lock of holder (host {os.uname().nodename}, pid {p.pid}" in caplog.text
