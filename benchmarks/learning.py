@@ -52,6 +52,13 @@ RECIPES = {
     "edge_temperature": {"scaling": "edge_temperature"},
     "centered": {"scaling": "centered"},
     "centered_node_first": {"scaling": "centered", "pretrain_epochs": 25, "pretrain_target": "node"},
+    "centered_node_first_global_std": {
+        "scaling": "centered",
+        "pretrain_epochs": 25,
+        "pretrain_target": "node",
+        "global_input": "standardized",
+    },
+    "global_std": {"global_input": "standardized"},
     "temperature_cosine": {"scaling": "temperature", "schedule": "cosine", "warmup_epochs": 5},
     "standard_separate": {"scaling": "standard", "decoder": "separate"},
     "mobility": {"scaling": "mobility"},

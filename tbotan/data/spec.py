@@ -212,6 +212,9 @@ class Training(_Model):
     pretrain_epochs: int = Field(0, ge=0)  # the first epochs train on one target alone
     pretrain_target: Literal["edge", "node"] = "edge"  # which: the edges (BOTAN's recipe) or the nodes (L_MSE)
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs
+    # the global chain's input mean_v h^m as it is (raw, the paper), or standardised per step and feature with the
+    # training graphs' mean and spread, fixed at the switch epoch (an architecture option, docs/training.md)
+    global_input: Literal["raw", "standardized"] = "raw"
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up of the learning rate
     compile: Literal["auto", "on", "off"] = "off"  # torch.compile the model (auto: fall back to eager on failure)
 

@@ -10,10 +10,18 @@
 
 The double sum in F runs over all ordered pairs j, k *including j = k* (as written; the diagonal adds
 exp(-d^2/2) sum dX^2), with minimum-image distances in the thermal structure, cut at d_max + 5 where
-the Gaussian is below 4e-6. It never holds an N x N matrix: ``pair_weights`` works in row blocks of
-``block`` particles (memory O(block N)), and the quadratic form's gradient, 2 W dX, is the matvec
-already made in the forward pass. Cost: N^2 / 2 distance evaluations per graph and step (W is symmetric;
-N = 4096: 8.4 M pairs).
+the Gaussian is below 4e-6. It never holds an N x N matrix: ``_weighted`` works in row blocks of at most
+``block`` particles (memory O(block N)), and the quadratic form's gradient, 2 W dX, is the matvec already made
+in the forward pass.
+
+Cost. Each row block pairs with the particles it can reach, each pair once (W is symmetric). The particles
+are sorted into cubic cells of side >= cutoff / REACH; a block of one cell reaches the cells up to REACH cells
+away in each direction. Where those cover the whole box in one direction (L < (2 REACH + 1) x cutoff / REACH,
+25.7 sigma for the cutoff of 11: N < 20,000 at density 1.2) there is one cell, every pair is reached, and the
+cost is N^2 / 2 pair evaluations (N = 4096: 8.4 M). Beyond, it is ~ 6 N (cutoff + cutoff / REACH)^3 rho:
+linear in N (benchmarks/scaling.py). The cells only choose which pairs are evaluated; the pairs within the
+cutoff and their weights are the same, so the result is the all-pairs one to float rounding
+(tests/learn/test_model.py).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import torch
 from ..core import minimum_image
 
 DISTANCES = (2.0, 4.0, 6.0)
+REACH = 3  # cells per cutoff: a row block of one cell reaches REACH cells in each direction
 
 
 def pair_block(rows, right, x_right, x_rows, d, box: float, cutoff: float):
@@ -34,46 +43,92 @@ def pair_block(rows, right, x_right, x_rows, d, box: float, cutoff: float):
     return w @ x_right, torch.einsum("dbk,b->dk", w[:, :, rows.shape[0] :], x_rows)
 
 
-def _weighted(x: torch.Tensor, positions: torch.Tensor, box: float, distances, block: int, kernel) -> torch.Tensor:
+def cells(positions: torch.Tensor, box: float, cutoff: float, reach: int | None = REACH):
+    """(order, first, above): the particles sorted by cell (``order``), the start of each cell in that order
+    (``first``, one more entry than cells), and for each cell the cells above it (higher index) within ``reach``
+    cells and within the cutoff of it, as lists. One cell (and ``order`` the identity) where ``reach`` cells each way cover the box, or
+    ``reach`` is None (every pair)."""
+    n_c = 0 if reach is None else int(box // (cutoff / reach))
+    if n_c < 2 * (reach or 0) + 1:
+        return torch.arange(len(positions)), [0, len(positions)], [[]]
+    idx = torch.clamp((torch.remainder(positions, box) * (n_c / box)).long(), max=n_c - 1)
+    cell = (idx[:, 0] * n_c + idx[:, 1]) * n_c + idx[:, 2]
+    order = torch.sort(cell, stable=True).indices
+    first = [0] + torch.bincount(cell, minlength=n_c**3).cumsum(0).tolist()
+    shifts = torch.arange(-reach, reach + 1)
+    offsets = torch.cartesian_prod(shifts, shifts, shifts)  # ((2 reach + 1)^3, 3)
+    gap = (offsets.abs() - 1).clamp(min=0) * (box / n_c)  # the least separation of two cells, per axis
+    offsets = offsets[gap.norm(dim=1) < cutoff]  # the corners of the cube are out of reach
+    grid = torch.cartesian_prod(*[torch.arange(n_c)] * 3)  # (n_c^3, 3), row c is cell c
+    near = torch.remainder(grid[:, None, :] + offsets[None], n_c)
+    near = (near[..., 0] * n_c + near[..., 1]) * n_c + near[..., 2]  # (cells, stencil)
+    above = [sorted({int(b) for b in row if b > a}) for a, row in enumerate(near.tolist())]
+    return order, first, above
+
+
+def _weighted(x: torch.Tensor, positions: torch.Tensor, box: float, distances, block: int, kernel, reach):
     """(len(distances), N): W_d x with W_d[j, k] = exp(-(r_jk - d)^2 / 2) for r_jk < max(d) + 5.
 
-    W_d is symmetric, so each row block evaluates only the columns from its own first row on: its square
-    diagonal block in full, and the block to its right used twice (as W[rows, right] and its transpose): about
-    N^2 / 2 pairs instead of N^2."""
+    W_d is symmetric, so each row block evaluates only the columns after it: the rest of its own cell from its
+    first row on (its square diagonal block in full) and the cells above its own within reach, the part beyond
+    the block used twice (as W[rows, right] and its transpose). With one cell that is every column from the
+    block's first row on: N^2 / 2 pairs."""
     cutoff = max(distances) + 5.0
-    n = len(x)
-    out = x.new_zeros(len(distances), n)
+    order, first, reach = cells(positions, box, cutoff, reach)
+    order = order.to(x.device)
+    x_s, pos_s = x[order], positions[order]
+    out = x.new_zeros(len(distances), len(x))
     d = torch.tensor(distances, dtype=x.dtype, device=x.device)[:, None, None]
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        mine, beyond = kernel(positions[start:stop], positions[start:], x[start:], x[start:stop], d, box, cutoff)
-        out[:, start:stop] += mine
-        out[:, stop:] += beyond
-    return out
+    one_cell = len(reach) == 1
+    for a, above in enumerate(reach):
+        end = first[a + 1]
+        others = torch.cat([torch.arange(0)] + [torch.arange(first[b], first[b + 1]) for b in above]).to(x.device)
+        for start in range(first[a], end, block):
+            stop = min(start + block, end)
+            if one_cell:  # columns start..N: contiguous, no gather
+                right, x_right = pos_s[start:], x_s[start:]
+            else:
+                right = torch.cat([pos_s[start:end], pos_s[others]])
+                x_right = torch.cat([x_s[start:end], x_s[others]])
+            mine, beyond = kernel(pos_s[start:stop], right, x_right, x_s[start:stop], d, box, cutoff)
+            out[:, start:stop] += mine
+            if one_cell:
+                out[:, stop:] += beyond
+            else:
+                out[:, stop:end] += beyond[:, : end - stop]
+                out.index_add_(1, others, beyond[:, end - stop :])
+    return torch.empty_like(out).index_copy_(1, order, out)
 
 
 class _QuadraticForm(torch.autograd.Function):
     """x^T W_d x for each d, with W_d built block by block and never stored."""
 
     @staticmethod
-    def forward(ctx, x, positions, box, distances, block, kernel):
-        wx = _weighted(x.detach(), positions, box, distances, block, kernel)
+    def forward(ctx, x, positions, box, distances, block, kernel, reach):
+        wx = _weighted(x.detach(), positions, box, distances, block, kernel, reach)
         ctx.save_for_backward(wx)
         return wx @ x
 
     @staticmethod
     def backward(ctx, grad):
         (wx,) = ctx.saved_tensors
-        return 2 * grad @ wx, None, None, None, None, None
+        return 2 * grad @ wx, None, None, None, None, None, None
 
 
 def spatial_correlation(
-    x: torch.Tensor, positions: torch.Tensor, box: float, distances=DISTANCES, block: int = 256, kernel=pair_block
+    x: torch.Tensor,
+    positions: torch.Tensor,
+    box: float,
+    distances=DISTANCES,
+    block: int = 256,
+    kernel=pair_block,
+    reach: int | None = REACH,
 ) -> torch.Tensor:
     """F(X, d) for each d in ``distances``: shape (len(distances),); differentiable in ``x``. ``kernel``: the
-    row-block function (``pair_block`` or a compiled copy of it)."""
+    row-block function (``pair_block`` or a compiled copy of it); ``reach``: cells per cutoff (None: every pair
+    evaluated, the reference the cells are tested against)."""
     dx = x - x.mean()
-    args = (positions.to(x.dtype), float(box), tuple(distances), block, kernel)
+    args = (positions.to(x.dtype), float(box), tuple(distances), block, kernel, reach)
     return _QuadraticForm.apply(dx, *args) / (dx * dx).sum()
 
 

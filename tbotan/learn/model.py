@@ -17,6 +17,12 @@ buffers, one pair each for C_B, E_jk and T. The identity (0, 1) is the paper's n
 ``scaling``, docs/training.md). With separate decoders each final Linear absorbs its pair exactly (the function
 class is the paper's; what changes is where gradient descent starts and how its steps are scaled); a decoder
 shared by nodes and edges gives the two outputs their own fixed affine map: four fixed numbers beyond it.
+
+Units of the global chain's input: mean_v h^m enters GlobalMLP as (mean_v h^m - shift_m) / scale_m, with fixed
+buffers per step m; the identity (0, 1) is the paper's network. ``set_global_input_units`` sets them
+(``training.global_input: standardized`` does it at the switch epoch from the training graphs: the graph-to-graph
+spread of mean_v h^m is ~1 % of its mean, docs/training.md). With one GlobalMLP shared by all steps, per-step
+units are a departure from the paper's function class (an option, measured; not the default).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Output:
     edge: torch.Tensor  # (E,) predicted E_jk
     t: torch.Tensor  # () predicted temperature
     u: torch.Tensor  # (hidden,) global embedding before its decoder
+    global_inputs: torch.Tensor  # (steps, hidden) mean_v h^m of every step, before the global input's units
 
 
 class TBotan(nn.Module):
@@ -71,6 +78,8 @@ class TBotan(nn.Module):
         self.global_decoder = decoder(hidden)
         self.register_buffer("output_shift", torch.zeros(len(OUTPUTS)))
         self.register_buffer("output_scale", torch.ones(len(OUTPUTS)))
+        self.register_buffer("global_shift", torch.zeros(steps, hidden))
+        self.register_buffer("global_scale", torch.ones(steps, hidden))
         if init == "he":  # He et al. 2015: variance 2 / fan_in keeps a ReLU signal's size through the deep chains
             for m in self.modules():
                 if isinstance(m, nn.Linear):
@@ -82,11 +91,19 @@ class TBotan(nn.Module):
         self.output_shift.copy_(torch.as_tensor(shift, dtype=self.output_shift.dtype))
         self.output_scale.copy_(torch.as_tensor(scale, dtype=self.output_scale.dtype))
 
+    def set_global_input_units(self, shift, scale) -> None:
+        """GlobalMLP reads (mean_v h^m - shift[m]) / scale[m]; ``shift``, ``scale``: (steps, hidden)."""
+        self.global_shift.copy_(torch.as_tensor(shift, dtype=self.global_shift.dtype))
+        self.global_scale.copy_(torch.as_tensor(scale, dtype=self.global_scale.dtype))
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """As nn.Module's; a checkpoint made before the output units existed reads as the identity units."""
+        """As nn.Module's; a checkpoint made before the output or global-input units existed reads as the identity
+        units."""
         state = dict(state_dict)
         state.setdefault("output_shift", torch.zeros(len(OUTPUTS)))
         state.setdefault("output_scale", torch.ones(len(OUTPUTS)))
+        state.setdefault("global_shift", torch.zeros(self.steps, self.hidden))
+        state.setdefault("global_scale", torch.ones(self.steps, self.hidden))
         return super().load_state_dict(state, strict=strict, assign=assign)
 
     def forward(self, species: torch.Tensor, edges: torch.Tensor, edge_features: torch.Tensor) -> Output:
@@ -104,16 +121,18 @@ class TBotan(nn.Module):
         enc_part = nn.functional.linear(e_enc, w_enc, first.bias)
         h, e = h_enc, e_enc
         g = h.new_zeros(self.hidden)
-        for _ in range(self.steps):
+        means = []
+        for m in range(self.steps):
             pre = (h @ w_src.T)[src] + (h @ w_dst.T)[dst] + e @ w_e.T + enc_part
             e = rest(pre)
             acc = torch.promote_types(e.dtype, torch.float32)  # the sum of messages stays fp32 under bf16 autocast
             incoming = torch.zeros(h.shape, dtype=acc, device=h.device).index_add_(0, dst, e.to(acc))
             h = self.node_mlp(torch.cat([h, h_enc, incoming], dim=1))
-            g = self.global_mlp(torch.cat([g, h.mean(dim=0)]))
-        return self.decode(h, e, g)
+            means.append(h.mean(dim=0))
+            g = self.global_mlp(torch.cat([g, (means[-1] - self.global_shift[m]) / self.global_scale[m]]))
+        return self.decode(h, e, g, torch.stack(means))
 
-    def decode(self, h: torch.Tensor, e: torch.Tensor, g: torch.Tensor) -> Output:
+    def decode(self, h: torch.Tensor, e: torch.Tensor, g: torch.Tensor, global_inputs: torch.Tensor) -> Output:
         """The decoders on the last step's node [N, hidden], edge [E, hidden] and global [hidden] features."""
         shift, scale = self.output_shift.to(h.dtype), self.output_scale.to(h.dtype)
         return Output(
@@ -121,6 +140,7 @@ class TBotan(nn.Module):
             edge=shift[1] + scale[1] * self.edge_decoder(e).squeeze(-1),
             t=shift[2] + scale[2] * self.global_decoder(g).squeeze(-1),
             u=g,
+            global_inputs=global_inputs,
         )
 
 

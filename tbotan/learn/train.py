@@ -126,6 +126,7 @@ RECIPE_DEFAULTS = {
     "pretrain_target": "edge",
     "schedule": "constant",
     "warmup_epochs": 0,
+    "global_input": "raw",
 }
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
@@ -161,6 +162,19 @@ def output_units(graphs: list[Graph], scaling: str = "standard", flip_node: bool
     if flip_node:
         scale[0] = -scale[0]
     return shift, scale
+
+
+@torch.no_grad()
+def global_input_units(model: TBotan, graphs: list[Graph], variant: str):
+    """(shift, scale), each (steps, hidden): the mean over ``graphs`` of mean_v h^m per step m and feature, and its
+    graph-to-graph standard deviation plus 1e-3 of the step's root-mean-square mean (a floor that keeps a feature
+    constant to float noise from being blown up to unit size)."""
+    x = torch.stack(
+        [model(g.species, g.edges, edge_features(g, variant)).global_inputs.double() for g in graphs]
+    )  # (graphs, steps, hidden)
+    shift = x.mean(dim=0)
+    floor = 1e-3 * shift.pow(2).mean(dim=1, keepdim=True).sqrt() + 1e-12
+    return shift.float(), (x.std(dim=0, unbiased=False) + floor).float()
 
 
 def learning_rate(settings: dict, epoch: int) -> float:
@@ -454,6 +468,9 @@ def _train_seed(
         t0 = time.perf_counter()
         switched = epoch >= t.switch_epoch
         pretraining = epoch < t.pretrain_epochs
+        if epoch == t.switch_epoch and t.global_input == "standardized":
+            model.set_global_input_units(*global_input_units(model, train_graphs, variant))
+            say(f"global input standardised with the mean and spread of mean_v h^m over {n} training graphs")
         for param_group in opt.param_groups:
             param_group["lr"] = learning_rate(settings, epoch)
         t_pred, u_max = [], None

@@ -78,6 +78,31 @@ def test_spatial_correlation_equals_the_double_sum_and_its_gradient_is_right():
     assert torch.autograd.gradcheck(lambda v: loss.spatial_correlation(v, torch.tensor(pos), box, block=16), (xt,))
 
 
+def test_spatial_correlation_with_cells_equals_every_pair():
+    """Beyond L = 25.7 the pairs are found through cells (loss.REACH); the sum is the same to float rounding."""
+    rng = np.random.default_rng(3)
+    box, n = 34.0, 900  # 9 cells of 3.8 per axis; a low density keeps the reference quick
+    pos = rng.uniform(0, box, (n, 3))
+    x = rng.normal(size=n)
+    order, first, above = loss.cells(torch.tensor(pos), box, 11.0)
+    assert len(first) == 9**3 + 1 and sorted(order.tolist()) == list(range(n))
+    diff = pos[:, None, :] - pos[None, :, :]
+    r = np.linalg.norm(diff - box * np.round(diff / box), axis=-1)
+    dx = x - x.mean()
+    for blocks in (256, 3):  # a cell in one block, and split over several
+        f = loss.spatial_correlation(torch.tensor(x), torch.tensor(pos), box, block=blocks)
+        every = loss.spatial_correlation(torch.tensor(x), torch.tensor(pos), box, block=blocks, reach=None)
+        for i, d in enumerate(loss.DISTANCES):
+            w = np.exp(-((r - d) ** 2) / 2) * (r < 11.0)
+            assert f[i].item() == pytest.approx(dx @ w @ dx / (dx @ dx), rel=1e-12)
+        torch.testing.assert_close(f, every, rtol=1e-12, atol=0)
+    xt = torch.tensor(x, requires_grad=True)
+    loss.spatial_correlation(xt, torch.tensor(pos), box).sum().backward()
+    xe = torch.tensor(x, requires_grad=True)
+    loss.spatial_correlation(xe, torch.tensor(pos), box, reach=None).sum().backward()
+    torch.testing.assert_close(xt.grad, xe.grad, rtol=1e-10, atol=1e-14)
+
+
 def test_loss_terms_and_the_switch():
     rng = np.random.default_rng(1)
     n, e = 40, 100
