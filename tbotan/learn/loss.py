@@ -46,8 +46,8 @@ def pair_block(rows, right, x_right, x_rows, d, box: float, cutoff: float):
 def cells(positions: torch.Tensor, box: float, cutoff: float, reach: int | None = REACH):
     """(order, first, above): the particles sorted by cell (``order``), the start of each cell in that order
     (``first``, one more entry than cells), and for each cell the cells above it (higher index) within ``reach``
-    cells and within the cutoff of it, as lists. One cell (and ``order`` the identity) where ``reach`` cells each way cover the box, or
-    ``reach`` is None (every pair)."""
+    cells and within the cutoff of it, as lists. One cell (and ``order`` the identity) where ``reach`` cells each
+    way cover the box, or ``reach`` is None (every pair)."""
     n_c = 0 if reach is None else int(box // (cutoff / reach))
     if n_c < 2 * (reach or 0) + 1:
         return torch.arange(len(positions)), [0, len(positions)], [[]]
