@@ -58,7 +58,12 @@ RECIPES = {
         "pretrain_target": "node",
         "global_input": "standardized",
     },
-    "global_std": {"global_input": "standardized"},
+    "centered_node_first_global_early": {
+        "scaling": "centered",
+        "pretrain_epochs": 25,
+        "pretrain_target": "node",
+        "global_start_epoch": 25,
+    },
     "temperature_cosine": {"scaling": "temperature", "schedule": "cosine", "warmup_epochs": 5},
     "standard_separate": {"scaling": "standard", "decoder": "separate"},
     "mobility": {"scaling": "mobility"},

@@ -40,6 +40,13 @@ def ka_graph(n: int, seed: int = 0) -> Graph:
     x = dynamics.random_configuration(types, box, seed)
     thermal = core.wrap(dynamics.equilibrate(types, x, box, 0.8, 2.0, seed=seed).positions, box)
     inherent = fire.quench(types, thermal, box, fire.FireParameters(tolerance=1e-6)).positions
+    return graph_from_arrays(types, thermal, inherent, box, seed)
+
+
+def graph_from_arrays(types, thermal, inherent, box: float, seed: int = 0) -> Graph:
+    """The graph of a configuration with random targets (targets do not change the cost)."""
+    n = len(types)
+    thermal = core.wrap(thermal, box)
     edges = targets.graph_edges(inherent, box)
     j, k = edges[:, 0], edges[:, 1]
     rng = np.random.default_rng(seed)

@@ -23,5 +23,6 @@ command -v sbatch >/dev/null || { echo "slurm/pipeline.sh: sbatch is not on PATH
 echo "tbotan pipeline on $(hostname) (job ${SLURM_JOB_ID:-none}): spec $SPEC, profile $PROFILE, store $STORE"
 echo "the Dask dashboard is on this node (address below); from your laptop: ssh -L 8787:$(hostname):8787 <login node>"
 "$PY" -m tbotan validate "$SPEC"
+"$PY" -m tbotan plan "$SPEC" --cluster "$PROFILE" || echo "(no plan: $?; the run goes on)"
 "$PY" -m tbotan simulate "$SPEC" --store "$STORE" --cluster "$PROFILE"
 "$PY" -m tbotan.hpc.slurm "$SPEC" --store "$STORE" --cluster "$PROFILE"

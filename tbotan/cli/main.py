@@ -152,6 +152,24 @@ def cmd_validate(args) -> None:
     )
 
 
+def cmd_plan(args) -> None:
+    from .. import plan
+    from ..hpc.cluster import load_profile
+
+    if args.calibrate:
+        plan.calibrate(args.rates)
+        if args.spec is None:
+            return
+    if args.spec is None:
+        raise SystemExit("tbotan plan: give a job spec (or --calibrate alone)")
+    from ..data.spec import load_spec
+
+    spec = load_spec(args.spec)  # an invalid spec: its validation errors
+    profile = load_profile(args.cluster) if args.cluster else None
+    p = plan.plan(spec, profile, plan.load_rates(args.rates), workers=args.workers)
+    print(json.dumps(p, indent=1, default=float) if args.json else plan.describe(p))
+
+
 def cmd_simulate(args) -> None:
     from pathlib import Path
 
@@ -353,6 +371,17 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", parents=[loud], help="check a job spec; every mistake is reported with its field")
     s.add_argument("spec", help="job spec (YAML)")
     s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser(
+        "plan", parents=[loud], help="the predicted cost of a job spec (each stage, store, memory, wall time)"
+    )
+    s.add_argument("spec", nargs="?", help="job spec (YAML)")
+    s.add_argument("--cluster", help="cluster profile (YAML; default: this machine, as `tbotan run` uses it)")
+    s.add_argument("--workers", type=int, help="workers to plan for (an MPI profile's: mpirun -n minus 2)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.add_argument("--calibrate", action="store_true", help="measure this machine's rates first (about a minute)")
+    s.add_argument("--rates", help="rates file (default: this machine's from --calibrate, else the reference's)")
+    s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("simulate", parents=[loud], help="generate (or resume) the data of a job spec into a Zarr store")
     s.add_argument("spec", help="job spec (YAML)")

@@ -41,6 +41,22 @@ def _verbosity() -> list[str]:
     return ["--quiet"] if level > logging.INFO else ["--verbose"] if level < logging.INFO else []
 
 
+def _print_plan(spec, cluster_profile) -> None:
+    """What `tbotan plan` predicts for this run, logged first (a plan that cannot be made is one line, not an
+    error: the run does not depend on it)."""
+    from .. import plan
+    from ..hpc.cluster import load_profile
+
+    try:
+        profile = load_profile(cluster_profile) if cluster_profile else None
+        p = plan.plan(spec, profile)
+        logger.info(plan.describe(p, warnings=False))
+        for w in p["warnings"]:
+            logger.warning(w)
+    except Exception as e:  # a plan is advice; the run goes on without it
+        logger.warning(f"no plan ({type(e).__name__}: {e})")
+
+
 def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None) -> dict:
     from ..analysis.report import write_report
     from ..data import pipeline, store
@@ -51,6 +67,7 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None) -
     spec = load_spec(spec_path)  # a bad spec fails before anything starts
     store_path = Path(store_path)
     times = {}
+    _print_plan(spec, cluster_profile)
 
     t0 = time.perf_counter()
     left = None

@@ -108,6 +108,7 @@ class SlurmProfile(_Profile):
     memory: str
     walltime: str
     processes: int = Field(1, ge=1)
+    mps: bool = False  # the job's `processes` workers share its GPU at once through a CUDA MPS daemon of the job
     job_extra_directives: list[str] = []
     job_script_prologue: list[str] = []
     max_jobs: int = Field(ge=1)
@@ -280,6 +281,21 @@ def _check_slurm(profile: SlurmProfile) -> None:
             )
 
 
+MPS_PROLOGUE = [  # one CUDA MPS control daemon per worker job, its pipes private to the job, stopped at its end
+    'export CUDA_MPS_PIPE_DIRECTORY="${TMPDIR:-/tmp}/tbotan-mps-${SLURM_JOB_ID:-$$}/pipe"',
+    'export CUDA_MPS_LOG_DIRECTORY="${TMPDIR:-/tmp}/tbotan-mps-${SLURM_JOB_ID:-$$}/log"',
+    'mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"',
+    "nvidia-cuda-mps-control -d",
+    "trap 'echo quit | nvidia-cuda-mps-control' EXIT",
+]
+
+
+def worker_prologue(profile: SlurmProfile) -> list[str]:
+    """The lines each worker job runs before its workers start: the profile's own, MPS where asked, and one
+    OpenMM CPU thread per task."""
+    return [*profile.job_script_prologue, *(MPS_PROLOGUE if profile.mps else []), "export OPENMM_CPU_THREADS=1"]
+
+
 @contextlib.contextmanager
 def _slurm_cluster(profile: SlurmProfile, logs):
     ctrl_c = signal.getsignal(signal.SIGINT)
@@ -301,7 +317,7 @@ def _slurm_cluster(profile: SlurmProfile, logs):
         walltime=profile.walltime,
         job_name=job_name,
         job_extra_directives=profile.job_extra_directives,
-        job_script_prologue=[*profile.job_script_prologue, "export OPENMM_CPU_THREADS=1"],
+        job_script_prologue=worker_prologue(profile),
         log_directory=str(folder),
         interface=profile.interface,
         local_directory=profile.local_directory,

@@ -127,6 +127,7 @@ RECIPE_DEFAULTS = {
     "schedule": "constant",
     "warmup_epochs": 0,
     "global_input": "raw",
+    "global_start_epoch": None,
 }
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
@@ -261,8 +262,11 @@ def pearson_a(pred: torch.Tensor, graph: Graph) -> float:
     return float((x * y).sum()) / norm if norm > 0 else 0.0
 
 
-def objective(t: dict, switched_on: bool, settings: dict, pretraining: bool = False) -> torch.Tensor:
-    """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path).
+def objective(
+    t: dict, switched_on: bool, settings: dict, pretraining: bool = False, global_on: bool = False
+) -> torch.Tensor:
+    """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path),
+    unless ``global_on`` (``training.global_start_epoch`` before the switch epoch: then lambda_g L_global counts).
     While ``pretraining`` (the first ``pretrain_epochs``) only the edge term (``pretrain_target`` edge) or only
     L_MSE (node) counts; the others enter times 0.0 for the same reason."""
     if pretraining and settings["pretrain_target"] == "node":
@@ -278,7 +282,9 @@ def objective(t: dict, switched_on: bool, settings: dict, pretraining: bool = Fa
         w_v=settings["w_v"],
         w_c=settings["w_c"],
     )
-    return total if switched_on else total + 0.0 * t["global"]
+    if switched_on:
+        return total
+    return total + (settings["lambda_g"] if global_on else 0.0) * t["global"]
 
 
 @torch.no_grad()
@@ -468,6 +474,7 @@ def _train_seed(
         t0 = time.perf_counter()
         switched = epoch >= t.switch_epoch
         pretraining = epoch < t.pretrain_epochs
+        global_on = t.global_start_epoch is not None and epoch >= t.global_start_epoch
         if epoch == t.switch_epoch and t.global_input == "standardized":
             model.set_global_input_units(*global_input_units(model, train_graphs, variant))
             say(f"global input standardised with the mean and spread of mean_v h^m over {n} training graphs")
@@ -492,7 +499,7 @@ def _train_seed(
                 sync = net.no_sync() if group is not None and k < len(work) - 1 else contextlib.nullcontext()
                 with sync:
                     terms = graph_terms(forward, g, variant, transforms[p], kernel)
-                    loss = objective(terms, switched, settings, pretraining)
+                    loss = objective(terms, switched, settings, pretraining, global_on)
                     if w and not torch.isfinite(loss).item() and bad is None:
                         bad = g
                     (loss * w).backward()

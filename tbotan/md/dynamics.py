@@ -15,10 +15,17 @@ Two kinds of run (docs/physics.md, docs/tau_alpha.md say why):
                  Langevin integrators do not conserve it)
   The thermostat's random numbers are seeded from the same recorded seed, so one seed gives one
   trajectory (bit-identical on the CPU platform with DeterministicForces, the default here).
+
+A worker reuses one context per (N, box, dt, platform) for its NVE replicas (``replica_context``): on CUDA a
+context costs seconds to create, a replica at T = 0.80 a fraction of a second. New positions and velocities make
+the same trajectory as a fresh context (tests/md/test_dynamics.py). Thermostatted replicas get a context each:
+OpenMM seeds an integrator's random stream when its context is created, so a reused one would make a replica's
+noise depend on the replicas that worker ran before it.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +105,38 @@ def dynamics_context(types, box, positions, velocities, temperature, dt, seed, d
     context = engine.md_context(types, box, integ, positions, velocities, platform, kind == "nose-hoover")
     _set_masks(integ, len(types))
     return context, integ
+
+
+_REUSED: OrderedDict = OrderedDict()  # this process's NVE contexts, most recently used last
+REUSED_MAX = 4  # contexts kept per process (a worker meets one N and a few temperatures)
+
+
+def replica_context(types, box, positions, velocities, temperature, dt, seed, dynamics=None, platform=None):
+    """``dynamics_context``, with NVE contexts reused across calls in this process (the module doc says why
+    only NVE)."""
+    kind = dict(dynamics or {"kind": "nve"})["kind"]
+    if kind != "nve":
+        return dynamics_context(types, box, positions, velocities, temperature, dt, seed, dynamics, platform)
+    types = np.asarray(types)
+    key = (types.tobytes(), float(box), float(dt), platform)
+    if key in _REUSED:
+        context, integ = _REUSED.pop(key)
+        context.setPositions(np.ascontiguousarray(positions, dtype=np.float64))
+        context.setVelocities(np.ascontiguousarray(velocities, dtype=np.float64))
+        context.setTime(0.0)
+        context.setStepCount(0)
+    else:
+        context, integ = dynamics_context(types, box, positions, velocities, temperature, dt, seed, None, platform)
+    _REUSED[key] = (context, integ)
+    while len(_REUSED) > REUSED_MAX:
+        _REUSED.popitem(last=False)
+    return context, integ
+
+
+def _forget(context) -> None:
+    """Drop ``context`` from the reused ones (after a failure in it: its state is not to be trusted)."""
+    for key in [k for k, (c, _) in _REUSED.items() if c is context]:
+        del _REUSED[key]
 
 
 def random_configuration(types: np.ndarray, box: float, seed: int, platform: str | None = None) -> np.ndarray:
@@ -218,20 +257,24 @@ def run_replica(
     thermostat's noise), with ``dynamics`` (a mapping: ``kind`` and its parameters; None: NVE)."""
     steps = observation_steps(times, dt)
     v0 = maxwell_boltzmann(len(types), temperature, seed)
-    context, integrator = dynamics_context(types, box, positions, v0, temperature, dt, seed, dynamics, platform)
-    s = engine.read_state(context, energy=True)
-    _check(s, label)
-    n = len(types)
-    energy = [(s["potential_energy"] + s["kinetic_energy"]) / n]
-    frames, done = [], 0
-    for target in steps:
-        with engine.blowup_guard(label):
-            integrator.step(int(target - done))
-        done = int(target)
+    context, integrator = replica_context(types, box, positions, v0, temperature, dt, seed, dynamics, platform)
+    try:
         s = engine.read_state(context, energy=True)
-        _check(s, f"{label} at t={done * dt:g}")
-        frames.append(s["positions"])
-        energy.append((s["potential_energy"] + s["kinetic_energy"]) / n)
+        _check(s, label)
+        n = len(types)
+        energy = [(s["potential_energy"] + s["kinetic_energy"]) / n]
+        frames, done = [], 0
+        for target in steps:
+            with engine.blowup_guard(label):
+                integrator.step(int(target - done))
+            done = int(target)
+            s = engine.read_state(context, energy=True)
+            _check(s, f"{label} at t={done * dt:g}")
+            frames.append(s["positions"])
+            energy.append((s["potential_energy"] + s["kinetic_energy"]) / n)
+    except BaseException:
+        _forget(context)
+        raise
     return Replica(
         seed=int(seed),
         times=steps * dt,

@@ -54,6 +54,7 @@ def test_shipped_profiles_load():
     assert isinstance(load_profile(HPC / "mpi.yaml"), MpiProfile)
     gpu = load_profile(HPC / "slurm-gpu.yaml")
     assert isinstance(gpu, SlurmProfile) and "--gres=gpu:1" in gpu.job_extra_directives
+    assert gpu.mps and gpu.processes == 4  # 4 replicas at once on each GPU, through one MPS daemon per job
     cpu = load_profile(str(HPC / "slurm-cpu.yaml"))
     assert (cpu.cores, cpu.processes, cpu.memory, cpu.walltime, cpu.max_jobs, cpu.min_jobs) == (
         1,
@@ -63,6 +64,20 @@ def test_shipped_profiles_load():
         2,
         0,
     )
+
+
+def test_mps_prologue_starts_and_stops_a_daemon_per_job(tmp_path):
+    from tbotan.hpc.cluster import worker_prologue
+
+    gpu = load_profile(HPC / "slurm-gpu.yaml")
+    lines = worker_prologue(gpu)
+    assert lines[-1] == "export OPENMM_CPU_THREADS=1" and "nvidia-cuda-mps-control -d" in lines
+    assert any(line.startswith("trap ") and "quit" in line for line in lines)
+    script = tmp_path / "prologue.sh"
+    script.write_text("\n".join(lines) + "\n")
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0  # valid shell
+    plain = worker_prologue(load_profile(HPC / "slurm-cpu.yaml"))
+    assert not any("mps" in line.lower() for line in plain)
 
 
 @pytest.mark.parametrize(

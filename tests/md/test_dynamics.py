@@ -40,6 +40,30 @@ def test_same_seed_same_trajectory_and_nve_conserves_energy(liquid_500):
     assert drift < 1e-3, drift
 
 
+def test_a_reused_context_makes_the_trajectory_of_a_fresh_one(liquid_500):
+    """NVE replicas reuse this process's context (dynamics.replica_context); another start, after a run from a
+    different configuration and a blow-up, gives the same frames bit for bit as in a fresh context."""
+    types, x, box = liquid_500
+    times = [0.5, 2.0]
+    other = dynamics.run_replica(types, x, box, 0.8, times, seed=5).positions[-1]
+    dynamics._REUSED.clear()
+    fresh = dynamics.run_replica(types, other, box, 0.8, times, seed=9)
+    assert len(dynamics._REUSED) == 1
+    context = next(iter(dynamics._REUSED.values()))[0]
+    dynamics.run_replica(types, x, box, 0.8, times, seed=5)
+    broken = x.copy()
+    broken[1] = broken[0] + np.array([0.05, 0.0, 0.0])
+    with pytest.raises(dynamics.BlowUp):
+        dynamics.run_replica(types, broken, box, 0.8, [1.0], seed=1)
+    assert not dynamics._REUSED  # a context that failed is not reused
+    dynamics.run_replica(types, x, box, 0.8, times, seed=5)
+    again = dynamics.run_replica(types, other, box, 0.8, times, seed=9)
+    assert next(iter(dynamics._REUSED.values()))[0] is not context
+    assert np.array_equal(fresh.positions, again.positions) and np.array_equal(fresh.energy, again.energy)
+    reused = dynamics.run_replica(types, other, box, 0.8, times, seed=9)
+    assert np.array_equal(fresh.positions, reused.positions) and np.array_equal(fresh.energy, reused.energy)
+
+
 def test_positions_are_unwrapped(liquid_500):
     types, x, box = liquid_500
     r = dynamics.run_replica(types, x, box, 0.8, np.arange(1, 21) * 0.5, seed=3)
