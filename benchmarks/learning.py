@@ -58,6 +58,19 @@ RECIPES = {
         "pretrain_target": "node",
         "global_input": "standardized",
     },
+    "centered_node_first_global_slow": {
+        "scaling": "centered",
+        "pretrain_epochs": 25,
+        "pretrain_target": "node",
+        "global_lr_factor": 0.1,
+    },
+    "centered_node_first_global_early_slow": {
+        "scaling": "centered",
+        "pretrain_epochs": 25,
+        "pretrain_target": "node",
+        "global_start_epoch": 25,
+        "global_lr_factor": 0.1,
+    },
     "centered_node_first_global_early": {
         "scaling": "centered",
         "pretrain_epochs": 25,

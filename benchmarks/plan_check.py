@@ -1,13 +1,17 @@
 """`tbotan plan` against a real run on this machine: the plan's wall times beside the stage times measured.
 
     python benchmarks/plan_check.py [--spec jobs/quickstart.yaml] [--calibrate] [--store /tmp/plan_check.zarr]
+    python benchmarks/plan_check.py --measured results/plan_check.json     # re-plan against that run's times
 
 Calibrates first with ``--calibrate`` (else uses this machine's kept rates), plans the spec for this machine, runs
 ``tbotan run SPEC`` into a fresh store, and compares the simulate and train stages and the total with the plan
-(ratio = measured / planned). Prints one JSON object and writes benchmarks/results/plan_check.json.
+(ratio = measured / planned). ``--measured`` takes the measured stage times of an earlier run of this script
+instead of running again (they are copied into the result, with that run's command). Prints one JSON object
+and writes benchmarks/results/plan_check.json.
 """
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -25,15 +29,21 @@ def main() -> None:
     p.add_argument("--spec", default="jobs/quickstart.yaml")
     p.add_argument("--store", default="/tmp/plan_check.zarr")
     p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--measured", help="an earlier plan_check result: compare with its measured times, run nothing")
     p.add_argument("--name", default="plan_check")
     args = p.parse_args()
     rates = plan.calibrate() if args.calibrate else plan.load_rates()
     predicted = plan.plan(load_spec(args.spec), None, rates)
     print(plan.describe(predicted), file=sys.stderr)
-    shutil.rmtree(args.store, ignore_errors=True)
-    shutil.rmtree(f"{args.store}.lock", ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "tbotan", "run", args.spec, "--store", args.store], check=True)
-    measured = zarr.open_group(args.store, mode="r").attrs["run_times"][-1]
+    earlier = None
+    if args.measured:
+        earlier = json.loads(Path(args.measured).read_text())
+        measured = {stage: row["measured_s"] for stage, row in earlier["stages"].items()}
+    else:
+        shutil.rmtree(args.store, ignore_errors=True)
+        shutil.rmtree(f"{args.store}.lock", ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "tbotan", "run", args.spec, "--store", args.store], check=True)
+        measured = zarr.open_group(args.store, mode="r").attrs["run_times"][-1]
     rows = {
         stage: {
             "planned_s": predicted["wall_seconds"][stage],
@@ -50,6 +60,7 @@ def main() -> None:
             "stages": rows,
             "within_30_percent": all(abs(r["ratio"] - 1) <= 0.3 for r in rows.values()),
             "plan": predicted,
+            "measured_by": earlier["command"] if earlier else "this run",
         },
     )
     if Path(args.store).exists():

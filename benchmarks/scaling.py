@@ -10,8 +10,10 @@ Stages, each timed in its own process (so that its peak resident memory is its o
   train_step   one training step of the paper's 64 x 7 network, full loss, eager (benchmarks/training.py)
   f            the loss's F(X, d) and its gradient alone (tbotan.learn.loss)
   sb           S_B(q) of one configuration up to q = 10 (tbotan.analysis.fourpoint)
-``--f-sizes`` adds larger N for F alone, where its cells make it linear (L > 25.7) and the training step's
-memory (``--train-sizes``). The configuration of each N is made once (random start, short Langevin NVT at
+The quench of the prepared configuration stops at a mean force of 1e-6 (enough for a graph); the fire stage
+quenches the thermal one with the spec defaults (1e-12). ``--f-sizes`` adds larger N for F alone, where its
+cells make it linear (L > 25.7), and ``--train-sizes`` for the training step (its memory at N = 32768).
+The configuration of each N is made once (random start, short Langevin NVT at
 T = 0.8, FIRE; 8 frames of NVE from it), kept in --work, and read by every stage. Prints one JSON object and
 writes benchmarks/results/<name>.json.
 """
@@ -45,7 +47,7 @@ def prepare(n: int, work: Path) -> Path:
     types, box = core.species(n), core.box_length(n)
     x = dynamics.random_configuration(types, box, seed=1)
     eq = dynamics.equilibrate(types, x, box, T, 1.0, seed=1)
-    inherent = fire.quench(types, eq.positions, box).positions
+    inherent = fire.quench(types, eq.positions, box, fire.FireParameters(tolerance=1e-6)).positions  # a graph
     context, integ = dynamics.dynamics_context(types, box, eq.positions, eq.velocities, T, DT, seed=1)
     frames = []
     for _ in range(8):

@@ -29,6 +29,8 @@ import math
 import os
 import platform as _platform
 import resource
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,6 +60,8 @@ class Rates:
     fire_steps_per_quench: float
     reduce_s_per_particle_frame: float
     train_s_per_edge_unit: float  # one graph step per edge x hidden^2 x message-passing step (eager)
+    train_s_per_step: float  # one graph step's part that does not grow with the network (Python, Adam, clip)
+    train_start_s: float  # a training process's start (its imports)
     f_s_per_pair: float  # F(X, d) and its gradient per pair evaluated
     compiled_speedup: float  # eager / compiled step time (1.0 where torch.compile is not available)
     compile_s: float  # the first compiled step's extra time
@@ -176,15 +180,13 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
         c=0,
     )
     settings = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 1e-2, "w_v": 1.0, "w_c": 0.5}
-    hidden, mp = 64, 7
-
     graph = graph.to(device)
 
     def sync():
         if device == "cuda":
             torch.cuda.synchronize()
 
-    def step_time(mode: str, repeats: int = 3) -> tuple[float, float]:
+    def step_time(mode: str, hidden: int = 64, mp: int = 7, repeats: int = 3) -> tuple[float, float]:
         torch.manual_seed(0)
         model = TBotan(hidden=hidden, steps=mp).to(device)
         forward, kernel = compiled(model, mode), compiled(loss.pair_block, mode)
@@ -202,6 +204,13 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
     rss0 = _rss_mb()
     _, eager = step_time("off")
     rss_train = max(_rss_mb() - rss0, 0.0) * 1024 / len(edges)
+    _, small = step_time("off", 16, 2, repeats=5)
+    units, small_units = len(edges) * 64**2 * 7, len(edges) * 16**2 * 2
+    per_unit = max(eager - small, 1e-9) / (units - small_units)  # t = overhead + per_unit x units, two shapes
+    overhead = max(small - per_unit * small_units, 0.0)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import tbotan.learn.train, torch.distributed"], check=True)
+    start_s = time.perf_counter() - start
     pos, xg = graph.positions.float(), graph.node_target.clone().requires_grad_()
     start = time.perf_counter()
     for _ in range(3):
@@ -210,7 +219,8 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
     f_rate = (time.perf_counter() - start) / 3 / (n * n / 2)
     try:
         first, compiled_step = step_time("on")
-        speedup, compile_s = eager / compiled_step, max(first - compiled_step, 0.0)
+        speedup = per_unit * units / max(compiled_step - overhead, 1e-9)  # compilation speeds up the network part
+        compile_s = max(first - compiled_step, 0.0)
     except Exception as e:  # no compiler here: plan eager
         log(f"torch.compile unavailable ({type(e).__name__}); planning compiled training as eager")
         speedup, compile_s = 1.0, 0.0
@@ -220,7 +230,9 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
         fire_particle_steps_per_s=n * q.steps / fire_s,
         fire_steps_per_quench=float(q.steps),
         reduce_s_per_particle_frame=reduce_rate,
-        train_s_per_edge_unit=eager / (len(edges) * hidden**2 * mp),
+        train_s_per_edge_unit=per_unit,
+        train_s_per_step=overhead,
+        train_start_s=start_s,
         f_s_per_pair=f_rate,
         compiled_speedup=speedup,
         compile_s=compile_s,
@@ -376,11 +388,11 @@ def plan(spec, profile=None, rates: Rates | None = None, workers: int | None = N
 
     tr = w["training"]
     edge_unit = tr["edges"] * tr["hidden"] ** 2 * tr["message_passing_steps"] * rates.train_s_per_edge_unit
-    step = edge_unit + pairs_evaluated(n, spec.density) * rates.f_s_per_pair
-    ranks, threads, ranks_where = _training_ranks(profile, spec.training.seeds)
     speed = rates.compiled_speedup if tr["compile"] else 1.0
-    per_run = (tr["graph_steps_per_run"] + tr["validation_graphs_per_run"] / 3) * step / speed / threads
-    per_run += rates.compile_s if tr["compile"] else 0.0
+    step = edge_unit / speed + pairs_evaluated(n, spec.density) * rates.f_s_per_pair + rates.train_s_per_step
+    ranks, threads, ranks_where = _training_ranks(profile, spec.training.seeds)
+    per_run = (tr["graph_steps_per_run"] + tr["validation_graphs_per_run"] / 3) * step / threads
+    per_run += rates.train_start_s + (rates.compile_s if tr["compile"] else 0.0)
     train_work = tr["runs"] * per_run
     train_wall = math.ceil(tr["runs"] / ranks) * per_run if tr["runs"] <= ranks else train_work / ranks
     shape_factor = tr["hidden"] * tr["message_passing_steps"] / (64 * 7)

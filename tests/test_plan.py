@@ -22,6 +22,8 @@ RATES = plan.Rates(
     fire_steps_per_quench=2000,
     reduce_s_per_particle_frame=2e-5,
     train_s_per_edge_unit=6e-10,
+    train_s_per_step=0.05,
+    train_start_s=3.0,
     f_s_per_pair=5e-8,
     compiled_speedup=1.5,
     compile_s=40.0,
@@ -48,8 +50,9 @@ def test_the_work_is_counted_from_the_spec():
     sim = sum(p["worker_seconds"][k] for k in ("segments", "quench", "replicas", "reduce"))
     assert p["wall_seconds"]["simulate"] == pytest.approx(max(sim / 2, longest))
     # training: 2 seeds x 4 epochs x 1 training graph (0.8 only), eager (compile off in ci.yaml)
-    step = plan.EDGES_PER_PARTICLE * n * 16**2 * 2 * 6e-10 + n * n / 2 * 5e-8
-    per_seed = (4 * 1 + 4 * 1 / 3) * step
+    step = plan.EDGES_PER_PARTICLE * n * 16**2 * 2 * 6e-10 + n * n / 2 * 5e-8 + 0.05
+    threads = plan._training_ranks(None, 2)[1]  # this machine's cores over the 2 ranks of 2 seeds
+    per_seed = (4 * 1 + 4 * 1 / 3) * step / threads + 3.0
     assert p["worker_seconds"]["train"] == pytest.approx(2 * per_seed)
     # the store: K x n_t x N x 3 float32 replica positions and the rest, for 6 configurations
     assert p["store_bytes"] > 6 * 2 * n * 3 * 4

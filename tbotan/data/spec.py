@@ -218,6 +218,7 @@ class Training(_Model):
     # the epoch the global (temperature) term starts counting, if before the switch epoch (default: at the switch,
     # SPEC §5); the node-first or edge-first pre-training epochs still train on their one target alone
     global_start_epoch: Union[int, None] = Field(None, ge=0)
+    global_lr_factor: float = Field(1.0, gt=0)  # the global path's learning rate, in units of lr
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up of the learning rate
     compile: Literal["auto", "on", "off"] = "off"  # torch.compile the model (auto: fall back to eager on failure)
 

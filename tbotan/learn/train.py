@@ -128,6 +128,7 @@ RECIPE_DEFAULTS = {
     "warmup_epochs": 0,
     "global_input": "raw",
     "global_start_epoch": None,
+    "global_lr_factor": 1.0,
 }
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
@@ -176,6 +177,18 @@ def global_input_units(model: TBotan, graphs: list[Graph], variant: str):
     shift = x.mean(dim=0)
     floor = 1e-3 * shift.pow(2).mean(dim=1, keepdim=True).sqrt() + 1e-12
     return shift.float(), (x.std(dim=0, unbiased=False) + floor).float()
+
+
+def parameter_groups(model: TBotan, global_lr_factor: float = 1.0) -> list[dict]:
+    """Adam's parameter groups: the global path (GlobalMLP and its decoder) at ``global_lr_factor`` times the
+    learning rate, everything else at it (one group where the factor is 1)."""
+    if global_lr_factor == 1.0:
+        return [{"params": list(model.parameters())}]
+    chain = {id(p) for m in (model.global_mlp, model.global_decoder) for p in m.parameters()}
+    return [
+        {"params": [p for p in model.parameters() if id(p) not in chain]},
+        {"params": [p for p in model.parameters() if id(p) in chain], "lr_factor": global_lr_factor},
+    ]
 
 
 def learning_rate(settings: dict, epoch: int) -> float:
@@ -437,7 +450,7 @@ def _train_seed(
             *output_units(train_graphs, t.scaling, flip_node=t.scaling == "mobility" and t.target == "cb")
         )
     model.to(lay.device)
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
+    opt = torch.optim.Adam(parameter_groups(model, t.global_lr_factor), lr=t.lr)
     start, best, best_epoch, history = 0, math.inf, None, []
     if last_path.exists():
         ck = load_checkpoint(last_path, map_location=lay.device)
@@ -479,7 +492,7 @@ def _train_seed(
             model.set_global_input_units(*global_input_units(model, train_graphs, variant))
             say(f"global input standardised with the mean and spread of mean_v h^m over {n} training graphs")
         for param_group in opt.param_groups:
-            param_group["lr"] = learning_rate(settings, epoch)
+            param_group["lr"] = learning_rate(settings, epoch) * param_group.get("lr_factor", 1.0)
         t_pred, u_max = [], None
         gen = torch.Generator().manual_seed(_seed(spec.seed, seed, epoch))
         order = torch.randperm(n, generator=gen).tolist()

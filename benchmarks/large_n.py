@@ -1,0 +1,88 @@
+"""A large N end to end on this machine: `tbotan run` of a minimal spec at N, with the peak memory of all its
+processes (driver, Dask workers, training ranks) sampled every 0.2 s.
+
+    python benchmarks/large_n.py [--N 16384] [--store /tmp/large_n.zarr]
+
+The spec: one temperature (0.80, tau_alpha 2.7), 3 configurations (1 train, 1 validation, 1 test), K = 2, 2
+tau_alpha of equilibration, FIRE to 1e-10, one training epoch of the paper's 64 x 7 network, one seed. Not
+physics: what it shows is that every stage runs at this N and what it needs. Prints one JSON object (stage
+times, peak summed RSS, the largest single process) and writes benchmarks/results/<name>.json.
+"""
+
+import argparse
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import zarr
+from record import emit
+
+SPEC = """N: {n}
+temperatures: [0.8]
+tau_alpha: {{0.8: 2.7}}
+times: [1.0]
+configurations: 3
+splits: {{validation: 1, test: 1}}
+replicas: 2
+equilibration: 2
+decorrelation: 1
+seed: 0
+fire: {{tolerance: 1.0e-10}}
+training: {{epochs: 1, switch_epoch: 0, seeds: 1, hidden: 64, steps: 7, compile: "off"}}
+"""
+
+
+def sample(proc: psutil.Process, peak: dict, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            procs = [proc, *proc.children(recursive=True)]
+            rss = []
+            for p in procs:
+                try:
+                    rss.append(p.memory_info().rss)
+                except psutil.Error:
+                    pass
+            peak["total"] = max(peak["total"], sum(rss))
+            peak["largest"] = max(peak["largest"], max(rss, default=0))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--N", type=int, default=16384)
+    p.add_argument("--store", default="/tmp/large_n.zarr")
+    p.add_argument("--name", default=None)
+    args = p.parse_args()
+    store = Path(args.store)
+    shutil.rmtree(store, ignore_errors=True)
+    spec = store.with_suffix(".yaml")
+    spec.write_text(SPEC.format(n=args.N))
+    peak, stop = {"total": 0, "largest": 0}, threading.Event()
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "tbotan", "run", str(spec), "--store", str(store)])
+    watcher = threading.Thread(target=sample, args=(psutil.Process(proc.pid), peak, stop), daemon=True)
+    watcher.start()
+    rc = proc.wait()
+    stop.set()
+    watcher.join()
+    result = {
+        "N": args.N,
+        "returncode": rc,
+        "wall_s": time.perf_counter() - start,
+        "peak_total_rss_gib": peak["total"] / 2**30,
+        "peak_largest_process_rss_gib": peak["largest"] / 2**30,
+        "run_times": zarr.open_group(str(store), mode="r").attrs.get("run_times", []) if rc == 0 else None,
+        "spec": SPEC.format(n=args.N),
+    }
+    emit(args.name or f"large_n_{args.N}", result)
+    shutil.rmtree(store, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
