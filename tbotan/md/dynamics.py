@@ -16,11 +16,14 @@ Two kinds of run (docs/physics.md, docs/tau_alpha.md say why):
   The thermostat's random numbers are seeded from the same recorded seed, so one seed gives one
   trajectory (bit-identical on the CPU platform with DeterministicForces, the default here).
 
-A worker reuses one context per (N, box, dt, platform) for its NVE replicas (``replica_context``): on CUDA a
-context costs seconds to create, a replica at T = 0.80 a fraction of a second. New positions and velocities make
-the same trajectory as a fresh context (tests/md/test_dynamics.py). Thermostatted replicas get a context each:
-OpenMM seeds an integrator's random stream when its context is created, so a reused one would make a replica's
-noise depend on the replicas that worker ran before it.
+On a GPU a worker reuses one context per (N, box, dt, platform) for its NVE replicas (``replica_context``): on
+CUDA a context costs seconds to create, a replica at T = 0.80 a fraction of a second. On the CPU platform every
+replica gets a fresh context (8 ms at N = 1000): a reused one starts the same trajectory but not bit for bit
+(9e-8 after 10 steps, measured: the platform's internal particle order, hence its force summation order, depends
+on what ran before), and bit-identical replicas are what makes a resumed store equal an uninterrupted one.
+Whether a reused CUDA context is bit-identical was not measured (no GPU here). Thermostatted replicas get a
+context each on every platform: OpenMM seeds an integrator's random stream when its context is created, so a
+reused one would make a replica's noise depend on the replicas that worker ran before it.
 """
 
 from __future__ import annotations
@@ -111,11 +114,13 @@ _REUSED: OrderedDict = OrderedDict()  # this process's NVE contexts, most recent
 REUSED_MAX = 4  # contexts kept per process (a worker meets one N and a few temperatures)
 
 
-def replica_context(types, box, positions, velocities, temperature, dt, seed, dynamics=None, platform=None):
-    """``dynamics_context``, with NVE contexts reused across calls in this process (the module doc says why
-    only NVE)."""
+def replica_context(types, box, positions, velocities, temperature, dt, seed, dynamics=None, platform=None, reuse=None):
+    """``dynamics_context``, with NVE contexts reused across calls in this process where ``reuse`` (default: on
+    a GPU platform; the module doc says why only there, and only NVE)."""
     kind = dict(dynamics or {"kind": "nve"})["kind"]
-    if kind != "nve":
+    if reuse is None:
+        reuse = engine.choose_platform("mixed", name=platform).name not in ("CPU", "Reference")
+    if kind != "nve" or not reuse:
         return dynamics_context(types, box, positions, velocities, temperature, dt, seed, dynamics, platform)
     types = np.asarray(types)
     key = (types.tobytes(), float(box), float(dt), platform)
@@ -139,13 +144,30 @@ def _forget(context) -> None:
         del _REUSED[key]
 
 
+OVERLAP = 0.6  # sigma_AA: a start with a pair closer than this is not relaxed yet (the KA liquid's nearest is ~0.9)
+
+
 def random_configuration(types: np.ndarray, box: float, seed: int, platform: str | None = None) -> np.ndarray:
-    """Uniformly random positions relaxed by OpenMM's minimiser until no pair overlaps (a start for equilibration)."""
+    """Uniformly random positions relaxed by OpenMM's minimiser until no pair overlaps (a start for equilibration).
+
+    The minimiser can stop with a pair still almost on top of each other (its single-precision energy of r^-12
+    at r ~ 0.05 overflows its line search: seen at N = 4096, seed 1); then one particle of each pair closer than
+    OVERLAP is moved to a new random place and the minimiser runs again, up to 20 times."""
+    from scipy.spatial import cKDTree
+
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, box, size=(len(types), 3))
     context = engine.md_context(types, box, openmm.VerletIntegrator(0.001), x, platform=platform)
-    openmm.LocalEnergyMinimizer.minimize(context, 10.0, 2000)
-    return engine.read_state(context)["positions"]
+    for _ in range(20):
+        openmm.LocalEnergyMinimizer.minimize(context, 10.0, 2000)
+        x = engine.read_state(context)["positions"]
+        close = cKDTree(np.mod(x, box), boxsize=box).query_pairs(OVERLAP, output_type="ndarray")
+        if len(close) == 0:
+            return x
+        moved = np.unique(close[:, 1])
+        x[moved] = rng.uniform(0.0, box, size=(len(moved), 3))
+        context.setPositions(x)
+    raise BlowUp(f"random start of N = {len(types)} in a box of {box:.3g}: pairs closer than {OVERLAP} remain")
 
 
 def maxwell_boltzmann(n: int, temperature: float, seed: int) -> np.ndarray:
@@ -252,12 +274,14 @@ def run_replica(
     platform: str | None = None,
     label: str = "replica",
     dynamics: dict | None = None,
+    reuse: bool | None = None,
 ) -> Replica:
     """One iso-configurational run from ``positions`` with velocities drawn from ``seed`` (which also seeds a
-    thermostat's noise), with ``dynamics`` (a mapping: ``kind`` and its parameters; None: NVE)."""
+    thermostat's noise), with ``dynamics`` (a mapping: ``kind`` and its parameters; None: NVE); ``reuse``: this
+    process's context (``replica_context``)."""
     steps = observation_steps(times, dt)
     v0 = maxwell_boltzmann(len(types), temperature, seed)
-    context, integrator = replica_context(types, box, positions, v0, temperature, dt, seed, dynamics, platform)
+    context, integrator = replica_context(types, box, positions, v0, temperature, dt, seed, dynamics, platform, reuse)
     try:
         s = engine.read_state(context, energy=True)
         _check(s, label)
