@@ -4,14 +4,17 @@
 
 Stages, each timed in its own process (so that its peak resident memory is its own):
   md_step      one NVE step (OpenMM CPU platform as tbotan sets it up), median of 3 blocks after a warm-up
-  fire         one FIRE quench of a thermal configuration to the inherent structure (spec defaults), per step
+  fire         FIRE per step, on the mixed CPU platform and on the double platform (below)
   targets      C_B and E_jk of one configuration from K = 8 frames (tbotan.data.targets)
   graph        the IS graph's edges and edge features (tbotan.data.targets.graph_edges)
   train_step   one training step of the paper's 64 x 7 network, full loss, eager (benchmarks/training.py)
+  train_step_checkpoint   the same with ``training.checkpoint`` (each message-passing step recomputed)
   f            the loss's F(X, d) and its gradient alone (tbotan.learn.loss)
   sb           S_B(q) of one configuration up to q = 10 (tbotan.analysis.fourpoint)
-The quench of the prepared configuration stops at a mean force of 1e-6 (enough for a graph); the fire stage
-quenches the thermal one with the spec defaults (1e-12). ``--f-sizes`` adds larger N for F alone, where its
+The quench of the prepared configuration stops at a mean force of 1e-3 (enough for a graph). The fire stage
+times the two stages of a CPU quench per step: the mixed-precision CPU platform down to 1e-3, then 200 steps
+on the double-precision platform (Reference on a CPU; the steps to 1e-12 there are ~800 at N = 1000).
+``--f-sizes`` adds larger N for F alone, where its
 cells make it linear (L > 25.7), and ``--train-sizes`` for the training step (its memory at N = 32768).
 The configuration of each N is made once (random start, short Langevin NVT at
 T = 0.8, FIRE; 8 frames of NVE from it), kept in --work, and read by every stage. Prints one JSON object and
@@ -31,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-STAGES = ("md_step", "fire", "targets", "graph", "train_step", "f", "sb")
+STAGES = ("md_step", "fire", "targets", "graph", "train_step", "train_step_checkpoint", "f", "sb")
 T = 0.8
 DT = 0.005
 
@@ -47,7 +50,7 @@ def prepare(n: int, work: Path) -> Path:
     types, box = core.species(n), core.box_length(n)
     x = dynamics.random_configuration(types, box, seed=1)
     eq = dynamics.equilibrate(types, x, box, T, 1.0, seed=1)
-    inherent = fire.quench(types, eq.positions, box, fire.FireParameters(tolerance=1e-6)).positions  # a graph
+    inherent = fire.quench(types, eq.positions, box, fire.FireParameters(tolerance=1e-3)).positions  # a graph
     context, integ = dynamics.dynamics_context(types, box, eq.positions, eq.velocities, T, DT, seed=1)
     frames = []
     for _ in range(8):
@@ -82,11 +85,24 @@ def run_stage(stage: str, path: Path) -> dict:
         _, integ = dynamics.dynamics_context(types, box, thermal, v, T, DT, seed=1)
         integ.step(20)
         return {"seconds": median_time(lambda: integ.step(50)) / 50, "per": "step"}
-    if stage == "fire":
+    if stage == "fire":  # the two stages of a CPU quench, each per step: mixed to 1e-3, then 200 in double
+        from tbotan.md import engine, potential
+
         start = time.perf_counter()
-        q = fire.quench(types, thermal, box)
-        total = time.perf_counter() - start
-        return {"seconds": total / q.steps, "per": "FIRE step", "quench_s": total, "steps": q.steps}
+        q = fire.quench(types, thermal, box, fire.FireParameters(tolerance=1e-3))
+        mixed = (time.perf_counter() - start) / q.steps
+        p = fire.FireParameters()
+        state = {"dt": p.dt_init, "alpha": p.alpha_start, "npos": 0}
+        system, double = potential.make_system(types, box), engine.choose_platform("double")
+        start = time.perf_counter()
+        fire._fire_stage(system, p, double, q.positions, np.zeros_like(q.positions), state, 0.0, 200)
+        return {
+            "seconds": mixed,
+            "per": "FIRE step on the mixed CPU platform (to 1e-3)",
+            "steps_to_1e-3": q.steps,
+            "double_step_s": (time.perf_counter() - start) / 200,
+            "double_platform": double.describe(),
+        }
     if stage == "targets":
         edges = targets.graph_edges(inherent, box)
         return {
@@ -110,12 +126,12 @@ def run_stage(stage: str, path: Path) -> dict:
     if stage == "sb":
         cb = targets.bond_breaking(types, thermal, frames, box)[0]
         return {"seconds": median_time(lambda: fourpoint.four_point(thermal, types, cb, box, 10.0)), "per": "S_B(q)"}
-    if stage == "train_step":
+    if stage in ("train_step", "train_step_checkpoint"):
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from training import graph_from_arrays, time_steps
 
         graph = graph_from_arrays(types, thermal, inherent, box)
-        r = time_steps(graph, "cpu", 2, "off")
+        r = time_steps(graph, "cpu", 2, "off", checkpoint=stage == "train_step_checkpoint")
         return {"seconds": r["seconds_per_step"], "per": "training step (eager, 64 x 7)", "edges": len(graph.edges)}
     raise ValueError(f"unknown stage {stage!r}")
 
@@ -165,7 +181,7 @@ def main() -> None:
 
     from record import emit
 
-    extra = {"f": args.f_sizes, "train_step": args.train_sizes}
+    extra = {"f": args.f_sizes, "train_step": args.train_sizes, "train_step_checkpoint": args.train_sizes}
     results = {}
     for stage in args.stages:
         rows = []

@@ -71,10 +71,14 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def time_steps(graph: Graph, device: str, steps: int, mode: str = "off", bf16: bool = False, shape=(64, 7)) -> dict:
-    """Seconds of the first step (compilation included) and per step after it (median of ``steps``)."""
+def time_steps(
+    graph: Graph, device: str, steps: int, mode: str = "off", bf16: bool = False, shape=(64, 7), checkpoint=False
+) -> dict:
+    """Seconds of the first step (compilation included) and per step after it (median of ``steps``);
+    ``checkpoint``: ``training.checkpoint`` (each message-passing step recomputed in the backward pass)."""
     torch.manual_seed(0)
     model = TBotan(hidden=shape[0], steps=shape[1]).to(device)
+    model.checkpoint_steps = checkpoint
     forward, kernel = compiled(model, mode), compiled(loss.pair_block, mode)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     g = graph.to(device)

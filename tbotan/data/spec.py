@@ -221,6 +221,9 @@ class Training(_Model):
     global_lr_factor: float = Field(1.0, gt=0)  # the global path's learning rate, in units of lr
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up of the learning rate
     compile: Literal["auto", "on", "off"] = "off"  # torch.compile the model (auto: fall back to eager on failure)
+    # recompute each message-passing step's activations in the backward pass instead of keeping them: the same
+    # gradients, a fraction of the memory, one more forward pass of time (large N: docs/training.md)
+    checkpoint: bool = False
 
     @field_validator("temperatures", mode="plain")
     @classmethod

@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 EDGE_FEATURES = {"both": 4, "inherent": 3, "thermal": 1}
@@ -68,6 +69,7 @@ class TBotan(nn.Module):
         if decoder_mode not in ("shared", "separate"):
             raise ValueError(f"decoder must be 'shared' or 'separate', not {decoder_mode!r}")
         self.variant, self.hidden, self.steps = variant, hidden, steps
+        self.checkpoint_steps = False  # recompute each step's activations in backward (training.checkpoint)
         self.node_encoder = mlp(2, hidden)
         self.edge_encoder = mlp(EDGE_FEATURES[variant], hidden)
         self.edge_mlp = mlp(4 * hidden, hidden)
@@ -122,12 +124,19 @@ class TBotan(nn.Module):
         h, e = h_enc, e_enc
         g = h.new_zeros(self.hidden)
         means = []
-        for m in range(self.steps):
+
+        def step(h, e):
             pre = (h @ w_src.T)[src] + (h @ w_dst.T)[dst] + e @ w_e.T + enc_part
             e = rest(pre)
             acc = torch.promote_types(e.dtype, torch.float32)  # the sum of messages stays fp32 under bf16 autocast
             incoming = torch.zeros(h.shape, dtype=acc, device=h.device).index_add_(0, dst, e.to(acc))
-            h = self.node_mlp(torch.cat([h, h_enc, incoming], dim=1))
+            return self.node_mlp(torch.cat([h, h_enc, incoming], dim=1)), e
+
+        for m in range(self.steps):
+            if self.checkpoint_steps and torch.is_grad_enabled():
+                h, e = torch.utils.checkpoint.checkpoint(step, h, e, use_reentrant=False)
+            else:
+                h, e = step(h, e)
             means.append(h.mean(dim=0))
             g = self.global_mlp(torch.cat([g, (means[-1] - self.global_shift[m]) / self.global_scale[m]]))
         return self.decode(h, e, g, torch.stack(means))

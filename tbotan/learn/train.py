@@ -450,6 +450,7 @@ def _train_seed(
             *output_units(train_graphs, t.scaling, flip_node=t.scaling == "mobility" and t.target == "cb")
         )
     model.to(lay.device)
+    model.checkpoint_steps = t.checkpoint
     opt = torch.optim.Adam(parameter_groups(model, t.global_lr_factor), lr=t.lr)
     start, best, best_epoch, history = 0, math.inf, None, []
     if last_path.exists():
