@@ -43,6 +43,12 @@ from . import core
 from .errors import TbotanError
 
 EDGES_PER_PARTICLE = 41.0  # IS graph edges (r < 2.0) per particle of the KA liquid at density 1.2 (measured)
+# Memory is the code's, not the machine's: peak RSS of each stage's process in benchmarks/scaling.py (N = 1000 to
+# 16384): an MD worker ~1.05 kB per particle over its base; a training step of the 64 x 7 network, eager,
+# ~5.3 kB per edge over ~750 MB (torch and the model), in proportion to hidden x steps.
+MD_BYTES_PER_PARTICLE = 1.05e3
+TRAIN_BASE_MB = 750.0
+TRAIN_BYTES_PER_EDGE = 5.3e3
 TAU_RUN = 40.0  # tau_alpha: measure runs 30 tau of equilibration and 10 of production (one round)
 BYTES = {"float32": 4, "float64": 8}
 CALIBRATION_N = 1000
@@ -68,8 +74,6 @@ class Rates:
     compiled_speedup: float  # eager / compiled step time (1.0 where torch.compile is not available)
     compile_s: float  # the first compiled step's extra time
     rss_base_mb: float  # a worker's memory before any system
-    rss_md_kb_per_particle: float
-    rss_train_kb_per_edge: float  # training memory per edge at hidden 64 and 7 steps (scales with hidden x steps)
     machine: str = ""
     measured: str = ""
     gpu: str = ""  # the GPU the training step was timed on (and OpenMM's platform there), "" for a CPU
@@ -144,7 +148,6 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
         integ.step(100)
         steps += 100
     md_rate = n * steps / (time.perf_counter() - start)
-    rss_md = (_rss_mb() - base) * 1024 / n
     frames = []
     for _ in range(8):
         integ.step(20)
@@ -203,9 +206,7 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
             times.append(time.perf_counter() - start)
         return times[0], float(np.median(times[1:]))
 
-    rss0 = _rss_mb()
     _, eager = step_time("off")
-    rss_train = max(_rss_mb() - rss0, 0.0) * 1024 / len(edges)
     _, small = step_time("off", 16, 2, repeats=5)
     units, small_units = len(edges) * 64**2 * 7, len(edges) * 16**2 * 2
     per_unit = max(eager - small, 1e-9) / (units - small_units)  # t = overhead + per_unit x units, two shapes
@@ -239,8 +240,6 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
         compiled_speedup=speedup,
         compile_s=compile_s,
         rss_base_mb=base,
-        rss_md_kb_per_particle=rss_md,
-        rss_train_kb_per_edge=rss_train,
         machine=f"{_platform.node()} ({os.cpu_count()} cores, torch {torch.__version__})",
         measured=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         gpu=torch.cuda.get_device_name(0) if device == "cuda" else "",
@@ -399,9 +398,8 @@ def plan(spec, profile=None, rates: Rates | None = None, workers: int | None = N
     train_wall = math.ceil(tr["runs"] / ranks) * per_run if tr["runs"] <= ranks else train_work / ranks
     shape_factor = tr["hidden"] * tr["message_passing_steps"] / (64 * 7)
     memory = {
-        "simulation_worker_bytes": (rates.rss_base_mb * 1024 + rates.rss_md_kb_per_particle * n) * 1024,
-        "training_rank_bytes": (rates.rss_base_mb * 1024 + rates.rss_train_kb_per_edge * shape_factor * tr["edges"])
-        * 1024,
+        "simulation_worker_bytes": rates.rss_base_mb * 2**20 + MD_BYTES_PER_PARTICLE * n,
+        "training_rank_bytes": TRAIN_BASE_MB * 2**20 + TRAIN_BYTES_PER_EDGE * shape_factor * tr["edges"],
     }
     warnings = []
     if _has_gpus(profile) and not rates.gpu:

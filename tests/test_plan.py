@@ -28,8 +28,6 @@ RATES = plan.Rates(
     compiled_speedup=1.5,
     compile_s=40.0,
     rss_base_mb=250.0,
-    rss_md_kb_per_particle=6.0,
-    rss_train_kb_per_edge=16.0,
     machine="test",
 )
 
