@@ -47,6 +47,8 @@ def _print_plan(spec, cluster_profile) -> None:
     from .. import plan
     from ..hpc.cluster import load_profile
 
+    if spec.source is not None:  # an import: the files, not the spec, set the work
+        return
     try:
         profile = load_profile(cluster_profile) if cluster_profile else None
         p = plan.plan(spec, profile)

@@ -218,6 +218,7 @@ def test_run_goes_from_nothing_to_a_report_and_resumes(tmp_path):
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert (store / "report" / "index.html").exists() and "stage times" in first.stdout
+    assert "plan for N = 256" in first.stdout  # `tbotan plan`'s lines come first
     status = subprocess.run(
         [sys.executable, "-m", "tbotan", "status", str(store), "--json"],
         capture_output=True,
