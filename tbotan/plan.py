@@ -45,10 +45,11 @@ from .errors import TbotanError
 EDGES_PER_PARTICLE = 41.0  # IS graph edges (r < 2.0) per particle of the KA liquid at density 1.2 (measured)
 # Memory is the code's, not the machine's: peak RSS of each stage's process in benchmarks/scaling.py (N = 1000 to
 # 16384): an MD worker ~1.05 kB per particle over its base; a training step of the 64 x 7 network, eager,
-# ~5.3 kB per edge over ~750 MB (torch and the model), in proportion to hidden x steps.
+# ~5.4 kB per edge over ~750 MB (torch and the model), in proportion to hidden x steps; with
+# ``training.checkpoint`` 3.9 kB (N = 32768: 7.4 GiB, 5.4 GiB checkpointed).
 MD_BYTES_PER_PARTICLE = 1.05e3
 TRAIN_BASE_MB = 750.0
-TRAIN_BYTES_PER_EDGE = 5.3e3
+TRAIN_BYTES_PER_EDGE = {False: 5.4e3, True: 3.9e3}
 TAU_RUN = 40.0  # tau_alpha: measure runs 30 tau of equilibration and 10 of production (one round)
 BYTES = {"float32": 4, "float64": 8}
 CALIBRATION_N = 1000
@@ -399,7 +400,8 @@ def plan(spec, profile=None, rates: Rates | None = None, workers: int | None = N
     shape_factor = tr["hidden"] * tr["message_passing_steps"] / (64 * 7)
     memory = {
         "simulation_worker_bytes": rates.rss_base_mb * 2**20 + MD_BYTES_PER_PARTICLE * n,
-        "training_rank_bytes": TRAIN_BASE_MB * 2**20 + TRAIN_BYTES_PER_EDGE * shape_factor * tr["edges"],
+        "training_rank_bytes": TRAIN_BASE_MB * 2**20
+        + TRAIN_BYTES_PER_EDGE[spec.training.checkpoint] * shape_factor * tr["edges"],
     }
     warnings = []
     if _has_gpus(profile) and not rates.gpu:
