@@ -19,6 +19,7 @@ from tbotan.learn.train import (
     model_dir,
     objective,
     output_units,
+    parameter_groups,
     temperature_head,
     train,
 )
@@ -169,3 +170,34 @@ def test_a_dead_temperature_head_is_reported(wide, tmp_path, caplog):  # noqa: F
     assert head["dead"] and head["slope"] < 0.1
     assert [e["temperature_head"]["dead"] for e in h[:2]] == [False, False]  # not switched on yet
     assert any("seed 0: temperature head dead: T_pred follows the labels" in m for m in caplog.messages)
+
+
+def test_global_path_options(wide, tmp_path):  # noqa: F811
+    """``global_start_epoch`` counts lambda_g L_global before the switch; ``global_lr_factor`` puts the global path
+    in an Adam group of its own; ``global_input: standardized`` sets the chain's input units at the switch epoch
+    to the training graphs' mean and spread of mean_v h^m."""
+    values = {"mse": 2.0, "var": 3.0, "corr": 5.0, "edge": 7.0, "global": 1.0}
+    t = {k: torch.tensor(v) for k, v in values.items()}
+    s = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 0.01, "w_v": 1.0, "w_c": 0.5, "pretrain_target": "edge"}
+    assert float(objective(t, False, s, global_on=True)) == pytest.approx(0.5 * 2.0 + 0.5 * 7.0 + 0.01)
+    model = TBotan(hidden=8, steps=2)
+    chain, rest = parameter_groups(model, 0.1)[::-1]
+    assert chain["lr_factor"] == 0.1 and len(parameter_groups(model)) == 1
+    assert {id(p) for p in chain["params"]} == {
+        id(p) for m in (model.global_mlp, model.global_decoder) for p in m.parameters()
+    }
+    assert len(chain["params"]) + len(rest["params"]) == len(list(model.parameters()))
+
+    _, spec, store = wide
+    store = copy(store, tmp_path, "g.zarr")
+    spec = recipe(spec, global_input="standardized", global_start_epoch=1, global_lr_factor=0.5)
+    train(spec, store, seeds=[0])
+    ck = load_checkpoint(model_dir(store, spec, "both", seed=0) / "last.pt")
+    m = TBotan(hidden=16, steps=2)
+    m.load_state_dict(ck["model"])
+    graphs = load_graphs(store, [0.8], split=0)
+    x = torch.stack([m(g.species, g.edges, edge_features(g, "both")).global_inputs for g in graphs])
+    assert not torch.equal(m.global_scale, torch.ones_like(m.global_scale))  # set at the switch
+    assert torch.isfinite(m.global_shift).all() and (m.global_scale > 0).all()
+    assert x.shape[1:] == m.global_shift.shape
+    assert ck["settings"]["global_input"] == "standardized" and ck["settings"]["global_lr_factor"] == 0.5
