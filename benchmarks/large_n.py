@@ -4,9 +4,12 @@ processes (driver, Dask workers, training ranks) sampled every 0.2 s.
     python benchmarks/large_n.py [--N 16384] [--store /tmp/large_n.zarr]
 
 The spec: one temperature (0.80, tau_alpha 2.7), 3 configurations (1 train, 1 validation, 1 test), K = 2, 2
-tau_alpha of equilibration, FIRE to 1e-10, one training epoch of the paper's 64 x 7 network, one seed. Not
-physics: what it shows is that every stage runs at this N and what it needs. Prints one JSON object (stage
-times, peak summed RSS, the largest single process) and writes benchmarks/results/<name>.json.
+tau_alpha of equilibration, FIRE to 1e-6, one training epoch of the paper's 64 x 7 network, one seed. FIRE stops
+at 1e-6 because a quench's steps grow with N (to 1e-3 from T = 0.8: 1500 at N = 1000, 4800 at 4096) and its
+double-precision stage runs on the single-threaded Reference platform, 0.44 s per step at N = 16384
+(benchmarks/scaling.py): a quench to 1e-12 would take most of an hour here. Not physics: what it shows is that
+every stage runs at this N and what it needs. Prints one JSON object (stage times, peak summed RSS, the largest
+single process) and writes benchmarks/results/<name>.json.
 """
 
 import argparse
@@ -31,7 +34,7 @@ replicas: 2
 equilibration: 2
 decorrelation: 1
 seed: 0
-fire: {{tolerance: 1.0e-10}}
+fire: {{tolerance: 1.0e-6}}
 training: {{epochs: 1, switch_epoch: 0, seeds: 1, hidden: 64, steps: 7, compile: "off"}}
 """
 
