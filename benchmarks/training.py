@@ -26,7 +26,7 @@ from tbotan import core
 from tbotan.data import targets
 from tbotan.learn import loss
 from tbotan.learn.compiled import compiled
-from tbotan.learn.graphs import Graph, load_graphs
+from tbotan.learn.graphs import Graph, cost_graph, load_graphs
 from tbotan.learn.model import TBotan, parameter_count
 from tbotan.learn.train import graph_terms, objective
 from tbotan.md import dynamics, fire
@@ -45,25 +45,7 @@ def ka_graph(n: int, seed: int = 0) -> Graph:
 
 def graph_from_arrays(types, thermal, inherent, box: float, seed: int = 0) -> Graph:
     """The graph of a configuration with random targets (targets do not change the cost)."""
-    n = len(types)
-    thermal = core.wrap(thermal, box)
-    edges = targets.graph_edges(inherent, box)
-    j, k = edges[:, 0], edges[:, 1]
-    rng = np.random.default_rng(seed)
-    return Graph(
-        species=torch.tensor(types, dtype=torch.long),
-        edges=torch.tensor(edges, dtype=torch.long),
-        is_vectors=torch.tensor(core.minimum_image(inherent[k] - inherent[j], box), dtype=torch.float32),
-        thermal_distance=torch.tensor(
-            np.linalg.norm(core.minimum_image(thermal[k] - thermal[j], box), axis=1)[:, None], dtype=torch.float32
-        ),
-        positions=torch.tensor(thermal),
-        box=box,
-        node_target=torch.tensor(rng.uniform(0.3, 1.0, n), dtype=torch.float32),
-        edge_target=torch.tensor(rng.normal(0, 0.1, len(edges)), dtype=torch.float32),
-        temperature=0.8,
-        c=0,
-    )
+    return cost_graph(types, thermal, inherent, targets.graph_edges(inherent, box), box, seed=seed)
 
 
 def _sync(device):

@@ -126,7 +126,7 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
     from .data import targets
     from .learn import loss
     from .learn.compiled import compiled
-    from .learn.graphs import Graph
+    from .learn.graphs import cost_graph
     from .learn.model import TBotan
     from .learn.train import graph_terms, objective
     from .md import dynamics, engine, fire
@@ -168,23 +168,7 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
     reduce_rate = (time.perf_counter() - start) / (n * frames.shape[0] * frames.shape[1])
 
     log("a training step, eager and compiled")
-    thermal = core.wrap(eq.positions, box)
-    j, k = edges[:, 0], edges[:, 1]
-    rng = np.random.default_rng(0)
-    graph = Graph(
-        species=torch.tensor(types, dtype=torch.long),
-        edges=torch.tensor(edges, dtype=torch.long),
-        is_vectors=torch.tensor(core.minimum_image(q.positions[k] - q.positions[j], box), dtype=torch.float32),
-        thermal_distance=torch.tensor(
-            np.linalg.norm(core.minimum_image(thermal[k] - thermal[j], box), axis=1)[:, None], dtype=torch.float32
-        ),
-        positions=torch.tensor(thermal),
-        box=box,
-        node_target=torch.tensor(rng.uniform(0.3, 1.0, n), dtype=torch.float32),
-        edge_target=torch.tensor(rng.normal(0, 0.1, len(edges)), dtype=torch.float32),
-        temperature=T,
-        c=0,
-    )
+    graph = cost_graph(types, eq.positions, q.positions, edges, box, T)
     settings = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 1e-2, "w_v": 1.0, "w_c": 0.5}
     graph = graph.to(device)
 

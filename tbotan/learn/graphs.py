@@ -122,6 +122,28 @@ def load_graphs(
     return out
 
 
+def cost_graph(types, thermal, inherent, edges, box: float, temperature: float = 0.8, seed: int = 0) -> Graph:
+    """A graph of a real configuration with random targets, for measuring what a step costs (targets do not
+    change it): ``edges`` (E, 2) from tbotan.data.targets.graph_edges of ``inherent``."""
+    thermal, inherent = core.wrap(np.asarray(thermal), box), np.asarray(inherent)
+    j, k = edges[:, 0], edges[:, 1]
+    rng = np.random.default_rng(seed)
+    return Graph(
+        species=torch.tensor(types, dtype=torch.long),
+        edges=torch.tensor(edges, dtype=torch.long),
+        is_vectors=torch.tensor(core.minimum_image(inherent[k] - inherent[j], box), dtype=torch.float32),
+        thermal_distance=torch.tensor(
+            np.linalg.norm(core.minimum_image(thermal[k] - thermal[j], box), axis=1)[:, None], dtype=torch.float32
+        ),
+        positions=torch.tensor(thermal),
+        box=box,
+        node_target=torch.tensor(rng.uniform(0.3, 1.0, len(types)), dtype=torch.float32),
+        edge_target=torch.tensor(rng.normal(0, 0.1, len(edges)), dtype=torch.float32),
+        temperature=temperature,
+        c=0,
+    )
+
+
 def random_orthogonal(generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(axis permutation (3,), signs (3,)) drawn from ``generator`` (always the same number of draws)."""
     perm = torch.randperm(3, generator=generator)
