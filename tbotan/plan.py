@@ -19,7 +19,7 @@ worker-seconds over the profile's task slots, bounded below by the longest chain
 and the training over its ranks (seeds side by side). MD rates are per particle-step, measured at N = 1000. The
 FIRE quench's step count is the calibration's; it grows with N (to a mean force of 1e-3 from T = 0.8: 1500
 steps at N = 1000, 4800 at 4096, benchmarks/scaling.py), so at large N the quench is underestimated (by ~3x at
-N = 4096; at the paper's scale FIRE is 17 of 31,500 worker-hours). No GPU rates are built in: on GPU nodes
+N = 4096; at the paper's scale FIRE is 14 of 28,600 worker-hours). No GPU rates are built in: on GPU nodes
 calibrate there (``tbotan plan --calibrate`` on a GPU node) and pass ``--rates``. The store size is an upper
 bound (uncompressed arrays; Zarr's compression gives ~0.7 of it for the quickstart).
 """
