@@ -44,6 +44,7 @@ from tbotan.learn import diagnostics
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.train import build_model, graph_terms, load_checkpoint, model_dir
 
+NODE_FIRST = {"scaling": "centered", "pretrain_epochs": 25, "pretrain_target": "node"}
 RECIPES = {
     "baseline": {},  # the store's spec as it is
     "standard": {"scaling": "standard"},
@@ -51,32 +52,11 @@ RECIPES = {
     "temperature": {"scaling": "temperature"},
     "edge_temperature": {"scaling": "edge_temperature"},
     "centered": {"scaling": "centered"},
-    "centered_node_first": {"scaling": "centered", "pretrain_epochs": 25, "pretrain_target": "node"},
-    "centered_node_first_global_std": {
-        "scaling": "centered",
-        "pretrain_epochs": 25,
-        "pretrain_target": "node",
-        "global_input": "standardized",
-    },
-    "centered_node_first_global_slow": {
-        "scaling": "centered",
-        "pretrain_epochs": 25,
-        "pretrain_target": "node",
-        "global_lr_factor": 0.1,
-    },
-    "centered_node_first_global_early_slow": {
-        "scaling": "centered",
-        "pretrain_epochs": 25,
-        "pretrain_target": "node",
-        "global_start_epoch": 25,
-        "global_lr_factor": 0.1,
-    },
-    "centered_node_first_global_early": {
-        "scaling": "centered",
-        "pretrain_epochs": 25,
-        "pretrain_target": "node",
-        "global_start_epoch": 25,
-    },
+    "centered_node_first": NODE_FIRST,
+    "centered_node_first_global_std": {**NODE_FIRST, "global_input": "standardized"},
+    "centered_node_first_global_slow": {**NODE_FIRST, "global_lr_factor": 0.1},
+    "centered_node_first_global_early_slow": {**NODE_FIRST, "global_start_epoch": 25, "global_lr_factor": 0.1},
+    "centered_node_first_global_early": {**NODE_FIRST, "global_start_epoch": 25},
     "temperature_cosine": {"scaling": "temperature", "schedule": "cosine", "warmup_epochs": 5},
     "standard_separate": {"scaling": "standard", "decoder": "separate"},
     "mobility": {"scaling": "mobility"},

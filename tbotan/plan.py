@@ -41,6 +41,7 @@ import numpy as np
 
 from . import core
 from .errors import TbotanError
+from .hpc.cluster import walltime_seconds
 
 EDGES_PER_PARTICLE = 41.0  # IS graph edges (r < 2.0) per particle of the KA liquid at density 1.2 (measured)
 # Memory is the code's, not the machine's: peak RSS of each stage's process in benchmarks/scaling.py (N = 1000 to
@@ -241,26 +242,22 @@ def pairs_evaluated(n: int, density: float) -> float:
     """Pairs F(X, d) evaluates for one graph (tbotan.learn.loss: every pair below L = 25.7, cells beyond)."""
     from .learn import loss
 
-    box, cutoff = core.box_length(n, density), max(loss.DISTANCES) + 5.0
-    n_c = int(box // (cutoff / loss.REACH))
-    if n_c < 2 * loss.REACH + 1:
+    box = core.box_length(n, density)
+    n_c, offsets = loss.stencil(box, max(loss.DISTANCES) + 5.0)
+    if offsets is None:
         return n * n / 2
-    s = np.arange(-loss.REACH, loss.REACH + 1)
-    offsets = np.stack(np.meshgrid(s, s, s), -1).reshape(-1, 3)
-    gap = np.clip(np.abs(offsets) - 1, 0, None) * (box / n_c)
-    cells = int((np.linalg.norm(gap, axis=1) < cutoff).sum())
-    return n * (cells + 1) / 2 * density * (box / n_c) ** 3
+    return n * (len(offsets) + 1) / 2 * density * (box / n_c) ** 3
 
 
 def work(spec) -> dict:
     """The amount of each stage's work (spec units), per temperature where it differs."""
     n, dt = spec.N, spec.dt
     t_max = max(spec.times)
+    from .md.relaxation import guess_tau
+
     per_T = {}
     for T in spec.temperatures:
         tau = spec.tau_for(T)
-        from .md.relaxation import guess_tau
-
         tau_est = tau if tau is not None else guess_tau(T)
         c = spec.configurations_for(T)
         chain_lengths = [len(range(ch, c, spec.chains)) for ch in range(spec.chains)]
@@ -325,9 +322,9 @@ def _slots(profile, workers: int | None = None) -> tuple[int, float | None, floa
         return workers * threads, mem, None, f"local: {workers} workers x {threads} threads"
     if profile.kind == "slurm":
         slots = workers or profile.max_jobs * profile.processes
-        wall = sum(int(x) * m for x, m in zip(reversed(profile.walltime.split(":")), (1, 60, 3600)))
         mem = parse_bytes(profile.memory) / profile.processes
-        return slots, mem, float(wall), f"slurm: {profile.max_jobs} jobs x {profile.processes} workers"
+        wall = float(walltime_seconds(profile.walltime))
+        return slots, mem, wall, f"slurm: {profile.max_jobs} jobs x {profile.processes} workers"
     workers = workers or 1
     return workers * profile.threads_per_worker, None, None, f"mpi: {workers} workers (--workers)"
 
@@ -417,7 +414,7 @@ def plan(spec, profile=None, rates: Rates | None = None, workers: int | None = N
                 f"a training rank needs ~{memory['training_rank_bytes'] / 2**30:.1f} GiB, the training job gives "
                 f"{node_mem / 2**30:.1f} GiB per rank"
             )
-        t_wall = sum(int(x) * m for x, m in zip(reversed(profile.training.walltime.split(":")), (1, 60, 3600)))
+        t_wall = walltime_seconds(profile.training.walltime)
         if train_wall > t_wall:
             warnings.append(
                 f"training needs ~{train_wall / 3600:.1f} h, the training job's walltime is {t_wall / 3600:.1f} h "

@@ -70,6 +70,20 @@ def _check_walltime(v):
     return v
 
 
+def walltime_seconds(v: str) -> int:
+    """Seconds of a SLURM time limit as ``_check_walltime`` admits it: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or
+    D-HH:MM:SS."""
+    days, dash, rest = v.partition("-") if "-" in v else ("0", "", v)
+    parts = [int(p) for p in rest.split(":")]
+    if dash:  # D-HH[:MM[:SS]]
+        hours, minutes, seconds = (parts + [0, 0])[:3]
+    elif len(parts) == 3:  # HH:MM:SS
+        hours, minutes, seconds = parts
+    else:  # MM[:SS]
+        hours, minutes, seconds = 0, parts[0], parts[1] if len(parts) == 2 else 0
+    return ((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
 def _check_memory(v: str) -> str:
     from dask.utils import parse_bytes
 

@@ -43,22 +43,30 @@ def pair_block(rows, right, x_right, x_rows, d, box: float, cutoff: float):
     return w @ x_right, torch.einsum("dbk,b->dk", w[:, :, rows.shape[0] :], x_rows)
 
 
+def stencil(box: float, cutoff: float, reach: int | None = REACH) -> tuple[int, torch.Tensor | None]:
+    """(cells per axis, the cell offsets within reach and within the cutoff): one cell (offsets None) where
+    ``reach`` cells each way cover the box or ``reach`` is None."""
+    n_c = 0 if reach is None else int(box // (cutoff / reach))
+    if n_c < 2 * (reach or 0) + 1:
+        return 1, None
+    shifts = torch.arange(-reach, reach + 1)
+    offsets = torch.cartesian_prod(shifts, shifts, shifts)  # ((2 reach + 1)^3, 3)
+    gap = (offsets.abs() - 1).clamp(min=0) * (box / n_c)  # the least separation of two cells, per axis
+    return n_c, offsets[gap.norm(dim=1) < cutoff]  # the corners of the cube are out of reach
+
+
 def cells(positions: torch.Tensor, box: float, cutoff: float, reach: int | None = REACH):
     """(order, first, above): the particles sorted by cell (``order``), the start of each cell in that order
     (``first``, one more entry than cells), and for each cell the cells above it (higher index) within ``reach``
     cells and within the cutoff of it, as lists. One cell (and ``order`` the identity) where ``reach`` cells each
     way cover the box, or ``reach`` is None (every pair)."""
-    n_c = 0 if reach is None else int(box // (cutoff / reach))
-    if n_c < 2 * (reach or 0) + 1:
+    n_c, offsets = stencil(box, cutoff, reach)
+    if n_c == 1:
         return torch.arange(len(positions)), [0, len(positions)], [[]]
     idx = torch.clamp((torch.remainder(positions, box) * (n_c / box)).long(), max=n_c - 1)
     cell = (idx[:, 0] * n_c + idx[:, 1]) * n_c + idx[:, 2]
     order = torch.sort(cell, stable=True).indices
     first = [0] + torch.bincount(cell, minlength=n_c**3).cumsum(0).tolist()
-    shifts = torch.arange(-reach, reach + 1)
-    offsets = torch.cartesian_prod(shifts, shifts, shifts)  # ((2 reach + 1)^3, 3)
-    gap = (offsets.abs() - 1).clamp(min=0) * (box / n_c)  # the least separation of two cells, per axis
-    offsets = offsets[gap.norm(dim=1) < cutoff]  # the corners of the cube are out of reach
     grid = torch.cartesian_prod(*[torch.arange(n_c)] * 3)  # (n_c^3, 3), row c is cell c
     near = torch.remainder(grid[:, None, :] + offsets[None], n_c)
     near = (near[..., 0] * n_c + near[..., 1]) * n_c + near[..., 2]  # (cells, stencil)
@@ -75,11 +83,14 @@ def _weighted(x: torch.Tensor, positions: torch.Tensor, box: float, distances, b
     block's first row on: N^2 / 2 pairs."""
     cutoff = max(distances) + 5.0
     order, first, reach = cells(positions, box, cutoff, reach)
-    order = order.to(x.device)
-    x_s, pos_s = x[order], positions[order]
+    one_cell = len(reach) == 1
+    if one_cell:  # order is the identity: no sorting, no unsorting
+        x_s, pos_s = x, positions
+    else:
+        order = order.to(x.device)
+        x_s, pos_s = x[order], positions[order]
     out = x.new_zeros(len(distances), len(x))
     d = torch.tensor(distances, dtype=x.dtype, device=x.device)[:, None, None]
-    one_cell = len(reach) == 1
     for a, above in enumerate(reach):
         end = first[a + 1]
         others = torch.cat([torch.arange(0)] + [torch.arange(first[b], first[b + 1]) for b in above]).to(x.device)
@@ -97,7 +108,7 @@ def _weighted(x: torch.Tensor, positions: torch.Tensor, box: float, distances, b
             else:
                 out[:, stop:end] += beyond[:, : end - stop]
                 out.index_add_(1, others, beyond[:, end - stop :])
-    return torch.empty_like(out).index_copy_(1, order, out)
+    return out if one_cell else torch.empty_like(out).index_copy_(1, order, out)
 
 
 class _QuadraticForm(torch.autograd.Function):

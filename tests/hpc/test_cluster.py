@@ -66,6 +66,13 @@ def test_shipped_profiles_load():
     )
 
 
+def test_walltime_seconds_reads_every_slurm_form():
+    from tbotan.hpc.cluster import walltime_seconds
+
+    forms = {"30": 1800, "30:15": 1815, "04:00:00": 14400, "1-12": 129600, "1-12:30": 131400, "2-00:00:10": 172810}
+    assert {v: walltime_seconds(v) for v in forms} == forms
+
+
 def test_mps_prologue_starts_and_stops_a_daemon_per_job(tmp_path):
     from tbotan.hpc.cluster import worker_prologue
 
