@@ -4,14 +4,16 @@ Langevin, in OpenMM (tbotan) and LAMMPS, many independent runs (docs/tau_alpha.m
     python benchmarks/table_i.py --temperature 0.8 --N 1000 --seeds 8 [--dynamics nve,nose-hoover,langevin]
                                  [--engines openmm,lammps] [--workers 2] [--tag X]
 
-Every run: random start, minimisation, Langevin NVT equilibration of 30 x tau (the prior from Table I, extended
-by OpenMM when its measured tau is longer), fresh Maxwell-Boltzmann velocities (zero momentum), then the
+Every run: random start, minimisation, Langevin NVT equilibration of 30 x tau (the prior: Table I's, or --prior;
+extended by OpenMM when its measured tau is longer), fresh Maxwell-Boltzmann velocities (zero momentum), then the
 production run in the dynamics under test, with frames every tau/40 for 10 tau; F_s of the A particles at the
 first peak of S_AA(q) over all time origins; tau_alpha = its 1/e crossing (tbotan.md.relaxation, the same
 functions for both engines). The dynamics as the spec's field names it (tbotan.md.dynamics):
   nve          OpenMM VerletIntegrator                 | LAMMPS fix nve
   nose-hoover  OpenMM NoseHooverIntegrator, tau 0.5    | LAMMPS fix nvt, Tdamp 0.5
   langevin     tbotan's zero-sum BAOAB, friction 1     | LAMMPS fix nve + fix langevin damp 1.0 zero yes
+The dynamics of one (engine, seed) share one equilibration: each production run starts from its state with the
+same velocities (a paired comparison; the same runs as separate calls with that seed, for a third of the cost).
 Runs go ``--workers`` at a time (one thread each) and are appended to benchmarks/results/<name>.jsonl as they
 finish; a rerun skips the (engine, dynamics, seed) already there, so a long table can be made in several sittings.
 The summary (mean, standard error, ratio to Table I) is printed and written to benchmarks/results/<name>.json.
@@ -27,9 +29,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from record import emit
-from tau_alpha import lammps_tau, protocol, summary
+from tau_alpha import lammps_taus, protocol, summary
 
 from tbotan import core
+from tbotan.md import relaxation
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,24 +41,35 @@ DYNAMICS = {
     "nose-hoover": {"kind": "nose-hoover", "time_constant": 0.5},
     "langevin": {"kind": "langevin", "friction": 1.0, "zero_sum_noise": True},
 }
-LAMMPS = {"nve": {"production_thermostat": "nve"}, "nose-hoover": {"production_thermostat": "nvt", "nh_damp": 0.5}}
-LAMMPS["langevin"] = {"production_thermostat": "langevin", "damp": 1.0}  # damp = 1 / friction, `zero yes`
-KEEP = ("tau_alpha", "tau_alpha_q7.25", "q", "mean_potential_energy", "equilibration_time", "wall_s")
+LAMMPS = {"nve": "nve", "nose-hoover": "nvt", "langevin": "langevin"}  # Tdamp 0.5; damp = 1 / friction, `zero yes`
+KEEP = ("tau_alpha", "tau_alpha_q7.25", "q", "mean_potential_energy", "equilibration_time")
 
 
-def one_run(engine: str, dynamics: str, temperature: float, n: int, seed: int) -> dict:
+def one_seed(engine: str, dynamics: list[str], temperature: float, n: int, seed: int, guess=None) -> list[dict]:
+    """The runs of one seed: one equilibration, then a production run per dynamics from its state."""
     os.environ["OPENMM_CPU_THREADS"] = "1"
     start = time.perf_counter()
     if engine == "openmm":
-        from tbotan.md import relaxation
-
-        r = relaxation.measure_tau_alpha(temperature, n, seed=seed, dynamics=DYNAMICS[dynamics])
+        rs = relaxation.measure_tau_alphas(temperature, n, [DYNAMICS[d] for d in dynamics], seed=seed, guess=guess)
     else:
-        p = protocol(temperature)
+        p = protocol(temperature, guess=guess)
         p = (p["equilibration_time"], p["every"], p["n_frames"])
-        r = lammps_tau(temperature, n, 1000 + seed, *p, **LAMMPS[dynamics])
-    r["wall_s"] = time.perf_counter() - start
-    return {"engine": engine, "dynamics": dynamics, "seed": seed, **{k: r.get(k) for k in KEEP}}
+        thermostats = [LAMMPS[d] for d in dynamics]
+        rs = lammps_taus(temperature, n, 1000 + seed, *p, thermostats, damp=1.0, nh_damp=0.5)
+    wall = time.perf_counter() - start
+    return [
+        {
+            "engine": engine,
+            "dynamics": d,
+            "seed": seed,
+            "paired": len(dynamics),
+            **{k: r.get(k) for k in KEEP},
+            "wall_s": wall / len(dynamics),
+            "prior": guess or relaxation.guess_tau(temperature),
+            "equilibration_tau": r["equilibration_time"] / r["tau_alpha"],  # >= 30 where the prior was long enough
+        }
+        for d, r in zip(dynamics, rs)
+    ]
 
 
 def main():
@@ -68,26 +82,25 @@ def main():
     p.add_argument("--engines", default="openmm,lammps")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--tag", default="")
+    p.add_argument("--prior", type=float, help="the tau that sizes the runs (default: Table I's, interpolated)")
     a = p.parse_args()
     name = f"table_i_T{a.temperature:g}_N{a.N}" + (f"_{a.tag}" if a.tag else "")
     log = Path(RESULTS) / f"{name}.jsonl"
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     have = {(r["engine"], r["dynamics"], r["seed"]) for r in done}
-    jobs = [
-        (e, d, s)
+    jobs = [  # per (engine, seed): the dynamics still missing, run from one equilibration
+        (e, [d for d in a.dynamics.split(",") if (e, d, s) not in have], s)
         for s in range(a.first_seed, a.first_seed + a.seeds)
-        for d in a.dynamics.split(",")
         for e in a.engines.split(",")
-        if (e, d, s) not in have
     ]
     with ProcessPoolExecutor(a.workers) as pool:
-        futures = [pool.submit(one_run, e, d, a.temperature, a.N, s) for e, d, s in jobs]
+        futures = [pool.submit(one_seed, e, ds, a.temperature, a.N, s, a.prior) for e, ds, s in jobs if ds]
         for f in as_completed(futures):
-            r = f.result()
-            done.append(r)
-            with log.open("a") as out:
-                out.write(json.dumps(r) + "\n")
-            print(json.dumps(r), flush=True)
+            for r in f.result():
+                done.append(r)
+                with log.open("a") as out:
+                    out.write(json.dumps(r) + "\n")
+                print(json.dumps(r), flush=True)
     table_i = next((tau for t, tau in core.TABLE_I.items() if abs(t - a.temperature) < 1e-9), None)
     rows = []
     for d in a.dynamics.split(","):

@@ -34,10 +34,11 @@ def protocol(
     min_equilibration: float = 30.0,
     production: float = 10.0,
     frames_per_tau: int = 40,
+    guess: float | None = None,
 ) -> dict:
     """The first-round protocol of measure_tau_alpha (it is final whenever the measured tau_alpha <=
     the prior guess_tau): equilibration and production lengths, and the frame interval."""
-    tau = relaxation.guess_tau(temperature)
+    tau = guess or relaxation.guess_tau(temperature)
     every = max(1, int(round(tau / frames_per_tau / dt)))
     n_frames = int(round(production * tau / (every * dt))) + 1
     return {
@@ -88,6 +89,39 @@ def lammps_tau(
 ) -> dict:
     """One LAMMPS run of the protocol above; ``production_thermostat`` is "nve" (the protocol),
     "nvt" (Nose-Hoover, Tdamp ``nh_damp``) or "langevin" (fix nve + fix langevin, damp ``damp``)."""
+    return lammps_taus(
+        temperature,
+        n_particles,
+        seed,
+        equilibration_time,
+        every,
+        n_frames,
+        [production_thermostat],
+        dt,
+        potential,
+        damp,
+        nh_damp,
+        nprocs,
+    )[0]
+
+
+def lammps_taus(
+    temperature: float,
+    n_particles: int,
+    seed: int,
+    equilibration_time: float,
+    every: int,
+    n_frames: int,
+    production_thermostats: list,
+    dt: float = DT,
+    potential: str = "sf",
+    damp: float = 1.0,
+    nh_damp: float = 0.5,
+    nprocs: int = 1,
+) -> list[dict]:
+    """``lammps_tau`` for several production thermostats from one equilibration: the equilibrated state is
+    written once (write_data) and every production run restarts from it with the same fresh velocities, as
+    separate ``lammps_tau`` calls with this seed would (they equilibrate identically)."""
     types, box = core.species(n_particles), core.box_length(n_particles)
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, box, size=(n_particles, 3))
@@ -99,7 +133,7 @@ def lammps_tau(
         "nve": "fix 1 all nve\n",
         "nvt": f"fix 1 all nvt temp {T} {T} {nh_damp}\n",
         "langevin": f"fix 1 all nve\nfix 2 all langevin {T} {T} {damp} {seeds[3]} zero yes\n",
-    }[production_thermostat]
+    }
     script = (
         lammps_runner.header("start.data", potential)
         + f"timestep {dt}\n"
@@ -108,46 +142,55 @@ def lammps_tau(
         + f"fix 1 all nve\nfix 2 all langevin {T} {T} {damp} {seeds[1]} zero yes\n"
         + f"thermo_style custom step temp pe etotal\nthermo {max(1, eq_steps // 100)}\n"
         + f"run {eq_steps}\n"
-        + "unfix 1\nunfix 2\nreset_timestep 0\n"
-        + f"velocity all create {T} {seeds[2]} dist gaussian mom yes rot no\n"
-        + production
-        + f"thermo {max(1, prod_steps // 20)}\n"
-        + f"dump p all custom {every} prod.dump id type xu yu zu\n"
-        + "dump_modify p sort id format float %.10g\n"
-        + f"run {prod_steps}\n"
+        + "write_data eq.data nocoeff\n"
     )
+    for k, thermostat in enumerate(production_thermostats):
+        script += (
+            "clear\n"
+            + lammps_runner.header("eq.data", potential)
+            + f"timestep {dt}\nthermo_style custom step temp pe etotal\n"
+            + f"velocity all create {T} {seeds[2]} dist gaussian mom yes rot no\n"
+            + production[thermostat]
+            + f"thermo {max(1, prod_steps // 20)}\n"
+            + f"dump p all custom {every} prod{k}.dump id type xu yu zu\n"
+            + "dump_modify p sort id format float %.10g\n"
+            + f"run {prod_steps}\n"
+        )
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ka_tau_") as tmp:
         lammps_runner.write_data(f"{tmp}/start.data", types, x, box)
         log = lammps_runner.run(script, tmp, nprocs=nprocs)
-        steps, frames = lammps_runner.dump_positions(f"{tmp}/prod.dump")
+        dumps = [lammps_runner.dump_positions(f"{tmp}/prod{k}.dump")[1] for k in range(len(production_thermostats))]
     wall = time.perf_counter() - t0
     thermo = lammps_runner.read_thermo(log)
-    eq, prod = thermo[-2], thermo[-1]
-    out = analyse(frames, types, box, every * dt)
+    eq, prods = thermo[-1 - len(dumps)], thermo[-len(dumps) :]
     plateau = relaxation.energy_plateau(eq["PotEng"])
     half = len(eq["PotEng"]) // 2
-    out.update(
-        {
-            "engine": "lammps",
-            "temperature": T,
-            "N": n_particles,
-            "seed": seed,
-            "dt": dt,
-            "potential": potential,
-            "production_thermostat": production_thermostat,
-            "equilibration_time": eq_steps * dt,
-            "production_time": prod_steps * dt,
-            "frame_interval": every * dt,
-            "n_frames": int(len(frames)),
-            "mean_potential_energy": float(np.mean(eq["PotEng"][half:])),
-            "energy_plateau": plateau,
-            "production_mean_temperature": float(np.mean(prod["Temp"][1:])),
-            "nve_energy_drift": float(prod["TotEng"][-1] - prod["TotEng"][0]),
-            "wall_s": wall,
-            "nprocs": nprocs,
-        }
-    )
+    out = []
+    for thermostat, frames, prod in zip(production_thermostats, dumps, prods):
+        r = analyse(frames, types, box, every * dt)
+        r.update(
+            {
+                "engine": "lammps",
+                "temperature": T,
+                "N": n_particles,
+                "seed": seed,
+                "dt": dt,
+                "potential": potential,
+                "production_thermostat": thermostat,
+                "equilibration_time": eq_steps * dt,
+                "production_time": prod_steps * dt,
+                "frame_interval": every * dt,
+                "n_frames": int(len(frames)),
+                "mean_potential_energy": float(np.mean(eq["PotEng"][half:])),
+                "energy_plateau": plateau,
+                "production_mean_temperature": float(np.mean(prod["Temp"][1:])),
+                "nve_energy_drift": float(prod["TotEng"][-1] - prod["TotEng"][0]),
+                "wall_s": wall / len(dumps),  # the run's wall time shared among its productions
+                "nprocs": nprocs,
+            }
+        )
+        out.append(r)
     return out
 
 

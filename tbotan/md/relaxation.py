@@ -140,10 +140,44 @@ def measure_tau_alpha(
 
     ``min_equilibration`` and ``production`` are in units of tau_alpha; the first guess of tau_alpha comes
     from ``guess_tau`` and is replaced by the measured one, extending the runs until both hold."""
+    return measure_tau_alphas(
+        temperature,
+        n_particles,
+        [dynamics],
+        seed,
+        dt,
+        min_equilibration,
+        production,
+        frames_per_tau,
+        q,
+        platform,
+        max_rounds,
+    )[0]
+
+
+def measure_tau_alphas(
+    temperature: float,
+    n_particles: int,
+    dynamics: list,
+    seed: int = 0,
+    dt: float = 0.005,
+    min_equilibration: float = 30.0,
+    production: float = 10.0,
+    frames_per_tau: int = 40,
+    q: float | None = None,
+    platform: str | None = None,
+    max_rounds: int = 4,
+    guess: float | None = None,
+) -> list[dict]:
+    """``measure_tau_alpha`` for each of several ``dynamics`` (None: NVE) from one equilibration: every
+    production run starts from the same equilibrated state with the same velocities, so the runs are a paired
+    comparison and the equilibration is paid once. Each result is what ``measure_tau_alpha`` with that
+    dynamics and seed gives (the same state, velocities and noise seed). ``guess`` replaces ``guess_tau`` as
+    the first estimate that sizes the runs (they are extended as ever where the measured tau is longer)."""
     types = core.species(n_particles)
     box = core.box_length(n_particles)
     x = random_configuration(types, box, seed, platform)
-    tau = guess_tau(temperature)
+    tau = guess or guess_tau(temperature)
     eq_time, eq_energy, v = 0.0, [], None
     for round_ in range(max_rounds):
         need = min_equilibration * tau - eq_time
@@ -154,59 +188,85 @@ def measure_tau_alpha(
             x, v, eq_time = eq.positions, eq.velocities, eq_time + need
             eq_energy.extend(eq.potential_energy)
         v0 = maxwell_boltzmann(n_particles, temperature, seed + 1000 + round_)
-        frames, energies, interval = production_frames(
-            types,
-            x,
-            v0,
-            box,
-            production * tau,
-            tau / frames_per_tau,
-            dt,
-            platform,
-            temperature,
-            dynamics,
-            seed + 2000 + round_,
-        )
-        a = types == 0
-        if q is None:
-            q_lat, s_aa = structure_factor(frames[:: max(1, len(frames) // 5), a], box, q_max=10.0)
-            q_used = first_peak(q_lat, s_aa)
-        else:
-            q_used = q
-        fs = self_intermediate(frames[:, a], q_used)
-        lags = np.arange(len(fs)) * interval
-        measured = crossing_time(lags, fs)
-        if np.isfinite(measured) and eq_time >= min_equilibration * measured and lags[-1] >= 2 * measured:
+        runs = [
+            _production_tau(
+                types,
+                x,
+                v0,
+                box,
+                tau,
+                production,
+                frames_per_tau,
+                dt,
+                platform,
+                temperature,
+                d,
+                q,
+                seed + 2000 + round_,
+            )
+            for d in dynamics
+        ]
+        measured = [r["tau_alpha"] for r in runs]
+        if all(
+            np.isfinite(m) and eq_time >= min_equilibration * m and r["lags"][-1] >= 2 * m
+            for m, r in zip(measured, runs)
+        ):
             plateau = energy_plateau(eq_energy)
             if not plateau["plateau"]:
                 raise TauAlphaError(
                     f"potential energy still drifting at T={temperature} after {eq_time:g} time units: {plateau}"
                 )
-            fs_725 = self_intermediate(frames[:, a], core.Q_FS)
-            return {
-                "tau_alpha": measured,
-                "q": q_used,
-                "tau_alpha_q7.25": crossing_time(lags, fs_725),
+            common = {
                 "temperature": temperature,
                 "N": n_particles,
                 "seed": seed,
                 "dt": dt,
                 "equilibration_time": eq_time,
-                "equilibration_tau": eq_time / measured,
-                "production_time": float(lags[-1] * 2),
-                "frame_interval": interval,
-                "n_frames": len(frames),
                 "energy_plateau": plateau,
                 "mean_potential_energy": float(np.mean(eq_energy[len(eq_energy) // 2 :])),
-                "energy_drift": float(energies[-1] - energies[0]),  # NVE: should be ~0
-                "fs_times": lags.tolist(),
-                "fs": fs.tolist(),
-                "dynamics": dict(dynamics or {"kind": "nve"}),  # of the production run
                 "equilibration": "Langevin NVT (LangevinMiddleIntegrator, friction 1)",
                 "platform": engine.choose_platform("mixed", name=platform).describe(),
             }
-        tau = measured if np.isfinite(measured) else 4 * tau
+            out = []
+            for d, r in zip(dynamics, runs):
+                lags = r.pop("lags")
+                out.append(
+                    {
+                        **r,
+                        **common,
+                        "equilibration_tau": eq_time / r["tau_alpha"],
+                        "production_time": float(lags[-1] * 2),
+                        "fs_times": lags.tolist(),
+                        "dynamics": dict(d or {"kind": "nve"}),  # of the production run
+                    }
+                )
+            return out
+        finite = [m for m in measured if np.isfinite(m)]
+        tau = max(finite) if len(finite) == len(measured) else 4 * tau
     raise TauAlphaError(
         f"tau_alpha at T={temperature} not settled after {max_rounds} rounds "
-        f"(last estimate {measured}, equilibrated {eq_time:g})"
+        f"(last estimates {measured}, equilibrated {eq_time:g})"
     )
+
+
+def _production_tau(types, x, v0, box, tau, production, frames_per_tau, dt, platform, temperature, dynamics, q, seed):
+    """One production run of ``production`` x ``tau`` in ``dynamics`` and its F_s of the A particles."""
+    frames, energies, interval = production_frames(
+        types, x, v0, box, production * tau, tau / frames_per_tau, dt, platform, temperature, dynamics, seed
+    )
+    a = types == 0
+    if q is None:
+        q_lat, s_aa = structure_factor(frames[:: max(1, len(frames) // 5), a], box, q_max=10.0)
+        q = first_peak(q_lat, s_aa)
+    fs = self_intermediate(frames[:, a], q)
+    lags = np.arange(len(fs)) * interval
+    return {
+        "tau_alpha": crossing_time(lags, fs),
+        "q": q,
+        "tau_alpha_q7.25": crossing_time(lags, self_intermediate(frames[:, a], core.Q_FS)),
+        "lags": lags,
+        "frame_interval": interval,
+        "n_frames": len(frames),
+        "energy_drift": float(energies[-1] - energies[0]),  # NVE: should be ~0
+        "fs": fs.tolist(),
+    }

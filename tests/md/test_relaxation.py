@@ -60,3 +60,17 @@ def test_tau_alpha_at_t08_protocol_and_checks():
     assert r["energy_plateau"]["plateau"] and r["equilibration_tau"] >= 30
     assert r["mean_potential_energy"] == pytest.approx(-5.52, abs=0.02)
     assert abs(r["energy_drift"]) < 1e-3
+
+
+def test_several_dynamics_share_one_equilibration():
+    """measure_tau_alphas runs each dynamics from the one equilibrated state: its NVE result is the one
+    measure_tau_alpha gives alone (same state, velocities and seeds, bit for bit on one CPU thread), and the
+    Nose-Hoover run differs from it but shares the state (same equilibration energy)."""
+    kw = dict(seed=3, min_equilibration=3.0, production=3.0, platform="CPU")
+    nh = {"kind": "nose-hoover", "time_constant": 0.5}
+    alone = relaxation.measure_tau_alpha(2.0, 250, **kw)
+    nve, other = relaxation.measure_tau_alphas(2.0, 250, [None, nh], **kw)
+    assert nve["fs"] == alone["fs"] and nve["tau_alpha"] == alone["tau_alpha"]
+    assert nve["dynamics"] == {"kind": "nve"} and other["dynamics"] == nh
+    assert other["mean_potential_energy"] == nve["mean_potential_energy"]
+    assert other["fs"] != nve["fs"] and 0 < other["tau_alpha"] < 3.0
