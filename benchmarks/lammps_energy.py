@@ -1,9 +1,10 @@
-"""Energy and forces of one KA configuration: tbotan (OpenMM Reference, double) vs LAMMPS lj/smooth/linear.
+"""Energy, forces and virial pressure of one KA configuration: tbotan (OpenMM, double) vs LAMMPS lj/smooth/linear.
 
     python benchmarks/lammps_energy.py [--N 1000] [--temperature 0.8] [--seed 7]
 
 The configuration: tbotan.md.dynamics.random_configuration + a short Langevin equilibration. LAMMPS
-evaluates it with ``run 0``, energy from thermo (17 digits), forces from a dump (``%.17g``).
+evaluates it with ``run 0``, energy from thermo (17 digits), forces from a dump (``%.17g``), and the pressure
+with zero velocities, i.e. its virial part, against tbotan.md.engine.pressure at T = 0.
 """
 
 from __future__ import annotations
@@ -25,17 +26,18 @@ def lammps_energy_forces(types, positions, box, potential="sf"):
         lammps_runner.write_data(f"{tmp}/start.data", types, positions, box)
         script = (
             lammps_runner.header("start.data", potential)
-            + "thermo_style custom step pe\nthermo_modify norm no format float %.17g\n"
+            + "thermo_style custom step pe press\nthermo_modify norm no format float %.17g\n"
             + "dump f all custom 1 forces.dump id type xu yu zu fx fy fz\n"
             + "dump_modify f sort id format float %.17g\n"
             + "run 0\n"
         )
         log = lammps_runner.run(script, tmp)
-        energy = float(lammps_runner.read_thermo(log)[-1]["PotEng"][-1])
+        thermo = lammps_runner.read_thermo(log)[-1]
+        energy, virial_pressure = float(thermo["PotEng"][-1]), float(thermo["Press"][-1])  # no velocities: virial
         _, cols = lammps_runner.read_dump(f"{tmp}/forces.dump")
         forces = np.stack([cols["fx"][0], cols["fy"][0], cols["fz"][0]], axis=-1)
         unwrapped = np.stack([cols["xu"][0], cols["yu"][0], cols["zu"][0]], axis=-1)
-    return energy, forces, unwrapped
+    return energy, forces, unwrapped, virial_pressure
 
 
 def compare(e_ref, f_ref, e, f):
@@ -64,8 +66,9 @@ def main():
     t_eq = time.perf_counter() - t0
 
     e_omm, f_omm = engine.energy_and_forces(types, x, box)  # Reference platform, double
-    e_lmp, f_lmp, x_lmp = lammps_energy_forces(types, x, box, "sf")
-    e_ts, f_ts, _ = lammps_energy_forces(types, x, box, "ts")  # for scale: a different potential
+    e_lmp, f_lmp, x_lmp, p_lmp = lammps_energy_forces(types, x, box, "sf")
+    e_ts, f_ts, _, _ = lammps_energy_forces(types, x, box, "ts")
+    p_omm = engine.pressure(types, x, box, 0.0)  # the virial part  # for scale: a different potential
     result = {
         "N": a.N,
         "temperature": a.temperature,
@@ -77,6 +80,8 @@ def main():
         "lammps_sf": compare(e_omm, f_omm, e_lmp, f_lmp),
         "positions_round_trip_max_abs": float(np.abs(x_lmp - x).max()),
         "lammps_ts_for_scale": compare(e_omm, f_omm, e_ts, f_ts),
+        "virial_pressure": {"openmm": p_omm, "lammps": p_lmp, "relative_difference": abs(p_omm - p_lmp) / abs(p_lmp)},
+        "pressure_at_temperature": engine.pressure(types, x, box, a.temperature),  # + rho T
         "lammps_pair_style": "lj/smooth/linear 2.5, pair_coeff cutoffs 2.5 sigma_ab",
     }
     try:  # the tests' independent NumPy reference, if it is importable (read-only use)

@@ -53,6 +53,24 @@ def energy_forces(types, positions, L):
     return energy, forces
 
 
+def pressure(types, positions, L, temperature):
+    """rho T + sum over pairs of r_ij . f_ij / (3V): the virial pressure, pair by pair."""
+    types = np.asarray(types)
+    i, j, d = pairs(positions, L, 2.5)
+    r = np.linalg.norm(d, axis=1)
+    eps, sig = EPS[types[i], types[j]], SIG[types[i], types[j]]
+    rc = 2.5 * sig
+    keep = r < rc
+    r, eps, sig, rc = r[keep], eps[keep], sig[keep], rc[keep]
+
+    def du(x):
+        return 4 * eps * (-12 * sig**12 / x**13 + 6 * sig**6 / x**7)
+
+    virial = np.sum(-r * (du(r) - du(rc)))  # r_ij . f_ij with f_ij = -u'_sf(r) r_ij / r
+    volume = L**3
+    return len(types) / volume * temperature + virial / (3 * volume)
+
+
 def fire(
     types,
     positions,

@@ -209,17 +209,19 @@ def cmd_export(args) -> None:
 
 def _print_status(rows) -> None:
     print(
-        f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'F_s(tau)':>9} {'worst FIRE':>11} "
-        f"{'time (s)':>9}  errors"
+        f"{'T':>7} {'done':>9} {'equil.':>7} {'tau_alpha':>10} {'source':>9} {'F_s(tau)':>9} {'U/N':>8} {'P':>7} "
+        f"{'worst FIRE':>11} {'time (s)':>9}  errors"
     )
     for r in rows:
         tau = f"{r['tau_alpha']:.4g}" if r["tau_alpha"] is not None else "-"
         res = f"{r['worst_fire_residual']:.2e}" if r["worst_fire_residual"] is not None else "-"
         check = r.get("alpha_time")
         fs = f"{check['fs_at_tau']:.3f}{'' if check['ok'] else ' !'}" if check else "-"
+        u = f"{r['energy']:.4f}" if r.get("energy") is not None else "-"
+        p = f"{r['pressure']:.3f}" if r.get("pressure") is not None else "-"
         print(
             f"{r['T']:>7.3f} {r['done']:>4}/{r['configurations']:<4} {r['equilibrated']:>7} {tau:>10} "
-            f"{r['tau_alpha_source']:>9} {fs:>9} {res:>11} {r['wall_time_s']:>9.1f}  {len(r['errors'])}"
+            f"{r['tau_alpha_source']:>9} {fs:>9} {u:>8} {p:>7} {res:>11} {r['wall_time_s']:>9.1f}  {len(r['errors'])}"
         )
         for c, msg in sorted(r["errors"].items(), key=lambda kv: int(kv[0])):
             print(f"        configuration {c}: {msg}")

@@ -272,12 +272,13 @@ def read_botan(files: list[str], n: int, box: float) -> dict:
     return {"types": types.astype(np.int8), "thermal": thermal, "frames": np.stack(frames, axis=1)}
 
 
-def import_botan(files: list[str], n: int, box: float, params, label: str, dtype: str) -> dict:
+def import_botan(files: list[str], n: int, box: float, params, label: str, dtype: str, temperature: float) -> dict:
     """One BOTAN configuration: FIRE inherent structure and every target, as ``pipeline.reduce`` gives them."""
     start = time.perf_counter()
     d = read_botan(files, n, box)
     types, x0, frames = d["types"], d["thermal"], d["frames"]  # x0 in [0, L): the frames continue it
     energy, _ = engine.energy_and_forces(types, x0, box)
+    pressure = engine.pressure(types, x0, box, temperature)
     try:
         r = fire.quench(types, x0, box, params)
     except (fire.FireNotConverged, FloatingPointError) as e:
@@ -289,6 +290,7 @@ def import_botan(files: list[str], n: int, box: float, params, label: str, dtype
         "types": types,
         "thermal": x0,
         "energy_thermal": energy / n,
+        "pressure_thermal": pressure,
         "inherent": inherent,
         "fire_residual": r.mean_force,
         "fire_steps": r.steps,
@@ -307,7 +309,15 @@ def import_botan(files: list[str], n: int, box: float, params, label: str, dtype
 
 
 def import_glassbench(
-    files: list[str], n: int, box: float, params, label: str, dtype: str, models: list[str], tau_index: int
+    files: list[str],
+    n: int,
+    box: float,
+    params,
+    label: str,
+    dtype: str,
+    models: list[str],
+    tau_index: int,
+    temperature: float,
 ) -> dict:
     """One GlassBench configuration: its given inherent structure checked with our double-precision forces and
     re-quenched by FIRE where the mean force is above the tolerance; md_prop / bb_prop as the propensity / C_B
@@ -361,6 +371,7 @@ def import_glassbench(
         "types": types,
         "thermal": thermal,
         "energy_thermal": energy / n,
+        "pressure_thermal": engine.pressure(types, thermal, box, temperature),
         "inherent": inherent,
         "fire_residual": residual,
         "fire_steps": steps,
@@ -492,7 +503,7 @@ def _import(spec, path, client, worker_timeout, catalogue, full, root, created) 
             extra = (
                 () if catalogue.format == "botan" else (catalogue.models.get(T, []), store.tau_alpha_index(full.times))
             )
-            args = (files, full.N, box, params, f"T={T} configuration {c}", full.store_dtype, *extra)
+            args = (files, full.N, box, params, f"T={T} configuration {c}", full.store_dtype, *extra, T)
             f = client.submit(UNITS[catalogue.format], *args, key=f"import-T{T:.3f}-c{c}", pure=False)
             kinds[f] = (T, c)
             futures.append(f)
@@ -520,6 +531,8 @@ def _import(spec, path, client, worker_timeout, catalogue, full, root, created) 
             g["types"][c] = r["types"]
             g["thermal"][c] = r["thermal"]
             g["energy_thermal"][c] = r["energy_thermal"]
+            if "pressure_thermal" in g:  # stores made before it have none
+                g["pressure_thermal"][c] = r["pressure_thermal"]
             g["equilibrated"][c] = True
             if "requenched" in r:
                 g["inherent_requenched"][c] = r["requenched"]

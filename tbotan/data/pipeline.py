@@ -31,7 +31,7 @@ from distributed import Client, wait
 
 from .. import core
 from ..errors import NoWorkers, SimulationFailed
-from ..md import dynamics, fire, relaxation
+from ..md import dynamics, engine, fire, relaxation
 from ..md.dynamics import derive_seeds as seeds
 from . import lock, store, targets
 
@@ -66,6 +66,7 @@ def segment(
         "thermal": core.wrap(eq.positions, box),
         "velocities": eq.velocities,
         "energy_thermal": float(eq.potential_energy[-1]),
+        "pressure_thermal": engine.pressure(types, eq.positions, box, temperature),
         "wall_time": time.perf_counter() - start,
     }
 
@@ -194,6 +195,8 @@ def _write_segment(g, c: int, r: dict) -> None:
     g["thermal"][c] = r["thermal"]
     g["velocities"][c] = r["velocities"]
     g["energy_thermal"][c] = r["energy_thermal"]
+    if "pressure_thermal" in g:  # stores made before it have none
+        g["pressure_thermal"][c] = r["pressure_thermal"]
     g["equilibrated"][c] = True  # last
 
 

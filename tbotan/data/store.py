@@ -99,6 +99,7 @@ def _arrays(spec, temperature: float) -> dict:
         "fire_residual": ((c,), np.float64, np.nan, ("configuration",)),
         "fire_steps": ((c,), np.int64, -1, ("configuration",)),
         "energy_thermal": ((c,), np.float64, np.nan, ("configuration",)),
+        "pressure_thermal": ((c,), np.float64, np.nan, ("configuration",)),
         "energy_inherent": ((c,), np.float64, np.nan, ("configuration",)),
         "replica_positions": ((c, k, nt, n, 3), pos, 0.0, ("configuration", "replica", "time", "particle", "xyz")),
         "replica_seeds": ((c, k), np.int64, -1, ("configuration", "replica")),
@@ -337,6 +338,12 @@ def alpha_time_check(g) -> dict | None:
     return check
 
 
+def _mean_of(g: zarr.Group, name: str, done: np.ndarray) -> float | None:
+    v = g[name][:][done] if name in g and done.any() else np.array([])
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else None
+
+
 def temperatures(root: zarr.Group) -> list[float]:
     return sorted(float(g.attrs["T"]) for name, g in root.groups() if name.startswith("T") and "T" in g.attrs)
 
@@ -362,6 +369,8 @@ def summary(root: zarr.Group) -> list[dict]:
                 "wall_time_s": float(g["wall_time"][:].sum()),
                 "errors": dict(g.attrs.get("errors", {})),
                 "alpha_time": alpha_time_check(g),
+                "energy": _mean_of(g, "energy_thermal", done),  # U/N of the thermal configurations
+                "pressure": _mean_of(g, "pressure_thermal", done),  # absent in stores made before it
             }
         )
     return out

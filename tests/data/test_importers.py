@@ -98,6 +98,7 @@ def test_every_target_equals_a_brute_force_computation_from_the_files(botan_dir,
         assert engine.mean_force(f) < 1e-10 and g["fire_residual"][c] < 1e-10
         e0, _ = ref.energy_forces(types, x0, box)
         assert g["energy_thermal"][c] == pytest.approx(e0 / N, rel=1e-10)
+        assert g["pressure_thermal"][c] == pytest.approx(ref.pressure(types, x0, box, g.attrs["T"]), rel=1e-7)
     assert g["split"][:].tolist() == [0, 1, 0, 2, 2]  # the files' test split kept; 1 of 3 train -> validation
 
 

@@ -94,6 +94,7 @@ def test_targets_in_the_store_match_brute_force(reference_store):
         # targets are computed from the positions as stored (float32 here), so they follow from the store exactly
         np.testing.assert_allclose(g["edge_targets"][c, 0, :n], e, atol=1e-12)
         assert (g["edges"][c, n:] == -1).all() and np.isnan(g["edge_targets"][c, 0, n:]).all()
+        assert g["pressure_thermal"][c] == pytest.approx(ref.pressure(types, x0, box, g.attrs["T"]), rel=1e-7)
 
 
 def test_rerun_does_nothing_and_another_spec_is_refused(reference_store, client, tmp_path, caplog):

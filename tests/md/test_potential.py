@@ -90,3 +90,11 @@ def test_gpu_platform_choice_without_a_gpu(monkeypatch):
     assert engine.choose_platform("mixed").name == "CPU" and engine.choose_platform("double").name == "Reference"
     with pytest.raises(ValueError, match="'CUDA' is not available here"):
         engine.choose_platform("mixed", name="CUDA")
+
+
+@pytest.mark.parametrize("n", [500, 4096])
+def test_pressure_matches_the_numpy_virial(n):
+    types, x, box = liquid(n, 0.8, duration=1.0)
+    p = engine.pressure(types, x, box, 0.8)
+    assert p == pytest.approx(ref.pressure(types, x, box, 0.8), rel=1e-7)
+    assert engine.pressure(types, x, box, 0.0) == pytest.approx(p - n / box**3 * 0.8, rel=1e-9)  # rho T apart
