@@ -42,7 +42,7 @@ DYNAMICS = {
     "langevin": {"kind": "langevin", "friction": 1.0, "zero_sum_noise": True},
 }
 LAMMPS = {"nve": "nve", "nose-hoover": "nvt", "langevin": "langevin"}  # Tdamp 0.5; damp = 1 / friction, `zero yes`
-KEEP = ("tau_alpha", "tau_alpha_q7.25", "q", "mean_potential_energy", "equilibration_time")
+KEEP = ("tau_alpha", "tau_alpha_q7.25", "q", "mean_potential_energy", "pressure", "mean_pressure", "equilibration_time")
 
 
 def one_seed(engine: str, dynamics: list[str], temperature: float, n: int, seed: int, guess=None) -> list[dict]:

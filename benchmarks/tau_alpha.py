@@ -140,7 +140,7 @@ def lammps_taus(
         + "min_style cg\nmin_modify dmax 0.1\nminimize 0.0 1.0e-4 2000 20000\nreset_timestep 0\n"
         + f"velocity all create {T} {seeds[0]} dist gaussian mom yes rot no\n"
         + f"fix 1 all nve\nfix 2 all langevin {T} {T} {damp} {seeds[1]} zero yes\n"
-        + f"thermo_style custom step temp pe etotal\nthermo {max(1, eq_steps // 100)}\n"
+        + f"thermo_style custom step temp pe etotal press\nthermo {max(1, eq_steps // 100)}\n"
         + f"run {eq_steps}\n"
         + "write_data eq.data nocoeff\n"
     )
@@ -183,6 +183,7 @@ def lammps_taus(
                 "frame_interval": every * dt,
                 "n_frames": int(len(frames)),
                 "mean_potential_energy": float(np.mean(eq["PotEng"][half:])),
+                "mean_pressure": float(np.mean(eq["Press"][half:])),  # of the Langevin equilibration's second half
                 "energy_plateau": plateau,
                 "production_mean_temperature": float(np.mean(prod["Temp"][1:])),
                 "nve_energy_drift": float(prod["TotEng"][-1] - prod["TotEng"][0]),

@@ -224,6 +224,7 @@ def measure_tau_alphas(
                 "equilibration_time": eq_time,
                 "energy_plateau": plateau,
                 "mean_potential_energy": float(np.mean(eq_energy[len(eq_energy) // 2 :])),
+                "pressure": engine.pressure(types, x, box, temperature),  # of the equilibrated state
                 "equilibration": "Langevin NVT (LangevinMiddleIntegrator, friction 1)",
                 "platform": engine.choose_platform("mixed", name=platform).describe(),
             }
