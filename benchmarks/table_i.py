@@ -17,6 +17,8 @@ same velocities (a paired comparison; the same runs as separate calls with that 
 Runs go ``--workers`` at a time (one thread each) and are appended to benchmarks/results/<name>.jsonl as they
 finish; a rerun skips the (engine, dynamics, seed) already there, so a long table can be made in several sittings.
 The summary (mean, standard error, ratio to Table I) is printed and written to benchmarks/results/<name>.json.
+
+    python benchmarks/table_i.py --table      # every (T, N) measured so far, as the markdown table of docs/tau_alpha.md
 """
 
 from __future__ import annotations
@@ -83,7 +85,11 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--tag", default="")
     p.add_argument("--prior", type=float, help="the tau that sizes the runs (default: Table I's, interpolated)")
+    p.add_argument("--table", action="store_true", help="print the table of every results/table_i_T*_N*.jsonl")
     a = p.parse_args()
+    if a.table:
+        print(markdown_table())
+        return
     name = f"table_i_T{a.temperature:g}_N{a.N}" + (f"_{a.tag}" if a.tag else "")
     log = Path(RESULTS) / f"{name}.jsonl"
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -119,6 +125,42 @@ def main():
                 }
             )
     emit(name, {"temperature": a.temperature, "N": a.N, "table_i": table_i, "rows": rows, "runs": len(done)})
+
+
+def _cell(values) -> str:
+    s = summary(values)
+    if s["n"] < 2:
+        return f"{s['mean']:.2f} (1)" if s["n"] else "-"
+    return f"{s['mean']:.2f} ± {s['stderr']:.2f} ({s['n']})"
+
+
+def markdown_table() -> str:
+    """tau_alpha per (T, N, dynamics): each engine, both pooled, the ratio to Table I, and the paired ratio to NVE
+    (the same equilibrated state and velocities: mean and standard error over the seeds that have both)."""
+    lines = [
+        "| T | N | dynamics | OpenMM | LAMMPS | both | / Table I | / NVE (paired) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for path in sorted(RESULTS.glob("table_i_T*_N*.jsonl"), key=lambda p: (-float(p.name[9:].split("_")[0]), p.name)):
+        if path.stem.count("_") > 3:  # a tagged table (e.g. the quickstart's N = 500)
+            continue
+        T, n = float(path.stem.split("_T")[1].split("_N")[0]), int(path.stem.split("_N")[1])
+        runs = [json.loads(line) for line in path.read_text().splitlines()]
+        table_i = next((tau for t, tau in core.TABLE_I.items() if abs(t - T) < 1e-9), None)
+        nve = {(r["engine"], r["seed"]): r["tau_alpha"] for r in runs if r["dynamics"] == "nve"}
+        for d in DYNAMICS:
+            mine = [r for r in runs if r["dynamics"] == d]
+            if not mine:
+                continue
+            both = [r["tau_alpha"] for r in mine]
+            ratio = [r["tau_alpha"] / nve[(r["engine"], r["seed"])] for r in mine if (r["engine"], r["seed"]) in nve]
+            paired = "1" if d == "nve" else (_cell(ratio) if ratio else "-")
+            lines.append(
+                f"| {T:g} | {n} | {d} | {_cell([r['tau_alpha'] for r in mine if r['engine'] == 'openmm'])} | "
+                f"{_cell([r['tau_alpha'] for r in mine if r['engine'] == 'lammps'])} | {_cell(both)} | "
+                f"{summary(both)['mean'] / table_i:.2f} | {paired} |"
+            )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
