@@ -41,7 +41,7 @@ def equilibrated_states(n: int) -> dict[float, dict]:
             r = json.loads(line)
             runs[(r["engine"], r["seed"])] = r  # the dynamics of one (engine, seed) share an equilibration
         u = [r["mean_potential_energy"] for r in runs.values()]
-        p = [r.get("pressure", r.get("mean_pressure")) for r in runs.values()]
+        p = [r.get("pressure") or r.get("mean_pressure") for r in runs.values()]
         p = [x for x in p if x is not None]
         out[T] = {"runs": len(u), "U": _mean(u), "P": _mean(p) if len(p) > 1 else None}
     return out
