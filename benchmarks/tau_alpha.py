@@ -73,36 +73,11 @@ def analyse(frames: np.ndarray, types: np.ndarray, box: float, interval: float) 
     }
 
 
-def lammps_tau(
-    temperature: float,
-    n_particles: int,
-    seed: int,
-    equilibration_time: float,
-    every: int,
-    n_frames: int,
-    dt: float = DT,
-    potential: str = "sf",
-    production_thermostat: str = "nve",
-    damp: float = 1.0,
-    nh_damp: float = 0.5,
-    nprocs: int = 1,
-) -> dict:
-    """One LAMMPS run of the protocol above; ``production_thermostat`` is "nve" (the protocol),
-    "nvt" (Nose-Hoover, Tdamp ``nh_damp``) or "langevin" (fix nve + fix langevin, damp ``damp``)."""
-    return lammps_taus(
-        temperature,
-        n_particles,
-        seed,
-        equilibration_time,
-        every,
-        n_frames,
-        [production_thermostat],
-        dt,
-        potential,
-        damp,
-        nh_damp,
-        nprocs,
-    )[0]
+def lammps_tau(*args, production_thermostat: str = "nve", **kwargs) -> dict:
+    """One LAMMPS run of the protocol above; ``production_thermostat`` is "nve" (the protocol), "nvt"
+    (Nose-Hoover, Tdamp ``nh_damp``) or "langevin" (fix nve + fix langevin, damp ``damp``); the other arguments
+    are ``lammps_taus``'."""
+    return lammps_taus(*args, production_thermostats=[production_thermostat], **kwargs)[0]
 
 
 def lammps_taus(

@@ -123,36 +123,11 @@ def guess_tau(temperature: float) -> float:
     return float(np.exp(np.interp(1 / temperature, (1 / t)[::-1], np.log(tau)[::-1])))
 
 
-def measure_tau_alpha(
-    temperature: float,
-    n_particles: int,
-    seed: int = 0,
-    dt: float = 0.005,
-    min_equilibration: float = 30.0,
-    production: float = 10.0,
-    frames_per_tau: int = 40,
-    q: float | None = None,
-    platform: str | None = None,
-    max_rounds: int = 4,
-    dynamics: dict | None = None,
-) -> dict:
-    """Equilibrate at ``temperature`` and measure tau_alpha (reduced units), with the checks described above.
-
-    ``min_equilibration`` and ``production`` are in units of tau_alpha; the first guess of tau_alpha comes
-    from ``guess_tau`` and is replaced by the measured one, extending the runs until both hold."""
-    return measure_tau_alphas(
-        temperature,
-        n_particles,
-        [dynamics],
-        seed,
-        dt,
-        min_equilibration,
-        production,
-        frames_per_tau,
-        q,
-        platform,
-        max_rounds,
-    )[0]
+def measure_tau_alpha(temperature: float, n_particles: int, dynamics: dict | None = None, **protocol) -> dict:
+    """Equilibrate at ``temperature`` and measure tau_alpha (reduced units) in ``dynamics`` (None: NVE), with the
+    checks described above; ``protocol``: the keywords of ``measure_tau_alphas`` (seed, dt, min_equilibration,
+    production, ...)."""
+    return measure_tau_alphas(temperature, n_particles, [dynamics], **protocol)[0]
 
 
 def measure_tau_alphas(
@@ -169,11 +144,14 @@ def measure_tau_alphas(
     max_rounds: int = 4,
     guess: float | None = None,
 ) -> list[dict]:
-    """``measure_tau_alpha`` for each of several ``dynamics`` (None: NVE) from one equilibration: every
+    """tau_alpha (reduced units) for each of several ``dynamics`` (None: NVE) from one equilibration: every
     production run starts from the same equilibrated state with the same velocities, so the runs are a paired
     comparison and the equilibration is paid once. Each result is what ``measure_tau_alpha`` with that
-    dynamics and seed gives (the same state, velocities and noise seed). ``guess`` replaces ``guess_tau`` as
-    the first estimate that sizes the runs (they are extended as ever where the measured tau is longer)."""
+    dynamics and seed gives (the same state, velocities and noise seed).
+
+    ``min_equilibration`` and ``production`` are in units of tau_alpha. The first estimate of tau_alpha,
+    ``guess`` or else ``guess_tau``, sizes the runs; it is replaced by the measured one, extending the runs,
+    until both hold for every dynamics."""
     types = core.species(n_particles)
     box = core.box_length(n_particles)
     x = random_configuration(types, box, seed, platform)
