@@ -26,8 +26,8 @@ def pairs(positions, L, cutoff):
     return i, j, d
 
 
-def energy_forces(types, positions, L):
-    """Total energy and forces of the shifted-force KA potential, pair by pair."""
+def _interacting(types, positions, L):
+    """The pairs within their cutoff 2.5 sigma_ab: (i, j, d, r, rc), and u(x), u'(x) of each pair's LJ."""
     types = np.asarray(types)
     i, j, d = pairs(positions, L, 2.5)
     r = np.linalg.norm(d, axis=1)
@@ -43,6 +43,13 @@ def energy_forces(types, positions, L):
     def du(x):
         return 4 * eps * (-12 * sig**12 / x**13 + 6 * sig**6 / x**7)
 
+    return i, j, d, r, rc, u, du
+
+
+def energy_forces(types, positions, L):
+    """Total energy and forces of the shifted-force KA potential, pair by pair."""
+    i, j, d, r, rc, u, du = _interacting(types, positions, L)
+
     energy = np.sum(u(r) - u(rc) - (r - rc) * du(rc))
     # F on j = -dU/dr * d/r ; F on i the opposite
     fmag = -(du(r) - du(rc))
@@ -55,17 +62,7 @@ def energy_forces(types, positions, L):
 
 def pressure(types, positions, L, temperature):
     """rho T + sum over pairs of r_ij . f_ij / (3V): the virial pressure, pair by pair."""
-    types = np.asarray(types)
-    i, j, d = pairs(positions, L, 2.5)
-    r = np.linalg.norm(d, axis=1)
-    eps, sig = EPS[types[i], types[j]], SIG[types[i], types[j]]
-    rc = 2.5 * sig
-    keep = r < rc
-    r, eps, sig, rc = r[keep], eps[keep], sig[keep], rc[keep]
-
-    def du(x):
-        return 4 * eps * (-12 * sig**12 / x**13 + 6 * sig**6 / x**7)
-
+    _, _, _, r, rc, _, du = _interacting(types, positions, L)
     virial = np.sum(-r * (du(r) - du(rc)))  # r_ij . f_ij with f_ij = -u'_sf(r) r_ij / r
     volume = L**3
     return len(types) / volume * temperature + virial / (3 * volume)
