@@ -17,29 +17,25 @@ object and writes benchmarks/results/state_point.json.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import zarr
 from record import emit
+from table_i import measured
+from tau_alpha import summary
 
 from tbotan import core
 from tbotan.md import engine
 
-RESULTS = Path(__file__).resolve().parent / "results"
 EXPONENT = 3 / 5
 
 
 def equilibrated_states(n: int) -> dict[float, dict]:
     """Per T: U/N (and P where recorded) of every independent equilibration at N = ``n``."""
     out = {}
-    for path in sorted(RESULTS.glob(f"table_i_T*_N{n}.jsonl")):
-        T = float(path.name.split("_T")[1].split("_N")[0])
-        runs = {}
-        for line in path.read_text().splitlines():
-            r = json.loads(line)
-            runs[(r["engine"], r["seed"])] = r  # the dynamics of one (engine, seed) share an equilibration
+    for T, _, rows in measured(n):
+        runs = {(r["engine"], r["seed"]): r for r in rows}  # the dynamics of one (engine, seed) share a state
         u = [r["mean_potential_energy"] for r in runs.values()]
         p = [r.get("pressure") or r.get("mean_pressure") for r in runs.values()]
         p = [x for x in p if x is not None]
@@ -48,8 +44,8 @@ def equilibrated_states(n: int) -> dict[float, dict]:
 
 
 def _mean(v) -> dict:
-    v = np.asarray(v, dtype=np.float64)
-    return {"mean": float(v.mean()), "stderr": float(v.std(ddof=1) / np.sqrt(len(v))), "n": len(v)}
+    s = summary(v)
+    return {"mean": s["mean"], "stderr": s["stderr"], "n": s["n"]}
 
 
 def extrapolate(ts, values, errors, target: float) -> dict:

@@ -107,7 +107,7 @@ def main():
                 with log.open("a") as out:
                     out.write(json.dumps(r) + "\n")
                 print(json.dumps(r), flush=True)
-    table_i = next((tau for t, tau in core.TABLE_I.items() if abs(t - a.temperature) < 1e-9), None)
+    table_i = table_i_tau(a.temperature)
     rows = []
     for d in a.dynamics.split(","):
         for e in a.engines.split(","):
@@ -127,6 +127,23 @@ def main():
     emit(name, {"temperature": a.temperature, "N": a.N, "table_i": table_i, "rows": rows, "runs": len(done)})
 
 
+def table_i_tau(temperature: float) -> float | None:
+    return next((tau for t, tau in core.TABLE_I.items() if abs(t - temperature) < 1e-9), None)
+
+
+def measured(n: int | None = None) -> list[tuple[float, int, list[dict]]]:
+    """(T, N, runs) of every untagged results/table_i_T<T>_N<N>.jsonl (at N = ``n`` only, if given), by T
+    falling."""
+    out = []
+    for path in RESULTS.glob("table_i_T*_N*.jsonl"):
+        if path.stem.count("_") > 3:  # a tagged table (e.g. the quickstart's N = 500)
+            continue
+        T, N = float(path.stem.split("_T")[1].split("_N")[0]), int(path.stem.split("_N")[1])
+        if n is None or N == n:
+            out.append((T, N, [json.loads(line) for line in path.read_text().splitlines()]))
+    return sorted(out, key=lambda x: (-x[0], x[1]))
+
+
 def _cell(values) -> str:
     s = summary(values)
     if s["n"] < 2:
@@ -141,12 +158,8 @@ def markdown_table() -> str:
         "| T | N | dynamics | OpenMM | LAMMPS | both | / Table I | / NVE (paired) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for path in sorted(RESULTS.glob("table_i_T*_N*.jsonl"), key=lambda p: (-float(p.name[9:].split("_")[0]), p.name)):
-        if path.stem.count("_") > 3:  # a tagged table (e.g. the quickstart's N = 500)
-            continue
-        T, n = float(path.stem.split("_T")[1].split("_N")[0]), int(path.stem.split("_N")[1])
-        runs = [json.loads(line) for line in path.read_text().splitlines()]
-        table_i = next((tau for t, tau in core.TABLE_I.items() if abs(t - T) < 1e-9), None)
+    for T, n, runs in measured():
+        table_i = table_i_tau(T)
         nve = {(r["engine"], r["seed"]): r["tau_alpha"] for r in runs if r["dynamics"] == "nve"}
         for d in DYNAMICS:
             mine = [r for r in runs if r["dynamics"] == d]
