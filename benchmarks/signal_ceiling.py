@@ -8,8 +8,14 @@
 * Baselines: Pearson rho (A particles) of C_B with the per-particle potential energy in the inherent and in
   the thermal structure (shifted-force KA LJ in plain NumPy), with the coordination number (r < 1.4 in
   the IS), and with each particle's distance from its inherent-structure position, |r_thermal - r_IS|.
-  Test configurations (split 2) of every temperature. Prints one JSON object and writes
-  benchmarks/results/signal_ceiling.json.
+  Test configurations (split 2) of every temperature.
+* Temperature readers: what a graph-level statistic of the input says about T. A straight line T = a + b s,
+  fitted on the train split (0) of the training temperatures, read on each test configuration, for two
+  statistics s: the potential energy per particle of the thermal structure (stored ``energy_thermal``) and the
+  mean thermal length of the graph's edges (the trunk sees those lengths; it is never given an energy). With
+  N = 500 one configuration's statistic scatters, so this says how far T can be read from one test
+  configuration, and which test configurations look like another temperature (docs/training.md).
+Prints one JSON object and writes benchmarks/results/signal_ceiling.json.
 """
 
 import argparse
@@ -117,6 +123,43 @@ def ridge_regression(root, train_temperatures) -> dict:
     return out
 
 
+def temperature_readers(root, train_temperatures) -> dict:
+    """T read from U/N and from the mean thermal edge length by a line fitted on the train split: per T, the
+    test configurations' readings (mean, standard deviation, each one) and the statistic's mean per split."""
+
+    def statistics(g, split):
+        box = float(g.attrs["L"])
+        rows = []
+        for c in np.flatnonzero(g["done"][:] & (g["split"][:] == split)):
+            x, edges = g["thermal"][c], g["edges"][c][: int(g["n_edges"][c])]
+            d = x[edges[:, 0]] - x[edges[:, 1]]
+            rows.append(
+                [float(g["energy_thermal"][c]), float(np.linalg.norm(d - box * np.round(d / box), axis=1).mean())]
+            )
+        return np.array(rows).reshape(-1, 2)
+
+    groups = {float(g.attrs["T"]): g for name, g in sorted(root.groups()) if name.startswith("T")}
+    train = {T: statistics(groups[T], 0) for T in train_temperatures}
+    out = {}
+    for k, name in enumerate(("energy_per_particle", "mean_edge_length")):
+        s = np.concatenate([v[:, k] for v in train.values()])
+        labels = np.concatenate([[T] * len(v) for T, v in train.items()])
+        b, a = np.polyfit(s, labels, 1)
+        rows = {}
+        for T, g in groups.items():
+            test = statistics(g, 2)[:, k]
+            reads = a + b * test
+            rows[f"{T:g}"] = {
+                "T_read": float(reads.mean()),
+                "T_read_std": float(reads.std()),
+                "each": [round(float(r), 4) for r in reads],
+                "statistic_test_mean": float(test.mean()),
+                "statistic_train_mean": float(train[T][:, k].mean()) if T in train else None,
+            }
+        out[name] = rows
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--store", default="storage/quickstart.zarr")
@@ -165,7 +208,15 @@ def main() -> None:
         )
     trained = root.attrs["spec"]["training"]["temperatures"]
     ridge = ridge_regression(root, trained)
-    emit(args.name, {"store": args.store, "rows": rows, "ridge_regression_pearson_A": ridge})
+    emit(
+        args.name,
+        {
+            "store": args.store,
+            "rows": rows,
+            "ridge_regression_pearson_A": ridge,
+            "temperature_readers": temperature_readers(root, trained),
+        },
+    )
 
 
 if __name__ == "__main__":
