@@ -15,9 +15,13 @@ is probed on the training graphs:
   mean_v h^m: the between-graph standard deviation over the mean (the temperature is a small modulation of it);
 * the gradient of the global term L_global with respect to the global chain (MLP + decoder) and to the trunk.
 
-At the end (best-validation checkpoint, test configurations): node Pearson (C_B, A particles) per T, T_pred per T,
-the |r_thermal - r_IS| descriptor's Pearson on the same configurations, and S_B(q) of the prediction over that of
-MD at the smallest q. Prints one JSON object and writes benchmarks/results/<name>.json (default ``learning``).
+At the end (best-validation checkpoint, test configurations): node Pearson (C_B, A particles) per T, T_pred per T
+(and per configuration), the |r_thermal - r_IS| descriptor's Pearson on the same configurations, and S_B(q) of the
+prediction over that of MD at the smallest q. And a refit of the temperature head on the frozen trunk: GlobalMLP and
+the global decoder trained alone on L_global from the best checkpoint, on the trunk's fixed mean_v h^m of the
+training graphs, the refit epoch chosen on the validation graphs' L_global; its T on each test configuration says
+whether the trunk carries the temperature of configurations it was not trained on, whatever the joint training
+made of the head. Prints one JSON object and writes benchmarks/results/<name>.json (default ``learning``).
 """
 
 import argparse
@@ -118,6 +122,46 @@ def probe(spec_path: Path, store: Path, seed: int, graphs) -> dict:
     }
 
 
+def head_refit(spec_path: Path, store: Path, seed: int, epochs: int = 300) -> dict:
+    """The temperature head refitted on the frozen trunk of the best checkpoint (module docstring): per test T,
+    T read on each configuration; the refit's best epoch and validation MSE."""
+    spec = load_spec(spec_path)
+    t = spec.training
+    ck = load_checkpoint(model_dir(store, spec, "both", None, seed) / "best.pt")
+    model = build_model(ck["shape"])
+    model.load_state_dict(ck["model"])
+
+    def inputs(split, temperatures):
+        graphs = load_graphs(store, temperatures, split=split, target=t.target)
+        with torch.no_grad():
+            x = [model(g.species, g.edges, edge_features(g, "both")).global_inputs for g in graphs]
+        return x, [g.temperature for g in graphs]
+
+    (x, y), (xv, yv) = inputs(0, t.temperatures), inputs(1, t.temperatures)
+    head = [*model.global_mlp.parameters(), *model.global_decoder.parameters()]
+    opt = torch.optim.Adam(head, lr=t.lr * t.global_lr_factor)
+    gen = torch.Generator().manual_seed(seed)
+    best, best_epoch, state = float("inf"), 0, None
+    for epoch in range(epochs):
+        for i in torch.randperm(len(x), generator=gen).tolist():
+            opt.zero_grad()
+            ((model.temperature(model.global_path(x[i])) - y[i]) ** 2).backward()
+            torch.nn.utils.clip_grad_norm_(head, t.clip)
+            opt.step()
+        with torch.no_grad():
+            val = float(np.mean([(float(model.temperature(model.global_path(a))) - b) ** 2 for a, b in zip(xv, yv)]))
+        if val < best:
+            best, best_epoch, state = val, epoch + 1, [p.detach().clone() for p in head]
+    with torch.no_grad():
+        for p, s in zip(head, state):
+            p.copy_(s)
+        reads = {}
+        for T in spec.temperatures:
+            xt, _ = inputs(2, [T])
+            reads[f"{T:g}"] = [round(float(model.temperature(model.global_path(a))), 4) for a in xt]
+    return {"best_refit_epoch": best_epoch, "refit_epochs": epochs, "validation_mse": best, "T_read": reads}
+
+
 def descriptor_rows(root, temperatures) -> dict:
     """Pearson (A particles) of C_B with |r_thermal - r_IS| on each T's test configurations (mean over them)."""
     out = {}
@@ -172,14 +216,20 @@ def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probe
     root = zarr.open_group(str(copy), mode="r")
     keep = ("T", "trained", "pearson_node_A", "pearson_node_A_sem", "T_pred", "T_pred_std", "test_configurations")
     rows = [{k: r[k] for k in keep} for r in prediction_rows(root["predictions/both"])]
+    for r in rows:
+        tg = root[f"predictions/both/seed{seed}/T{r['T']:.3f}"]
+        r["T_pred_each"] = [round(float(v), 4) for v in tg["t_pred"][:]]
+    best_epoch = root[f"predictions/both/seed{seed}"].attrs.get("best_epoch")
     return {
         "recipe": name,
         "seed": seed,
         "overrides": overrides,
         "train_s": round(train_s, 1),
         "rows": rows,
+        "best_epoch": best_epoch,
         "sb_pred_over_md_smallest_q": sb_ratio(root, seed),
         "probes": probed,
+        "head_refit": head_refit(spec_path, copy, seed),
     }
 
 

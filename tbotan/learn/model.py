@@ -123,7 +123,6 @@ class TBotan(nn.Module):
         w_src, w_dst, w_e, w_enc = first.weight.split(self.hidden, dim=1)
         enc_part = nn.functional.linear(e_enc, w_enc, first.bias)
         h, e = h_enc, e_enc
-        g = h.new_zeros(self.hidden)
         means = []
 
         def step(h, e):
@@ -139,8 +138,19 @@ class TBotan(nn.Module):
             else:
                 h, e = step(h, e)
             means.append(h.mean(dim=0))
-            g = self.global_mlp(torch.cat([g, (means[-1] - self.global_shift[m]) / self.global_scale[m]]))
-        return self.decode(h, e, g, torch.stack(means))
+        means = torch.stack(means)
+        return self.decode(h, e, self.global_path(means), means)
+
+    def global_path(self, global_inputs: torch.Tensor) -> torch.Tensor:
+        """g^n from the (steps, hidden) mean_v h^m of every step: g^m = GlobalMLP([g^{m-1}, mean_v h^m]), g^0 = 0."""
+        g = global_inputs.new_zeros(self.hidden)
+        for m in range(self.steps):
+            g = self.global_mlp(torch.cat([g, (global_inputs[m] - self.global_shift[m]) / self.global_scale[m]]))
+        return g
+
+    def temperature(self, g: torch.Tensor) -> torch.Tensor:
+        """The predicted temperature from the global embedding u = g^n."""
+        return self.output_shift[2].to(g.dtype) + self.output_scale[2].to(g.dtype) * self.global_decoder(g).squeeze(-1)
 
     def decode(self, h: torch.Tensor, e: torch.Tensor, g: torch.Tensor, global_inputs: torch.Tensor) -> Output:
         """The decoders on the last step's node [N, hidden], edge [E, hidden] and global [hidden] features."""
@@ -148,7 +158,7 @@ class TBotan(nn.Module):
         return Output(
             node=shift[0] + scale[0] * self.node_decoder(h).squeeze(-1),
             edge=shift[1] + scale[1] * self.edge_decoder(e).squeeze(-1),
-            t=shift[2] + scale[2] * self.global_decoder(g).squeeze(-1),
+            t=self.temperature(g),
             u=g,
             global_inputs=global_inputs,
         )
