@@ -9,10 +9,11 @@
   the thermal structure (shifted-force KA LJ in plain NumPy), with the coordination number (r < 1.4 in
   the IS), and with each particle's distance from its inherent-structure position, |r_thermal - r_IS|.
   Test configurations (split 2) of every temperature.
-* Temperature readers: what a graph-level statistic of the input says about T. A straight line T = a + b s,
-  fitted on the train split (0) of the training temperatures, read on each test configuration, for two
-  statistics s: the potential energy per particle of the thermal structure (stored ``energy_thermal``) and the
-  mean thermal length of the graph's edges (the trunk sees those lengths; it is never given an energy). With
+* Temperature readers: what a graph-level statistic of the input says about T. A linear fit on the train split
+  (0) of the training temperatures, read on each test configuration, for three statistics: the potential
+  energy per particle of the thermal structure (stored ``energy_thermal``; a line), the mean thermal length of
+  the graph's edges (a line; the trunk sees those lengths, it is never given an energy), and the histogram of
+  those lengths (12 bins, ridge with the penalty chosen on the validation split). With
   N = 500 one configuration's statistic scatters, so this says how far T can be read from one test
   configuration, and which test configurations look like another temperature (docs/training.md).
 Prints one JSON object and writes benchmarks/results/signal_ceiling.json.
@@ -123,9 +124,25 @@ def ridge_regression(root, train_temperatures) -> dict:
     return out
 
 
+EDGE_BINS = np.linspace(0.8, 2.0, 13)  # the histogram reader's bins of thermal edge length
+
+
+def linear_reader(x, y, alpha, xv, yv):
+    """Ridge of y on standardised x (intercept not penalised): (alpha, predict, validation MSE)."""
+    mu, sd = x.mean(0), x.std(0) + 1e-12
+
+    def design(v):
+        return np.c_[(v - mu) / sd, np.ones(len(v))]
+
+    a = design(x)
+    w = np.linalg.solve(a.T @ a + alpha * np.diag([1.0] * x.shape[1] + [0.0]), a.T @ y)
+    return alpha, lambda v: design(v) @ w, float(np.mean((design(xv) @ w - yv) ** 2))
+
+
 def temperature_readers(root, train_temperatures) -> dict:
-    """T read from U/N and from the mean thermal edge length by a line fitted on the train split: per T, the
-    test configurations' readings (mean, standard deviation, each one) and the statistic's mean per split."""
+    """T read from graph-level statistics of each test configuration by a linear fit on the train split: U/N and
+    the mean thermal edge length (a line each), and the histogram of thermal edge lengths per particle (12 bins,
+    ridge, the penalty chosen on the validation split). Per T: the readings (mean, standard deviation, each one)."""
 
     def statistics(g, split):
         box = float(g.attrs["L"])
@@ -133,28 +150,26 @@ def temperature_readers(root, train_temperatures) -> dict:
         for c in np.flatnonzero(g["done"][:] & (g["split"][:] == split)):
             x, edges = g["thermal"][c], g["edges"][c][: int(g["n_edges"][c])]
             d = x[edges[:, 0]] - x[edges[:, 1]]
-            rows.append(
-                [float(g["energy_thermal"][c]), float(np.linalg.norm(d - box * np.round(d / box), axis=1).mean())]
-            )
-        return np.array(rows).reshape(-1, 2)
+            r = np.linalg.norm(d - box * np.round(d / box), axis=1)
+            rows.append([float(g["energy_thermal"][c]), r.mean(), *(np.histogram(r, EDGE_BINS)[0] / len(x))])
+        return np.array(rows).reshape(-1, 2 + len(EDGE_BINS) - 1)
 
     groups = {float(g.attrs["T"]): g for name, g in sorted(root.groups()) if name.startswith("T")}
-    train = {T: statistics(groups[T], 0) for T in train_temperatures}
+    split = {s: {T: statistics(groups[T], s) for T in train_temperatures} for s in (0, 1)}
+    labels = {s: np.concatenate([[T] * len(v) for T, v in split[s].items()]) for s in (0, 1)}
+    readers = {"energy_per_particle": [0], "mean_edge_length": [1], "edge_length_histogram": list(range(2, 14))}
     out = {}
-    for k, name in enumerate(("energy_per_particle", "mean_edge_length")):
-        s = np.concatenate([v[:, k] for v in train.values()])
-        labels = np.concatenate([[T] * len(v) for T, v in train.items()])
-        b, a = np.polyfit(s, labels, 1)
-        rows = {}
+    for name, cols in readers.items():
+        x, xv = (np.concatenate([v[:, cols] for v in split[s].values()]) for s in (0, 1))
+        alphas = [0.0] if len(cols) == 1 else [10.0**k for k in range(-2, 4)]
+        alpha, read = min((linear_reader(x, labels[0], al, xv, labels[1]) for al in alphas), key=lambda r: r[2])[:2]
+        rows = {"penalty": alpha}
         for T, g in groups.items():
-            test = statistics(g, 2)[:, k]
-            reads = a + b * test
+            reads = read(statistics(g, 2)[:, cols])
             rows[f"{T:g}"] = {
                 "T_read": float(reads.mean()),
                 "T_read_std": float(reads.std()),
                 "each": [round(float(r), 4) for r in reads],
-                "statistic_test_mean": float(test.mean()),
-                "statistic_train_mean": float(train[T][:, k].mean()) if T in train else None,
             }
         out[name] = rows
     return out
