@@ -219,6 +219,9 @@ class Training(_Model):
     # SPEC §5); the node-first or edge-first pre-training epochs still train on their one target alone
     global_start_epoch: Union[int, None] = Field(None, ge=0)
     global_lr_factor: float = Field(1.0, gt=0)  # the global path's learning rate, in units of lr
+    # the learning rate from the switch epoch on, in units of the schedule's: L_Var and L_Corr then reshape a trunk
+    # that has learned C_B (docs/training.md measures what the full step does to the node signal)
+    switch_lr_factor: float = Field(1.0, gt=0)
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up of the learning rate
     compile: Literal["auto", "on", "off"] = "off"  # torch.compile the model (auto: fall back to eager on failure)
     # recompute each message-passing step's activations in the backward pass instead of keeping them: the same

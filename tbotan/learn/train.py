@@ -129,6 +129,7 @@ RECIPE_DEFAULTS = {
     "global_input": "raw",
     "global_start_epoch": None,
     "global_lr_factor": 1.0,
+    "switch_lr_factor": 1.0,
 }
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
@@ -193,9 +194,11 @@ def parameter_groups(model: TBotan, global_lr_factor: float = 1.0) -> list[dict]
 
 def learning_rate(settings: dict, epoch: int) -> float:
     """The learning rate of (0-based) ``epoch``: linear warm-up over ``warmup_epochs``, then constant or a cosine
-    decay to 1 % of ``lr`` at the spec's last epoch."""
+    decay to 1 % of ``lr`` at the spec's last epoch; times ``switch_lr_factor`` from the switch epoch on."""
     lr, warm = settings["lr"], settings["warmup_epochs"]
     factor = min(1.0, (epoch + 1) / warm) if warm else 1.0
+    if epoch >= settings["switch_epoch"]:
+        factor *= settings["switch_lr_factor"]
     if settings["schedule"] == "cosine":
         span = max(settings["schedule_epochs"] - 1 - warm, 1)
         x = min(max(epoch - warm, 0) / span, 1.0)

@@ -70,9 +70,12 @@ def test_he_init_has_the_variance_it_claims():
 
 
 def test_learning_rate_schedule():
-    s = {"lr": 1e-3, "warmup_epochs": 4, "schedule": "constant"}
+    s = {"lr": 1e-3, "warmup_epochs": 4, "schedule": "constant", "switch_epoch": 100, "switch_lr_factor": 1.0}
     assert [learning_rate(s, e) for e in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
-    s = {"lr": 1e-3, "warmup_epochs": 0, "schedule": "cosine", "schedule_epochs": 11}
+    s = {**s, "switch_epoch": 5, "switch_lr_factor": 0.1}  # a tenth of the step from the switch epoch (0-based) on
+    assert [learning_rate(s, e) for e in range(7)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-4, 1e-4])
+    s = {"lr": 1e-3, "warmup_epochs": 0, "schedule": "cosine", "schedule_epochs": 11, "switch_epoch": 100}
+    s["switch_lr_factor"] = 1.0
     lrs = [learning_rate(s, e) for e in range(12)]
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5)
     assert lrs[5] == pytest.approx(1e-5 + 0.99e-3 * 0.5 * (1 + math.cos(math.pi / 2)))
