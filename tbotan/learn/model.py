@@ -132,7 +132,7 @@ class TBotan(nn.Module):
             incoming = torch.zeros(h.shape, dtype=acc, device=h.device).index_add_(0, dst, e.to(acc))
             return self.node_mlp(torch.cat([h, h_enc, incoming], dim=1)), e
 
-        for m in range(self.steps):
+        for _ in range(self.steps):
             if self.checkpoint_steps and torch.is_grad_enabled():
                 h, e = torch.utils.checkpoint.checkpoint(step, h, e, use_reentrant=False)
             else:
