@@ -18,10 +18,11 @@ is probed on the training graphs:
 At the end (best-validation checkpoint, test configurations): node Pearson (C_B, A particles) per T, T_pred per T
 (and per configuration), the |r_thermal - r_IS| descriptor's Pearson on the same configurations, and S_B(q) of the
 prediction over that of MD at the smallest q. And a refit of the temperature head on the frozen trunk: GlobalMLP and
-the global decoder trained alone on L_global from the best checkpoint, on the trunk's fixed mean_v h^m of the
-training graphs, the refit epoch chosen on the validation graphs' L_global; its T on each test configuration says
-whether the trunk carries the temperature of configurations it was not trained on, whatever the joint training
-made of the head. Prints one JSON object and writes benchmarks/results/<name>.json (default ``learning``).
+the global decoder trained alone on L_global from the best checkpoint (Adam at lr x global_lr_factor, 300
+epochs), on the trunk's fixed mean_v h^m of the training graphs, the refit epoch chosen on the validation graphs'
+L_global; its T on each test configuration says whether the trunk carries the temperature of configurations it
+was not trained on, whatever the joint training made of the head. Prints one JSON object and writes
+benchmarks/results/<name>.json (default ``learning``).
 """
 
 import argparse
