@@ -123,22 +123,24 @@ def probe(spec_path: Path, store: Path, seed: int, graphs) -> dict:
     }
 
 
-def head_refit(spec_path: Path, store: Path, seed: int, epochs: int = 300) -> dict:
-    """The temperature head refitted on the frozen trunk of the best checkpoint (module docstring): per test T,
-    T read on each configuration; the refit's best epoch and validation MSE."""
+def head_refit(spec_path: Path, store: Path, seed: int, train_graphs, epochs: int = 300) -> dict:
+    """The temperature head refitted on the frozen trunk of the best checkpoint (module docstring), on
+    ``train_graphs``: per test T, T read on each configuration; the refit's best epoch and validation MSE."""
     spec = load_spec(spec_path)
     t = spec.training
     ck = load_checkpoint(model_dir(store, spec, "both", None, seed) / "best.pt")
     model = build_model(ck["shape"])
     model.load_state_dict(ck["model"])
 
-    def inputs(split, temperatures):
-        graphs = load_graphs(store, temperatures, split=split, target=t.target)
+    def inputs(graphs):
         with torch.no_grad():
             x = [model(g.species, g.edges, edge_features(g, "both")).global_inputs for g in graphs]
         return x, [g.temperature for g in graphs]
 
-    (x, y), (xv, yv) = inputs(0, t.temperatures), inputs(1, t.temperatures)
+    def split(s, temperatures):
+        return load_graphs(store, temperatures, split=s, target=t.target)
+
+    (x, y), (xv, yv) = inputs(train_graphs), inputs(split(1, t.temperatures))
     head = [*model.global_mlp.parameters(), *model.global_decoder.parameters()]
     opt = torch.optim.Adam(head, lr=t.lr * t.global_lr_factor)
     gen = torch.Generator().manual_seed(seed)
@@ -158,7 +160,7 @@ def head_refit(spec_path: Path, store: Path, seed: int, epochs: int = 300) -> di
             p.copy_(s)
         reads = {}
         for T in spec.temperatures:
-            xt, _ = inputs(2, [T])
+            xt, _ = inputs(split(2, [T]))
             reads[f"{T:g}"] = [round(float(model.temperature(model.global_path(a))), 4) for a in xt]
     return {"best_refit_epoch": best_epoch, "refit_epochs": epochs, "validation_mse": best, "T_read": reads}
 
@@ -230,7 +232,7 @@ def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probe
         "best_epoch": best_epoch,
         "sb_pred_over_md_smallest_q": sb_ratio(root, seed),
         "probes": probed,
-        "head_refit": head_refit(spec_path, copy, seed),
+        "head_refit": head_refit(spec_path, copy, seed, train_graphs),
     }
 
 

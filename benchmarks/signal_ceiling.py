@@ -25,6 +25,7 @@ import numpy as np
 import zarr
 from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 
+from tbotan.core import minimum_image
 from tbotan.data.targets import bond_breaking, neighbour_pairs
 
 EPS = np.array([[1.0, 1.5], [1.5, 0.5]])
@@ -149,13 +150,13 @@ def temperature_readers(root, train_temperatures) -> dict:
         rows = []
         for c in np.flatnonzero(g["done"][:] & (g["split"][:] == split)):
             x, edges = g["thermal"][c], g["edges"][c][: int(g["n_edges"][c])]
-            d = x[edges[:, 0]] - x[edges[:, 1]]
-            r = np.linalg.norm(d - box * np.round(d / box), axis=1)
+            r = np.linalg.norm(minimum_image(x[edges[:, 0]] - x[edges[:, 1]], box), axis=1)
             rows.append([float(g["energy_thermal"][c]), r.mean(), *(np.histogram(r, EDGE_BINS)[0] / len(x))])
         return np.array(rows).reshape(-1, 2 + len(EDGE_BINS) - 1)
 
     groups = {float(g.attrs["T"]): g for name, g in sorted(root.groups()) if name.startswith("T")}
     split = {s: {T: statistics(groups[T], s) for T in train_temperatures} for s in (0, 1)}
+    test = {T: statistics(g, 2) for T, g in groups.items()}
     labels = {s: np.concatenate([[T] * len(v) for T, v in split[s].items()]) for s in (0, 1)}
     readers = {"energy_per_particle": [0], "mean_edge_length": [1], "edge_length_histogram": list(range(2, 14))}
     out = {}
@@ -164,8 +165,8 @@ def temperature_readers(root, train_temperatures) -> dict:
         alphas = [0.0] if len(cols) == 1 else [10.0**k for k in range(-2, 4)]
         alpha, read = min((linear_reader(x, labels[0], al, xv, labels[1]) for al in alphas), key=lambda r: r[2])[:2]
         rows = {"penalty": alpha}
-        for T, g in groups.items():
-            reads = read(statistics(g, 2)[:, cols])
+        for T, stats in test.items():
+            reads = read(stats[:, cols])
             rows[f"{T:g}"] = {
                 "T_read": float(reads.mean()),
                 "T_read_std": float(reads.std()),
