@@ -223,6 +223,7 @@ def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probe
         tg = root[f"predictions/both/seed{seed}/T{r['T']:.3f}"]
         r["T_pred_each"] = [round(float(v), 4) for v in tg["t_pred"][:]]
     best_epoch = root[f"predictions/both/seed{seed}"].attrs.get("best_epoch")
+    history = load_checkpoint(model_dir(copy, load_spec(spec_path), "both", None, seed) / "last.pt")["history"]
     return {
         "recipe": name,
         "seed": seed,
@@ -230,6 +231,10 @@ def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probe
         "train_s": round(train_s, 1),
         "rows": rows,
         "best_epoch": best_epoch,
+        "validation_by_epoch": {  # every epoch's validation: node Pearson (A) and the objective (every term on)
+            "pearson_A": [round(h["validation"]["pearson_A"], 3) for h in history],
+            "objective": [round(h["validation"]["objective"], 4) for h in history],
+        },
         "sb_pred_over_md_smallest_q": sb_ratio(root, seed),
         "probes": probed,
         "head_refit": head_refit(spec_path, copy, seed, train_graphs),

@@ -222,6 +222,9 @@ class Training(_Model):
     # the learning rate from the switch epoch on, in units of the schedule's: L_Var and L_Corr then reshape a trunk
     # that has learned C_B (docs/training.md measures what the full step does to the node signal)
     switch_lr_factor: float = Field(1.0, gt=0)
+    # w_v and w_c rise linearly from 0 to their values over this many epochs from the switch epoch (0: a step, the
+    # paper's); the loss the run ends on is the paper's, the ramp only eases the trunk into it
+    switch_ramp_epochs: int = Field(0, ge=0)
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up of the learning rate
     compile: Literal["auto", "on", "off"] = "off"  # torch.compile the model (auto: fall back to eager on failure)
     # recompute each message-passing step's activations in the backward pass instead of keeping them: the same

@@ -130,6 +130,7 @@ RECIPE_DEFAULTS = {
     "global_start_epoch": None,
     "global_lr_factor": 1.0,
     "switch_lr_factor": 1.0,
+    "switch_ramp_epochs": 0,
 }
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
@@ -204,6 +205,15 @@ def learning_rate(settings: dict, epoch: int) -> float:
         x = min(max(epoch - warm, 0) / span, 1.0)
         factor *= 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * x))
     return lr * factor
+
+
+def ramped(settings: dict, epoch: int) -> dict:
+    """``settings`` for the loss of (0-based) ``epoch``: w_v and w_c times (epoch - switch + 1) / switch_ramp_epochs
+    while that is below 1 (``training.switch_ramp_epochs``), as they are otherwise."""
+    ramp, since = settings["switch_ramp_epochs"], epoch - settings["switch_epoch"] + 1
+    if not ramp or since >= ramp or since < 1:
+        return settings
+    return {**settings, "w_v": settings["w_v"] * since / ramp, "w_c": settings["w_c"] * since / ramp}
 
 
 def _seed(spec_seed: int, *key: int) -> int:
@@ -497,6 +507,7 @@ def _train_seed(
             say(f"global input standardised with the mean and spread of mean_v h^m over {n} training graphs")
         for param_group in opt.param_groups:
             param_group["lr"] = learning_rate(settings, epoch) * param_group.get("lr_factor", 1.0)
+        epoch_settings = ramped(settings, epoch)  # the validation objective keeps the full weights (comparable)
         t_pred, u_max = [], None
         gen = torch.Generator().manual_seed(_seed(spec.seed, seed, epoch))
         order = torch.randperm(n, generator=gen).tolist()
@@ -516,7 +527,7 @@ def _train_seed(
                 sync = net.no_sync() if group is not None and k < len(work) - 1 else contextlib.nullcontext()
                 with sync:
                     terms = graph_terms(forward, g, variant, transforms[p], kernel)
-                    loss = objective(terms, switched, settings, pretraining, global_on)
+                    loss = objective(terms, switched, epoch_settings, pretraining, global_on)
                     if w and not torch.isfinite(loss).item() and bad is None:
                         bad = g
                     (loss * w).backward()

@@ -20,6 +20,7 @@ from tbotan.learn.train import (
     objective,
     output_units,
     parameter_groups,
+    ramped,
     temperature_head,
     train,
 )
@@ -80,6 +81,19 @@ def test_learning_rate_schedule():
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-5)
     assert lrs[5] == pytest.approx(1e-5 + 0.99e-3 * 0.5 * (1 + math.cos(math.pi / 2)))
     assert all(a > b for a, b in zip(lrs[:11], lrs[1:11]))
+
+
+def test_switch_ramp_eases_w_v_and_w_c_in():
+    s = {"switch_epoch": 3, "switch_ramp_epochs": 4, "w_v": 1.0, "w_c": 0.5, "lr": 1e-3}
+    w = [(ramped(s, e)["w_v"], ramped(s, e)["w_c"]) for e in range(9)]
+    # before the switch the weights do not count (objective's switched_on); from it on a quarter per epoch
+    assert w[3:] == [(0.25, 0.125), (0.5, 0.25), (0.75, 0.375), (1.0, 0.5), (1.0, 0.5), (1.0, 0.5)]
+    assert ramped({**s, "switch_ramp_epochs": 0}, 3) == {**s, "switch_ramp_epochs": 0}
+    values = {"mse": 2.0, "var": 3.0, "corr": 5.0, "edge": 7.0, "global": 1.0}
+    t = {k: torch.tensor(v) for k, v in values.items()}
+    full = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 0.01, "pretrain_target": "node", **s}
+    half = float(objective(t, True, ramped(full, 4)))  # w_v = 0.5, w_c = 0.25
+    assert half == pytest.approx(0.5 * (2.0 + 0.5 * 3.0 + 0.25 * 5.0) + 0.5 * 7.0 + 0.01 * 1.0)
 
 
 def test_pretraining_counts_only_the_edge_term():
