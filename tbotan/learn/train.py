@@ -72,6 +72,7 @@ from . import loss as loss_mod
 from .compiled import compiled
 from .distributed import Layout, reduce_sum, setup
 from .graphs import Graph, edge_features, load_graphs, random_orthogonal
+from .memory import keep_freed_memory
 from .model import EDGE_FEATURES, TBotan
 
 logger = logging.getLogger(__name__)
@@ -670,6 +671,7 @@ def train(
     temps = spec.training_temperatures
 
     lay = setup(device)
+    keep_freed_memory()  # large tensors reuse their pages from step to step (tbotan.learn.memory)
     held = contextlib.ExitStack()
     try:
         _lock_store(held, store_path, lay)
