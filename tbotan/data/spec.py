@@ -215,6 +215,9 @@ class Training(_Model):
     # the global chain's input mean_v h^m as it is (raw, the paper), or standardised per step and feature with the
     # training graphs' mean and spread, fixed at the switch epoch (an architecture option, docs/training.md)
     global_input: Literal["raw", "standardized"] = "raw"
+    # the edge features as they are (raw, the paper), or in units of the training graphs' spread (the thermal
+    # distance also shifted by its mean), fixed buffers set before the first epoch (tbotan.learn.model)
+    edge_input: Literal["raw", "standardized"] = "raw"
     # the epoch the global (temperature) term starts counting, if before the switch epoch (default: at the switch,
     # SPEC §5); the node-first or edge-first pre-training epochs still train on their one target alone
     global_start_epoch: Union[int, None] = Field(None, ge=0)

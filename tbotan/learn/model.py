@@ -18,6 +18,13 @@ buffers, one pair each for C_B, E_jk and T. The identity (0, 1) is the paper's n
 class is the paper's; what changes is where gradient descent starts and how its steps are scaled); a decoder
 shared by nodes and edges gives the two outputs their own fixed affine map: four fixed numbers beyond it.
 
+Units of the edge input: the edge encoder reads (features - shift) / scale with fixed buffers, the identity by
+default (the paper's network). ``set_edge_input_units`` sets them (``training.edge_input: standardized``): the
+thermal distance (1.58 +- 0.25 on the quickstart's data) enters as its deviation from the training mean in units
+of its spread, and the IS vector in units of its root-mean-square component (unshifted and one scale for all three
+axes, so the axis permutations and reflections of the augmentation act on it as before). The encoder's first Linear
+absorbs the affine map exactly: the function class is the paper's; what changes is where gradient descent starts.
+
 Units of the global chain's input: mean_v h^m enters GlobalMLP as (mean_v h^m - shift_m) / scale_m, with fixed
 buffers per step m; the identity (0, 1) is the paper's network. ``set_global_input_units`` sets them
 (``training.global_input: standardized`` does it at the switch epoch from the training graphs; measured on the
@@ -83,6 +90,8 @@ class TBotan(nn.Module):
         self.register_buffer("output_scale", torch.ones(len(OUTPUTS)))
         self.register_buffer("global_shift", torch.zeros(steps, hidden))
         self.register_buffer("global_scale", torch.ones(steps, hidden))
+        self.register_buffer("edge_shift", torch.zeros(EDGE_FEATURES[variant]))
+        self.register_buffer("edge_scale", torch.ones(EDGE_FEATURES[variant]))
         if init == "he":  # He et al. 2015: variance 2 / fan_in keeps a ReLU signal's size through the deep chains
             for m in self.modules():
                 if isinstance(m, nn.Linear):
@@ -99,6 +108,11 @@ class TBotan(nn.Module):
         self.global_shift.copy_(torch.as_tensor(shift, dtype=self.global_shift.dtype))
         self.global_scale.copy_(torch.as_tensor(scale, dtype=self.global_scale.dtype))
 
+    def set_edge_input_units(self, shift, scale) -> None:
+        """The edge encoder reads (edge features - shift) / scale; ``shift``, ``scale``: one number per feature."""
+        self.edge_shift.copy_(torch.as_tensor(shift, dtype=self.edge_shift.dtype))
+        self.edge_scale.copy_(torch.as_tensor(scale, dtype=self.edge_scale.dtype))
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """As nn.Module's; a checkpoint made before the output or global-input units existed reads as the identity
         units."""
@@ -107,6 +121,8 @@ class TBotan(nn.Module):
         state.setdefault("output_scale", torch.ones(len(OUTPUTS)))
         state.setdefault("global_shift", torch.zeros(self.steps, self.hidden))
         state.setdefault("global_scale", torch.ones(self.steps, self.hidden))
+        state.setdefault("edge_shift", torch.zeros(EDGE_FEATURES[self.variant]))
+        state.setdefault("edge_scale", torch.ones(EDGE_FEATURES[self.variant]))
         return super().load_state_dict(state, strict=strict, assign=assign)
 
     def forward(self, species: torch.Tensor, edges: torch.Tensor, edge_features: torch.Tensor) -> Output:
@@ -118,7 +134,9 @@ class TBotan(nn.Module):
         (tests/learn/test_model.py), with ~2.5x fewer operations per edge."""
         src, dst = edges[:, 0], edges[:, 1]
         h_enc = self.node_encoder(nn.functional.one_hot(species.long(), 2).to(edge_features.dtype))
-        e_enc = self.edge_encoder(edge_features)
+        e_enc = self.edge_encoder(
+            (edge_features - self.edge_shift.to(edge_features.dtype)) / self.edge_scale.to(edge_features.dtype)
+        )
         first, rest = self.edge_mlp[0], self.edge_mlp[1:]
         w_src, w_dst, w_e, w_enc = first.weight.split(self.hidden, dim=1)
         enc_part = nn.functional.linear(e_enc, w_enc, first.bias)

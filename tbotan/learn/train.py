@@ -132,6 +132,7 @@ RECIPE_DEFAULTS = {
     "global_lr_factor": 1.0,
     "switch_lr_factor": 1.0,
     "switch_ramp_epochs": 0,
+    "edge_input": "raw",
 }
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
@@ -167,6 +168,18 @@ def output_units(graphs: list[Graph], scaling: str = "standard", flip_node: bool
     if flip_node:
         scale[0] = -scale[0]
     return shift, scale
+
+
+def edge_input_units(graphs: list[Graph], variant: str):
+    """(shift, scale) of the edge features of ``variant`` (``training.edge_input: standardized``, model.py): the IS
+    vector unshifted, in units of its root-mean-square component over the training graphs' edges (one scale for
+    the three axes); the thermal distance shifted by its mean and scaled by its spread."""
+    vec = torch.cat([g.is_vectors.double() for g in graphs])
+    dist = torch.cat([g.thermal_distance.double() for g in graphs])
+    rms, mean, std = float(vec.pow(2).mean().sqrt()), float(dist.mean()), float(dist.std(unbiased=False))
+    vec_units, dist_units = ([0.0] * 3, [rms or 1.0] * 3), ([mean], [std or 1.0])
+    parts = {"both": (vec_units, dist_units), "inherent": (vec_units,), "thermal": (dist_units,)}[variant]
+    return [x for p in parts for x in p[0]], [x for p in parts for x in p[1]]
 
 
 @torch.no_grad()
@@ -463,6 +476,8 @@ def _train_seed(
         model.set_output_units(
             *output_units(train_graphs, t.scaling, flip_node=t.scaling == "mobility" and t.target == "cb")
         )
+    if t.edge_input == "standardized":
+        model.set_edge_input_units(*edge_input_units(train_graphs, variant))
     model.to(lay.device)
     model.checkpoint_steps = t.checkpoint
     opt = torch.optim.Adam(parameter_groups(model, t.global_lr_factor), lr=t.lr)

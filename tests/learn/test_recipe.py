@@ -14,6 +14,7 @@ from tbotan.data.spec import SpecError, load_spec
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.model import TBotan
 from tbotan.learn.train import (
+    edge_input_units,
     learning_rate,
     load_checkpoint,
     model_dir,
@@ -58,6 +59,36 @@ def test_output_units_are_the_training_sets_mean_and_spread(wide):  # noqa: F811
     old = {k: v for k, v in model.state_dict().items() if not k.startswith("output_")}
     other.load_state_dict(old)
     assert torch.equal(other.output_scale, torch.ones(3)) and torch.equal(other.output_shift, torch.zeros(3))
+
+
+def test_standardized_edge_input_is_the_paper_network_reparametrised(wide):  # noqa: F811
+    _, spec, store = wide
+    graphs = load_graphs(store, [0.8, 2.0], split=0)
+    shift, scale = edge_input_units(graphs, "both")
+    vec = np.concatenate([g.is_vectors.numpy() for g in graphs]).astype(float)
+    dist = np.concatenate([g.thermal_distance.numpy()[:, 0] for g in graphs]).astype(float)
+    assert shift == pytest.approx([0, 0, 0, dist.mean()]) and scale[3] == pytest.approx(dist.std())
+    assert scale[:3] == pytest.approx([np.sqrt((vec**2).mean())] * 3)  # one scale: the augmentation commutes with it
+    assert edge_input_units(graphs, "thermal") == ([shift[3]], [scale[3]])
+
+    torch.manual_seed(0)
+    units = TBotan(hidden=8, steps=2)
+    units.set_edge_input_units(shift, scale)
+    raw = TBotan(hidden=8, steps=2)
+    state = dict(units.state_dict())
+    first = units.edge_encoder[0]  # W (f - s) / c + b = (W / c) f + (b - W s / c)
+    s, c = torch.tensor(shift), torch.tensor(scale)
+    state["edge_encoder.0.weight"] = first.weight / c
+    state["edge_encoder.0.bias"] = first.bias - (first.weight * (s / c)).sum(dim=1)
+    state["edge_shift"], state["edge_scale"] = torch.zeros(4), torch.ones(4)
+    raw.load_state_dict(state)
+    g = graphs[0]
+    a, b = units(g.species, g.edges, edge_features(g, "both")), raw(g.species, g.edges, edge_features(g, "both"))
+    torch.testing.assert_close(a.node, b.node, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(a.edge, b.edge, rtol=1e-4, atol=1e-5)
+    old = {k: v for k, v in units.state_dict().items() if not k.startswith("edge_s")}
+    raw.load_state_dict(old)  # a checkpoint made before the edge units existed reads as the identity
+    assert torch.equal(raw.edge_scale, torch.ones(4)) and torch.equal(raw.edge_shift, torch.zeros(4))
 
 
 def test_he_init_has_the_variance_it_claims():
