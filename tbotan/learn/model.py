@@ -20,7 +20,7 @@ shared by nodes and edges gives the two outputs their own fixed affine map: four
 
 Units of the edge input: the edge encoder reads (features - shift) / scale with fixed buffers, the identity by
 default (the paper's network). ``set_edge_input_units`` sets them (``training.edge_input: standardized``): the
-thermal distance (1.58 +- 0.25 on the quickstart's data) enters as its deviation from the training mean in units
+thermal distance (1.58 +- 0.39 on the quickstart's data) enters as its deviation from the training mean in units
 of its spread, and the IS vector in units of its root-mean-square component (unshifted and one scale for all three
 axes, so the axis permutations and reflections of the augmentation act on it as before). The encoder's first Linear
 absorbs the affine map exactly: the function class is the paper's; what changes is where gradient descent starts.
