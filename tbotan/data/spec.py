@@ -228,6 +228,9 @@ class Training(_Model):
     # w_v and w_c rise linearly from 0 to their values over this many epochs from the switch epoch (0: a step, the
     # paper's); the loss the run ends on is the paper's, the ramp only eases the trunk into it
     switch_ramp_epochs: int = Field(0, ge=0)
+    # the trunk's (encoders, edge and node MLPs) step from the switch epoch on, in units of the others' (0 freezes
+    # it: L_Var, L_Corr, the edge and global terms then train only the decoders and the global path)
+    switch_trunk_lr_factor: float = Field(1.0, ge=0)
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up of the learning rate
     compile: Literal["auto", "on", "off"] = "off"  # torch.compile the model (auto: fall back to eager on failure)
     # recompute each message-passing step's activations in the backward pass instead of keeping them: the same

@@ -132,6 +132,7 @@ RECIPE_DEFAULTS = {
     "global_lr_factor": 1.0,
     "switch_lr_factor": 1.0,
     "switch_ramp_epochs": 0,
+    "switch_trunk_lr_factor": 1.0,
     "edge_input": "raw",
 }
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
@@ -195,16 +196,25 @@ def global_input_units(model: TBotan, graphs: list[Graph], variant: str):
     return shift.float(), (x.std(dim=0, unbiased=False) + floor).float()
 
 
-def parameter_groups(model: TBotan, global_lr_factor: float = 1.0) -> list[dict]:
+def parameter_groups(model: TBotan, global_lr_factor: float = 1.0, switch_trunk_lr_factor: float = 1.0) -> list[dict]:
     """Adam's parameter groups: the global path (GlobalMLP and its decoder) at ``global_lr_factor`` times the
-    learning rate, everything else at it (one group where the factor is 1)."""
-    if global_lr_factor == 1.0:
-        return [{"params": list(model.parameters())}]
-    chain = {id(p) for m in (model.global_mlp, model.global_decoder) for p in m.parameters()}
-    return [
-        {"params": [p for p in model.parameters() if id(p) not in chain]},
-        {"params": [p for p in model.parameters() if id(p) in chain], "lr_factor": global_lr_factor},
-    ]
+    learning rate, everything else at it (one group where the factors are 1). Where ``switch_trunk_lr_factor`` is
+    not 1 the trunk (the encoders, the edge and node MLPs) is a group of its own, marked ``trunk``: its step is
+    scaled by that factor from the switch epoch on (0 freezes it, and the terms that join then train only the
+    decoders and the global path)."""
+    modules = {"chain": (model.global_mlp, model.global_decoder)} if global_lr_factor != 1.0 else {}
+    if switch_trunk_lr_factor != 1.0:
+        modules["trunk"] = (model.node_encoder, model.edge_encoder, model.edge_mlp, model.node_mlp)
+    own = {key: {id(p) for m in ms for p in m.parameters()} for key, ms in modules.items()}
+    taken = set().union(*own.values())
+    groups = [{"params": [p for p in model.parameters() if id(p) not in taken]}]
+    if "chain" in own:
+        groups.append(
+            {"params": [p for p in model.parameters() if id(p) in own["chain"]], "lr_factor": global_lr_factor}
+        )
+    if "trunk" in own:
+        groups.append({"params": [p for p in model.parameters() if id(p) in own["trunk"]], "trunk": True})
+    return groups
 
 
 def learning_rate(settings: dict, epoch: int) -> float:
@@ -480,7 +490,7 @@ def _train_seed(
         model.set_edge_input_units(*edge_input_units(train_graphs, variant))
     model.to(lay.device)
     model.checkpoint_steps = t.checkpoint
-    opt = torch.optim.Adam(parameter_groups(model, t.global_lr_factor), lr=t.lr)
+    opt = torch.optim.Adam(parameter_groups(model, t.global_lr_factor, t.switch_trunk_lr_factor), lr=t.lr)
     start, best, best_epoch, history = 0, math.inf, None, []
     if last_path.exists():
         ck = load_checkpoint(last_path, map_location=lay.device)
@@ -522,7 +532,10 @@ def _train_seed(
             model.set_global_input_units(*global_input_units(model, train_graphs, variant))
             say(f"global input standardised with the mean and spread of mean_v h^m over {n} training graphs")
         for param_group in opt.param_groups:
-            param_group["lr"] = learning_rate(settings, epoch) * param_group.get("lr_factor", 1.0)
+            factor = param_group.get("lr_factor", 1.0)
+            if param_group.get("trunk") and switched:
+                factor *= t.switch_trunk_lr_factor
+            param_group["lr"] = learning_rate(settings, epoch) * factor
         epoch_settings = ramped(settings, epoch)  # the validation objective keeps the full weights (comparable)
         t_pred, u_max = [], None
         gen = torch.Generator().manual_seed(_seed(spec.seed, seed, epoch))

@@ -220,6 +220,27 @@ def test_a_dead_temperature_head_is_reported(wide, tmp_path, caplog):  # noqa: F
     assert any("seed 0: temperature head dead: T_pred follows the labels" in m for m in caplog.messages)
 
 
+def test_switch_trunk_lr_factor_freezes_the_trunk_after_the_switch(wide, tmp_path):  # noqa: F811
+    model = TBotan(hidden=8, steps=2)
+    rest, trunk = parameter_groups(model, 1.0, 0.0)
+    trunk_modules = (model.node_encoder, model.edge_encoder, model.edge_mlp, model.node_mlp)
+    assert trunk["trunk"] and {id(p) for p in trunk["params"]} == {id(p) for m in trunk_modules for p in m.parameters()}
+    assert len(rest["params"]) + len(trunk["params"]) == len(list(model.parameters()))
+    assert len(parameter_groups(model, 0.5, 0.0)) == 3
+
+    _, spec, store = wide
+    store = copy(store, tmp_path, "f.zarr")
+    spec = recipe(spec, switch_trunk_lr_factor=0.0)  # switch at epoch 2 of 4
+    folder = model_dir(store, spec, "both", seed=0)
+    train(spec, store, seeds=[0], epochs=2)
+    at_switch = load_checkpoint(folder / "last.pt")["model"]
+    train(spec, store, seeds=[0])
+    end = load_checkpoint(folder / "last.pt")["model"]
+    trunk_keys = [k for k in end if k.startswith(("node_encoder", "edge_encoder", "edge_mlp", "node_mlp"))]
+    assert trunk_keys and all(torch.equal(at_switch[k], end[k]) for k in trunk_keys)
+    assert not torch.equal(at_switch["node_decoder.1.weight"], end["node_decoder.1.weight"])  # the decoders train
+
+
 def test_global_path_options(wide, tmp_path):  # noqa: F811
     """``global_start_epoch`` counts lambda_g L_global before the switch; ``global_lr_factor`` puts the global path
     in an Adam group of its own; ``global_input: standardized`` sets the chain's input units at the switch epoch
