@@ -218,6 +218,9 @@ class Training(_Model):
     # the edge features as they are (raw, the paper), or in units of the training graphs' spread (the thermal
     # distance also shifted by its mean), fixed buffers set before the first epoch (tbotan.learn.model)
     edge_input: Literal["raw", "standardized"] = "raw"
+    # the sum of messages into a node as the node MLP reads it: as it is (raw, the paper), or per feature in units of
+    # its spread over the training graphs' nodes under the initial network, fixed buffers (tbotan.learn.model)
+    message_input: Literal["raw", "standardized"] = "raw"
     # the epoch the global (temperature) term starts counting, if before the switch epoch (default: at the switch,
     # SPEC §5); the node-first or edge-first pre-training epochs still train on their one target alone
     global_start_epoch: Union[int, None] = Field(None, ge=0)

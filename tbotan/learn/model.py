@@ -25,6 +25,14 @@ of its spread, and the IS vector in units of its root-mean-square component (uns
 axes, so the axis permutations and reflections of the augmentation act on it as before). The encoder's first Linear
 absorbs the affine map exactly: the function class is the paper's; what changes is where gradient descent starts.
 
+Units of the message sum: NodeMLP reads sum_{edges into v} e^m as (sum - shift) / scale with fixed buffers, one
+pair per feature and the same at every step; the identity by default (the paper's network).
+``set_message_input_units`` sets them (``training.message_input: standardized``, from the initial network on the
+training graphs): a node has ~40 neighbours, so the sum of ReLU outputs has a large common part, and at
+initialisation its node-to-node spread is ~5 % of it (docs/training.md); in units of that spread the node MLP sees
+the differences between nodes from the first step. NodeMLP's first Linear absorbs the affine map exactly: the
+function class is the paper's.
+
 Units of the global chain's input: mean_v h^m enters GlobalMLP as (mean_v h^m - shift_m) / scale_m, with fixed
 buffers per step m; the identity (0, 1) is the paper's network. ``set_global_input_units`` sets them
 (``training.global_input: standardized`` does it at the switch epoch from the training graphs; measured on the
@@ -92,6 +100,8 @@ class TBotan(nn.Module):
         self.register_buffer("global_scale", torch.ones(steps, hidden))
         self.register_buffer("edge_shift", torch.zeros(EDGE_FEATURES[variant]))
         self.register_buffer("edge_scale", torch.ones(EDGE_FEATURES[variant]))
+        self.register_buffer("message_shift", torch.zeros(hidden))
+        self.register_buffer("message_scale", torch.ones(hidden))
         if init == "he":  # He et al. 2015: variance 2 / fan_in keeps a ReLU signal's size through the deep chains
             for m in self.modules():
                 if isinstance(m, nn.Linear):
@@ -113,9 +123,14 @@ class TBotan(nn.Module):
         self.edge_shift.copy_(torch.as_tensor(shift, dtype=self.edge_shift.dtype))
         self.edge_scale.copy_(torch.as_tensor(scale, dtype=self.edge_scale.dtype))
 
+    def set_message_input_units(self, shift, scale) -> None:
+        """NodeMLP reads (sum of incoming messages - shift) / scale; ``shift``, ``scale``: ``hidden`` numbers each."""
+        self.message_shift.copy_(torch.as_tensor(shift, dtype=self.message_shift.dtype))
+        self.message_scale.copy_(torch.as_tensor(scale, dtype=self.message_scale.dtype))
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """As nn.Module's; a checkpoint made before the output or global-input units existed reads as the identity
-        units."""
+        """As nn.Module's; a checkpoint made before the output, edge-, message- or global-input units existed reads
+        as the identity units."""
         state = dict(state_dict)
         state.setdefault("output_shift", torch.zeros(len(OUTPUTS)))
         state.setdefault("output_scale", torch.ones(len(OUTPUTS)))
@@ -123,6 +138,8 @@ class TBotan(nn.Module):
         state.setdefault("global_scale", torch.ones(self.steps, self.hidden))
         state.setdefault("edge_shift", torch.zeros(EDGE_FEATURES[self.variant]))
         state.setdefault("edge_scale", torch.ones(EDGE_FEATURES[self.variant]))
+        state.setdefault("message_shift", torch.zeros(self.hidden))
+        state.setdefault("message_scale", torch.ones(self.hidden))
         return super().load_state_dict(state, strict=strict, assign=assign)
 
     def forward(self, species: torch.Tensor, edges: torch.Tensor, edge_features: torch.Tensor) -> Output:
@@ -148,6 +165,7 @@ class TBotan(nn.Module):
             e = rest(pre)
             acc = torch.promote_types(e.dtype, torch.float32)  # the sum of messages stays fp32 under bf16 autocast
             incoming = torch.zeros(h.shape, dtype=acc, device=h.device).index_add_(0, dst, e.to(acc))
+            incoming = (incoming - self.message_shift) / self.message_scale
             return self.node_mlp(torch.cat([h, h_enc, incoming], dim=1)), e
 
         for _ in range(self.steps):

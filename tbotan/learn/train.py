@@ -134,6 +134,7 @@ RECIPE_DEFAULTS = {
     "switch_ramp_epochs": 0,
     "switch_trunk_lr_factor": 1.0,
     "edge_input": "raw",
+    "message_input": "raw",
 }
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
@@ -181,6 +182,26 @@ def edge_input_units(graphs: list[Graph], variant: str):
     vec_units, dist_units = ([0.0] * 3, [rms or 1.0] * 3), ([mean], [std or 1.0])
     parts = {"both": (vec_units, dist_units), "inherent": (vec_units,), "thermal": (dist_units,)}[variant]
     return [x for p in parts for x in p[0]], [x for p in parts for x in p[1]]
+
+
+@torch.no_grad()
+def message_input_units(model: TBotan, graphs: list[Graph], variant: str):
+    """(shift, scale), each (hidden,): the mean and standard deviation of every feature of the sum of incoming
+    messages, over the nodes of ``graphs`` and the message-passing steps of ``model`` (with its message units at
+    the identity), plus 1e-3 of the root-mean-square mean as a floor (a feature constant to float noise stays
+    near its size)."""
+    model.set_message_input_units(torch.zeros(model.hidden), torch.ones(model.hidden))
+    sums = []
+    hook = model.node_mlp.register_forward_pre_hook(lambda _, args: sums.append(args[0][:, 2 * model.hidden :]))
+    try:
+        for g in graphs:
+            model(g.species, g.edges, edge_features(g, variant))
+    finally:
+        hook.remove()
+    x = torch.cat(sums).double()  # (nodes x steps, hidden)
+    shift = x.mean(dim=0)
+    floor = 1e-3 * float(shift.pow(2).mean().sqrt()) + 1e-12
+    return shift.float(), (x.std(dim=0, unbiased=False) + floor).float()
 
 
 @torch.no_grad()
@@ -488,6 +509,8 @@ def _train_seed(
         )
     if t.edge_input == "standardized":
         model.set_edge_input_units(*edge_input_units(train_graphs, variant))
+    if t.message_input == "standardized":  # from the initial network (a resumed run loads them with the weights)
+        model.set_message_input_units(*message_input_units(model, train_graphs, variant))
     model.to(lay.device)
     model.checkpoint_steps = t.checkpoint
     opt = torch.optim.Adam(parameter_groups(model, t.global_lr_factor, t.switch_trunk_lr_factor), lr=t.lr)

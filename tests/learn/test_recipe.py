@@ -17,6 +17,7 @@ from tbotan.learn.train import (
     edge_input_units,
     learning_rate,
     load_checkpoint,
+    message_input_units,
     model_dir,
     objective,
     output_units,
@@ -89,6 +90,51 @@ def test_standardized_edge_input_is_the_paper_network_reparametrised(wide):  # n
     old = {k: v for k, v in units.state_dict().items() if not k.startswith("edge_s")}
     raw.load_state_dict(old)  # a checkpoint made before the edge units existed reads as the identity
     assert torch.equal(raw.edge_scale, torch.ones(4)) and torch.equal(raw.edge_shift, torch.zeros(4))
+
+
+def test_standardized_message_input_is_the_paper_network_reparametrised(wide):  # noqa: F811
+    _, spec, store = wide
+    graphs = load_graphs(store, [0.8, 2.0], split=0)
+    torch.manual_seed(0)
+    units = TBotan(hidden=8, steps=2)
+    shift, scale = message_input_units(units, graphs, "both")
+    # the reference: the sums of incoming messages of each step, summed edge by edge in NumPy from the edge MLP
+    sums = []
+    units.edge_mlp[-1].register_forward_hook(lambda mod, args, out: sums.append(out.detach().double().numpy()))
+    for g in graphs:
+        with torch.no_grad():
+            units(g.species, g.edges, edge_features(g, "both"))
+    per_node = []
+    for k, e in enumerate(sums):
+        dst = graphs[k // 2].edges[:, 1].numpy()
+        acc = np.zeros((len(graphs[k // 2].species), 8))
+        np.add.at(acc, dst, e)
+        per_node.append(acc)
+    x = np.concatenate(per_node)
+    assert shift.numpy() == pytest.approx(x.mean(axis=0), rel=1e-4, abs=1e-6)
+    floor = 1e-3 * np.sqrt((x.mean(axis=0) ** 2).mean())
+    assert scale.numpy() == pytest.approx(x.std(axis=0) + floor, rel=1e-4)
+    spread = x.std(axis=0) / np.abs(x.mean(axis=0)).clip(1e-12)
+    assert np.median(spread) < 0.5  # the sum's node-to-node spread is small against its common part
+
+    units.set_message_input_units(shift, scale)
+    raw = TBotan(hidden=8, steps=2)
+    state = dict(units.state_dict())
+    first = units.node_mlp[0]  # the third block of the input, (m - s) / c: W3 / c and b - W3 s / c
+    w = first.weight.detach().clone()
+    w[:, 16:] = w[:, 16:] / scale
+    state["node_mlp.0.weight"] = w
+    state["node_mlp.0.bias"] = first.bias - (first.weight[:, 16:] * (shift / scale)).sum(dim=1)
+    state["message_shift"], state["message_scale"] = torch.zeros(8), torch.ones(8)
+    raw.load_state_dict(state)
+    g = graphs[0]
+    a, b = units(g.species, g.edges, edge_features(g, "both")), raw(g.species, g.edges, edge_features(g, "both"))
+    assert a.node.std() > 0
+    torch.testing.assert_close(a.node, b.node, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(a.t, b.t, rtol=1e-4, atol=1e-5)
+    old = {k: v for k, v in units.state_dict().items() if not k.startswith("message_")}
+    raw.load_state_dict(old)  # a checkpoint made before the message units existed reads as the identity
+    assert torch.equal(raw.message_scale, torch.ones(8)) and torch.equal(raw.message_shift, torch.zeros(8))
 
 
 def test_he_init_has_the_variance_it_claims():
