@@ -239,6 +239,9 @@ class Training(_Model):
     # recompute each message-passing step's activations in the backward pass instead of keeping them: the same
     # gradients, a fraction of the memory, one more forward pass of time (large N: docs/training.md)
     checkpoint: bool = False
+    # the network's forward pass in bfloat16 (torch.autocast: its matrix products in bf16; the sum of messages, the
+    # outputs and the loss stay in float32); a CPU with AVX512-BF16 or AMX, or a GPU, runs it faster
+    precision: Literal["float32", "bfloat16"] = "float32"
 
     @field_validator("temperatures", mode="plain")
     @classmethod

@@ -282,6 +282,7 @@ def _settings(spec, lambda_g: float, graphs_per_step: int, group_size: int) -> d
         "graphs_per_step": graphs_per_step,
         "ranks_per_seed": group_size,
         "spec_seed": spec.seed,
+        "precision": t.precision,
         **{k: getattr(t, k) for k in RECIPE_DEFAULTS},
         **({"schedule_epochs": t.epochs} if t.schedule == "cosine" else {}),
     }
@@ -305,9 +306,14 @@ def _assign(seeds: list[int], lay: Layout):
 
 
 # --- loss of one graph ---------------------------------------------------------------------------------
-def graph_terms(model, graph: Graph, variant: str, transform=None, kernel=loss_mod.pair_block) -> dict:
+def graph_terms(
+    model, graph: Graph, variant: str, transform=None, kernel=loss_mod.pair_block, precision: str = "float32"
+) -> dict:
+    """Every loss term of ``graph`` under ``model``; ``precision`` "bfloat16" runs the forward pass under autocast
+    (the outputs come out in float32, and the loss is computed in float32)."""
     feats = edge_features(graph, variant, transform=transform)
-    out = model(graph.species, graph.edges, feats)
+    with torch.autocast(feats.device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        out = model(graph.species, graph.edges, feats)
     md_t = torch.tensor(graph.temperature, dtype=out.t.dtype, device=out.t.device)
     terms = loss_mod.terms(
         out.node,
@@ -454,7 +460,7 @@ def _check_compatible(ck: dict, shape: dict, settings: dict, path: Path) -> None
             "spec: move that folder away or restore the spec's model settings"
         )
     old = ck.get("settings", {})
-    old = {"target": "cb", **RECIPE_DEFAULTS, **old}  # older checkpoints: C_B and the recipe as it was then
+    old = {"target": "cb", "precision": "float32", **RECIPE_DEFAULTS, **old}  # older checkpoints: as it was then
     diff = [f"{k}: checkpoint {old.get(k)!r}, now {v!r}" for k, v in settings.items() if old.get(k) != v]
     if diff:
         raise TrainingError(
@@ -578,7 +584,7 @@ def _train_seed(
                 g = train_graphs[order[p]]
                 sync = net.no_sync() if group is not None and k < len(work) - 1 else contextlib.nullcontext()
                 with sync:
-                    terms = graph_terms(forward, g, variant, transforms[p], kernel)
+                    terms = graph_terms(forward, g, variant, transforms[p], kernel, t.precision)
                     loss = objective(terms, switched, epoch_settings, pretraining, global_on)
                     if w and not torch.isfinite(loss).item() and bad is None:
                         bad = g
