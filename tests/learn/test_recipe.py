@@ -345,3 +345,25 @@ def test_global_path_options(wide, tmp_path):  # noqa: F811
     assert torch.isfinite(m.global_shift).all() and (m.global_scale > 0).all()
     assert x.shape[1:] == m.global_shift.shape
     assert ck["settings"]["global_input"] == "standardized" and ck["settings"]["global_lr_factor"] == 0.5
+
+
+def test_bfloat16_and_message_units_train_and_resume_bit_identically(wide, tmp_path):  # noqa: F811
+    """A run with ``precision: bfloat16`` and ``message_input: standardized`` stopped at epoch 2 and resumed ends
+    where the uninterrupted run ends; its checkpoint carries the message units and the precision, and a resume
+    in float32 is refused, naming the setting."""
+    from tbotan.errors import TrainingError
+
+    _, spec, store = wide
+    spec = recipe(spec, precision="bfloat16", message_input="standardized")
+    whole, split = copy(store, tmp_path, "w.zarr"), copy(store, tmp_path, "s.zarr")
+    train(spec, whole, seeds=[0])
+    train(spec, split, seeds=[0], epochs=2)
+    train(spec, split, seeds=[0])
+    a = load_checkpoint(model_dir(whole, spec, "both", seed=0) / "last.pt")
+    b = load_checkpoint(model_dir(split, spec, "both", seed=0) / "last.pt")
+    assert a["epoch"] == b["epoch"] == spec.training.epochs
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["settings"]["precision"] == "bfloat16" and not torch.equal(a["model"]["message_scale"], torch.ones(16))
+    assert all(math.isfinite(row["train"]["total"]) for row in a["history"])
+    with pytest.raises(TrainingError, match="precision: checkpoint 'bfloat16', now 'float32'"):
+        train(recipe(spec, precision="float32"), split, seeds=[0], epochs=spec.training.epochs + 1)
