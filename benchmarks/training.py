@@ -1,7 +1,7 @@
 """One T-BOTAN training step (forward, the full loss with every term on, backward, clip, Adam), eager beside
 torch.compile (``training.compile``) in the same run, with the loss's F(X, d) timed alone.
 
-    python benchmarks/training.py [--store storage/botan_sample_cb.zarr] [--threads 2] [--steps 5]
+    python benchmarks/training.py [--store storage/botan_sample.zarr] [--threads 2] [--steps 5]
     python benchmarks/training.py --store storage/quickstart.zarr --temperature 0.64 --threads 1 \
         --hidden 32 --mp-steps 4 --name training_quickstart          # the quickstart's graphs and network
 
@@ -118,7 +118,7 @@ def time_f(graph: Graph, device: str, mode: str, repeats: int = 3) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--store", default=str(Path(__file__).resolve().parents[1] / "storage" / "botan_sample_cb.zarr"))
+    p.add_argument("--store", default=str(Path(__file__).resolve().parents[1] / "storage" / "botan_sample.zarr"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=5, help="timed training steps")
     p.add_argument("--temperature", type=float, default=0.44, help="the store's temperature to take the graph from")
