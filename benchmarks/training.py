@@ -33,7 +33,7 @@ from tbotan.learn.compiled import compiled
 from tbotan.learn.graphs import Graph, cost_graph, load_graphs
 from tbotan.learn.memory import keep_freed_memory
 from tbotan.learn.model import TBotan, parameter_count
-from tbotan.learn.train import graph_terms, objective
+from tbotan.learn.train import cpu_has_bf16, graph_terms, objective
 from tbotan.md import dynamics, fire
 
 SETTINGS = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 1e-2, "w_v": 1.0, "w_c": 0.5}
@@ -91,14 +91,6 @@ def time_steps(
         _sync(device)
         times.append(time.perf_counter() - start)
     return {"first_step_s": first, "seconds_per_step": float(np.median(times)), "first_loss": first_loss}
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), as oneDNN reports it."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def time_f(graph: Graph, device: str, mode: str, repeats: int = 3) -> float:

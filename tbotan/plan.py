@@ -12,17 +12,17 @@ The work of each stage follows from the spec alone (SPEC §2-§5, the pipeline's
   reduce      C_B, E_jk, propensity from K x len(times) frames
   train       seeds x variants x lambda_g x epochs x training graphs graph steps, plus validation each epoch
 The rates are seconds per unit of work on one worker thread of the machine that calibrated: MD and FIRE as
-particle-steps per second, a context's creation, targets per particle-frame, a training graph step per
-edge x hidden^2 x message-passing step plus F(X, d) per pair (tbotan.learn.loss evaluates N^2 / 2 pairs below
-L = 25.7 and ~N x 3000 beyond), and torch.compile's one-off compilation. The wall time spreads the simulation's
-worker-seconds over the profile's task slots, bounded below by the longest chain (its segments run in turn),
-and the training over its ranks (seeds side by side). MD rates are per particle-step, measured at N = 1000. The
-FIRE quench's step count is the calibration's; it grows with N (to a mean force of 1e-3 from T = 0.8: 1500
-steps at N = 1000, 4800 at 4096, benchmarks/scaling.py), so at large N the quench is underestimated (by ~3x at
-N = 4096; at the paper's scale FIRE is 14 of 28,600 worker-hours). No GPU rates are built in: on GPU nodes
-calibrate there (``tbotan plan --calibrate`` on a GPU node) and pass ``--rates``. The store size is an upper
-bound (uncompressed arrays; Zarr's compression gives ~0.7 of it for the quickstart).
-"""
+particle-steps per second, a context's creation, targets per particle-frame, a training graph step per edge x
+hidden^2 x message-passing step plus F(X, d) per pair (tbotan.learn.loss evaluates N^2 / 2 pairs below L = 25.7 and
+~N x 3000 beyond), torch.compile's one-off compilation and its speed-up, and bf16's speed-up of the network's part
+(``training.precision``; measured where the CPU has bf16 hardware or on a GPU, else 1). The wall time spreads the
+simulation's worker-seconds over the profile's task slots, bounded below by the longest chain (its segments run in
+turn), and the training over its ranks (seeds side by side). MD rates are per particle-step, measured at N = 1000.
+The FIRE quench's step count is the calibration's; it grows with N (to a mean force of 1e-3 from T = 0.8: 1500 steps
+at N = 1000, 4800 at 4096, benchmarks/scaling.py), so at large N the quench is underestimated (by ~3x at N = 4096;
+at the paper's scale FIRE is 14 of 28,600 worker-hours). No GPU rates are built in: on GPU nodes calibrate there
+(``tbotan plan --calibrate`` on a GPU node) and pass ``--rates``. The store size is an upper bound (uncompressed
+arrays; Zarr's compression gives ~0.7 of it for the quickstart)."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ class Rates:
     compiled_speedup: float  # eager / compiled step time (1.0 where torch.compile is not available)
     compile_s: float  # the first compiled step's extra time
     rss_base_mb: float  # a worker's memory before any system
+    bf16_speedup: float = 1.0  # compiled float32 / compiled bf16 step (training.precision); 1.0 without bf16 hardware
     machine: str = ""
     measured: str = ""
     gpu: str = ""  # the GPU the training step was timed on (and OpenMM's platform there), "" for a CPU
@@ -129,7 +130,7 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
     from .learn.compiled import compiled
     from .learn.graphs import cost_graph
     from .learn.model import TBotan
-    from .learn.train import graph_terms, objective
+    from .learn.train import cpu_has_bf16, graph_terms, objective
     from .md import dynamics, engine, fire
 
     torch.set_num_threads(1)
@@ -177,7 +178,7 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
         if device == "cuda":
             torch.cuda.synchronize()
 
-    def step_time(mode: str, hidden: int = 64, mp: int = 7, repeats: int = 3) -> tuple[float, float]:
+    def step_time(mode: str, hidden: int = 64, mp: int = 7, repeats: int = 3, precision="float32"):
         torch.manual_seed(0)
         model = TBotan(hidden=hidden, steps=mp).to(device)
         forward, kernel = compiled(model, mode), compiled(loss.pair_block, mode)
@@ -186,7 +187,8 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
         for _ in range(repeats + 1):
             start = time.perf_counter()
             opt.zero_grad()
-            objective(graph_terms(forward, graph, "both", kernel=kernel), True, settings).backward()
+            terms = graph_terms(forward, graph, "both", kernel=kernel, precision=precision)
+            objective(terms, True, settings).backward()
             opt.step()
             sync()
             times.append(time.perf_counter() - start)
@@ -213,6 +215,13 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
     except Exception as e:  # no compiler here: plan eager
         log(f"torch.compile unavailable ({type(e).__name__}); planning compiled training as eager")
         speedup, compile_s = 1.0, 0.0
+    bf16_speedup = 1.0
+    if device == "cuda" or cpu_has_bf16():
+        log("a training step in bf16 (training.precision)")
+        mode = "on" if compile_s > 0 else "off"
+        fp32 = compiled_step if compile_s > 0 else eager
+        bf16 = step_time(mode, precision="bfloat16")[1]
+        bf16_speedup = max(fp32 - overhead, 1e-9) / max(bf16 - overhead, 1e-9)
     rates = Rates(
         md_particle_steps_per_s=md_rate,
         context_s=context_s,
@@ -226,6 +235,7 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
         compiled_speedup=speedup,
         compile_s=compile_s,
         rss_base_mb=base,
+        bf16_speedup=bf16_speedup,
         machine=f"{_platform.node()} ({os.cpu_count()} cores, torch {torch.__version__})",
         measured=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         gpu=torch.cuda.get_device_name(0) if device == "cuda" else "",
@@ -291,6 +301,7 @@ def work(spec) -> dict:
             "hidden": tr.hidden,
             "message_passing_steps": tr.steps,
             "compile": tr.compile != "off",
+            "precision": tr.precision,
         },
     }
 
@@ -372,6 +383,7 @@ def plan(spec, profile=None, rates: Rates | None = None, workers: int | None = N
     tr = w["training"]
     edge_unit = tr["edges"] * tr["hidden"] ** 2 * tr["message_passing_steps"] * rates.train_s_per_edge_unit
     speed = rates.compiled_speedup if tr["compile"] else 1.0
+    speed *= rates.bf16_speedup if tr["precision"] == "bfloat16" else 1.0
     step = edge_unit / speed + pairs_evaluated(n, spec.density) * rates.f_s_per_pair + rates.train_s_per_step
     ranks, threads, ranks_where = _training_ranks(profile, spec.training.seeds)
     per_run = (tr["graph_steps_per_run"] + tr["validation_graphs_per_run"] / 3) * step / threads

@@ -1,5 +1,6 @@
 """`tbotan plan`: the work counted from the spec, the wall time on a profile, its warnings, and the CLI."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -52,6 +53,13 @@ def test_the_work_is_counted_from_the_spec():
     threads = plan._training_ranks(None, 2)[1]  # this machine's cores over the 2 ranks of 2 seeds
     per_seed = (4 * 1 + 4 * 1 / 3) * step / threads + 3.0
     assert p["worker_seconds"]["train"] == pytest.approx(2 * per_seed)
+    # in bf16 (training.precision) the network's part of the step runs bf16_speedup times faster
+    half = spec.model_copy(update={"training": spec.training.model_copy(update={"precision": "bfloat16"})})
+    fast = dataclasses.replace(RATES, bf16_speedup=2.0)
+    step16 = plan.EDGES_PER_PARTICLE * n * 16**2 * 2 * 6e-10 / 2.0 + n * n / 2 * 5e-8 + 0.05
+    per_seed16 = (4 * 1 + 4 * 1 / 3) * step16 / threads + 3.0
+    assert plan.plan(half, None, fast, workers=2)["worker_seconds"]["train"] == pytest.approx(2 * per_seed16)
+    assert plan.plan(spec, None, fast, workers=2)["worker_seconds"]["train"] == pytest.approx(2 * per_seed)
     # the store: K x n_t x N x 3 float32 replica positions and the rest, for 6 configurations
     assert p["store_bytes"] > 6 * 2 * n * 3 * 4
 

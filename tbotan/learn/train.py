@@ -330,6 +330,14 @@ def graph_terms(
     return {**terms, "t_pred": out.t.detach(), "u": out.u.detach(), "node": out.node.detach()}
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), as oneDNN reports it."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def pearson_a(pred: torch.Tensor, graph: Graph) -> float:
     """Pearson correlation of a node prediction with the graph's node target over its A particles."""
     a = graph.species == 0
@@ -750,6 +758,11 @@ def train(
             )
         train_graphs = [g.to(lay.device) for g in train_graphs]
         val_graphs = [g.to(lay.device) for g in val_graphs]
+        if spec.training.precision == "bfloat16" and lay.device.type == "cpu" and not cpu_has_bf16() and lay.rank == 0:
+            logger.warning(
+                "training.precision is bfloat16 but this CPU has no bf16 hardware (AVX512-BF16 or AMX): torch "
+                "emulates it, slower than float32; set `training.precision: float32` here"
+            )
         if lay.rank == 0:
             _ensure_models_group(record_spec(store_path, spec))
             logger.info(
