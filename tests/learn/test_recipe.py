@@ -367,3 +367,19 @@ def test_bfloat16_and_message_units_train_and_resume_bit_identically(wide, tmp_p
     assert all(math.isfinite(row["train"]["total"]) for row in a["history"])
     with pytest.raises(TrainingError, match="precision: checkpoint 'bfloat16', now 'float32'"):
         train(recipe(spec, precision="float32"), split, seeds=[0], epochs=spec.training.epochs + 1)
+
+
+def test_bfloat16_on_a_cpu_without_bf16_hardware_is_warned(wide, tmp_path, caplog, monkeypatch):  # noqa: F811
+    import logging
+
+    import tbotan.learn.train as train_mod
+
+    _, spec, original = wide
+    store = copy(original, tmp_path, "b.zarr")
+    monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda: False)  # as on a CPU without AVX512-BF16 or AMX
+    caplog.set_level(logging.INFO, logger="tbotan")
+    train(recipe(spec, precision="bfloat16"), store, seeds=[0], epochs=1)
+    assert any("no bf16 hardware" in m and "training.precision: float32" in m for m in caplog.messages)
+    caplog.clear()
+    train(recipe(spec, precision="float32"), copy(original, tmp_path, "c.zarr"), seeds=[0], epochs=1)
+    assert not any("bf16" in m for m in caplog.messages)
