@@ -523,9 +523,9 @@ def _train_seed(
         )
     if t.edge_input == "standardized":
         model.set_edge_input_units(*edge_input_units(train_graphs, variant))
+    model.to(lay.device)
     if t.message_input == "standardized":  # from the initial network (a resumed run loads them with the weights)
         model.set_message_input_units(*message_input_units(model, train_graphs, variant))
-    model.to(lay.device)
     model.checkpoint_steps = t.checkpoint
     opt = torch.optim.Adam(parameter_groups(model, t.global_lr_factor, t.switch_trunk_lr_factor), lr=t.lr)
     start, best, best_epoch, history = 0, math.inf, None, []
