@@ -83,14 +83,21 @@ def test_standardized_edge_input_is_the_paper_network_reparametrised(wide):  # n
     state["edge_encoder.0.weight"] = first.weight / c
     state["edge_encoder.0.bias"] = first.bias - (first.weight * (s / c)).sum(dim=1)
     state["edge_shift"], state["edge_scale"] = torch.zeros(4), torch.ones(4)
+    assert_reparametrised(units, raw, state, graphs[0], "edge")
+
+
+def assert_reparametrised(units: TBotan, raw: TBotan, state: dict, g, name: str) -> None:
+    """``raw`` with ``state`` (``units``' weights with the first layer reparametrised, the ``name`` units at the
+    identity) computes what ``units`` computes; a state dict without the ``name`` units (a checkpoint made before
+    they existed) loads them as the identity."""
     raw.load_state_dict(state)
-    g = graphs[0]
     a, b = units(g.species, g.edges, edge_features(g, "both")), raw(g.species, g.edges, edge_features(g, "both"))
-    torch.testing.assert_close(a.node, b.node, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(a.edge, b.edge, rtol=1e-4, atol=1e-5)
-    old = {k: v for k, v in units.state_dict().items() if not k.startswith("edge_s")}
-    raw.load_state_dict(old)  # a checkpoint made before the edge units existed reads as the identity
-    assert torch.equal(raw.edge_scale, torch.ones(4)) and torch.equal(raw.edge_shift, torch.zeros(4))
+    assert a.node.std() > 0
+    for out in ("node", "edge", "t"):
+        torch.testing.assert_close(getattr(a, out), getattr(b, out), rtol=1e-4, atol=1e-5)
+    raw.load_state_dict({k: v for k, v in units.state_dict().items() if not k.startswith(f"{name}_s")})
+    shift, scale = getattr(raw, f"{name}_shift"), getattr(raw, f"{name}_scale")
+    assert torch.equal(scale, torch.ones_like(scale)) and torch.equal(shift, torch.zeros_like(shift))
 
 
 def test_standardized_message_input_is_the_paper_network_reparametrised(wide):  # noqa: F811
@@ -127,15 +134,7 @@ def test_standardized_message_input_is_the_paper_network_reparametrised(wide):  
     state["node_mlp.0.weight"] = w
     state["node_mlp.0.bias"] = first.bias - (first.weight[:, 16:] * (shift / scale)).sum(dim=1)
     state["message_shift"], state["message_scale"] = torch.zeros(8), torch.ones(8)
-    raw.load_state_dict(state)
-    g = graphs[0]
-    a, b = units(g.species, g.edges, edge_features(g, "both")), raw(g.species, g.edges, edge_features(g, "both"))
-    assert a.node.std() > 0
-    torch.testing.assert_close(a.node, b.node, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(a.t, b.t, rtol=1e-4, atol=1e-5)
-    old = {k: v for k, v in units.state_dict().items() if not k.startswith("message_")}
-    raw.load_state_dict(old)  # a checkpoint made before the message units existed reads as the identity
-    assert torch.equal(raw.message_scale, torch.ones(8)) and torch.equal(raw.message_shift, torch.zeros(8))
+    assert_reparametrised(units, raw, state, graphs[0], "message")
 
 
 def test_bfloat16_forward_keeps_outputs_and_loss_in_float32(wide):  # noqa: F811
