@@ -383,7 +383,7 @@ def plan(spec, profile=None, rates: Rates | None = None, workers: int | None = N
     tr = w["training"]
     edge_unit = tr["edges"] * tr["hidden"] ** 2 * tr["message_passing_steps"] * rates.train_s_per_edge_unit
     speed = rates.compiled_speedup if tr["compile"] else 1.0
-    speed *= rates.bf16_speedup if tr["precision"] == "bfloat16" else 1.0
+    speed *= rates.bf16_speedup if tr["precision"] in ("bfloat16", "auto") else 1.0  # auto: 1 where no bf16
     step = edge_unit / speed + pairs_evaluated(n, spec.density) * rates.f_s_per_pair + rates.train_s_per_step
     ranks, threads, ranks_where = _training_ranks(profile, spec.training.seeds)
     per_run = (tr["graph_steps_per_run"] + tr["validation_graphs_per_run"] / 3) * step / threads

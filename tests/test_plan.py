@@ -60,6 +60,9 @@ def test_the_work_is_counted_from_the_spec():
     per_seed16 = (4 * 1 + 4 * 1 / 3) * step16 / threads + 3.0
     assert plan.plan(half, None, fast, workers=2)["worker_seconds"]["train"] == pytest.approx(2 * per_seed16)
     assert plan.plan(spec, None, fast, workers=2)["worker_seconds"]["train"] == pytest.approx(2 * per_seed)
+    auto = spec.model_copy(update={"training": spec.training.model_copy(update={"precision": "auto"})})
+    assert plan.plan(auto, None, fast, workers=2)["worker_seconds"]["train"] == pytest.approx(2 * per_seed16)
+    assert plan.plan(auto, None, RATES, workers=2)["worker_seconds"]["train"] == pytest.approx(2 * per_seed)
     # the store: K x n_t x N x 3 float32 replica positions and the rest, for 6 configurations
     assert p["store_bytes"] > 6 * 2 * n * 3 * 4
 

@@ -240,8 +240,9 @@ class Training(_Model):
     # gradients, a fraction of the memory, one more forward pass of time (large N: docs/training.md)
     checkpoint: bool = False
     # the network's forward pass in bfloat16 (torch.autocast: its matrix products in bf16; the sum of messages, the
-    # outputs and the loss stay in float32); a CPU with AVX512-BF16 or AMX, or a GPU, runs it faster
-    precision: Literal["float32", "bfloat16"] = "float32"
+    # outputs and the loss stay in float32); a CPU with AVX512-BF16 or AMX, or a GPU, runs it faster; auto: bfloat16
+    # where the hardware has it, else float32
+    precision: Literal["auto", "float32", "bfloat16"] = "float32"
 
     @field_validator("temperatures", mode="plain")
     @classmethod

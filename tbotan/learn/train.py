@@ -338,6 +338,16 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def resolve_precision(asked: str, device: torch.device) -> str:
+    """``training.precision``: "auto" is bfloat16 on a GPU that has it and on a CPU with bf16 hardware, else
+    float32; the others are themselves."""
+    if asked != "auto":
+        return asked
+    if device.type == "cuda":
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    return "bfloat16" if device.type == "cpu" and cpu_has_bf16() else "float32"
+
+
 def pearson_a(pred: torch.Tensor, graph: Graph) -> float:
     """Pearson correlation of a node prediction with the graph's node target over its A particles."""
     a = graph.species == 0
@@ -758,13 +768,20 @@ def train(
             )
         train_graphs = [g.to(lay.device) for g in train_graphs]
         val_graphs = [g.to(lay.device) for g in val_graphs]
-        if spec.training.precision == "bfloat16" and lay.device.type == "cpu" and not cpu_has_bf16() and lay.rank == 0:
+        precision = resolve_precision(spec.training.precision, lay.device)
+        if lay.rank == 0 and spec.training.precision == "auto":
+            logger.info(f"training.precision auto: {precision} on {lay.device}")
+        if precision == "bfloat16" and lay.device.type == "cpu" and not cpu_has_bf16() and lay.rank == 0:
             logger.warning(
                 "training.precision is bfloat16 but this CPU has no bf16 hardware (AVX512-BF16 or AMX): torch "
-                "emulates it, slower than float32; set `training.precision: float32` here"
+                "emulates it, slower than float32; set `training.precision: float32` (or auto) here"
             )
         if lay.rank == 0:
             _ensure_models_group(record_spec(store_path, spec))
+        # the checkpoints record the precision the run used, so a resume on a machine that resolves auto otherwise
+        # is refused, naming it
+        spec = spec.model_copy(update={"training": spec.training.model_copy(update={"precision": precision})})
+        if lay.rank == 0:
             logger.info(
                 f"training {variant_name(spec, variant, lambda_g)} on T={temps}: {len(train_graphs)} train, "
                 f"{len(val_graphs)} validation graphs; seeds {seeds}; {lay.world} rank(s) on {lay.device}; "

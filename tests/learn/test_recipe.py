@@ -368,7 +368,7 @@ def test_bfloat16_and_message_units_train_and_resume_bit_identically(wide, tmp_p
         train(recipe(spec, precision="float32"), split, seeds=[0], epochs=spec.training.epochs + 1)
 
 
-def test_bfloat16_on_a_cpu_without_bf16_hardware_is_warned(wide, tmp_path, caplog, monkeypatch):  # noqa: F811
+def test_bfloat16_on_a_cpu_without_bf16_hardware_is_warned_and_auto_chooses(wide, tmp_path, caplog, monkeypatch):  # noqa: F811
     import logging
 
     import tbotan.learn.train as train_mod
@@ -382,3 +382,12 @@ def test_bfloat16_on_a_cpu_without_bf16_hardware_is_warned(wide, tmp_path, caplo
     caplog.clear()
     train(recipe(spec, precision="float32"), copy(original, tmp_path, "c.zarr"), seeds=[0], epochs=1)
     assert not any("bf16" in m for m in caplog.messages)
+    # auto: bfloat16 where the CPU has bf16 hardware, else float32; the checkpoint records what the run used
+    for hardware, expected in [(False, "float32"), (True, "bfloat16")]:
+        monkeypatch.setattr(train_mod, "cpu_has_bf16", lambda hardware=hardware: hardware)
+        store = copy(original, tmp_path, f"auto_{hardware}.zarr")
+        caplog.clear()
+        train(recipe(spec, precision="auto"), store, seeds=[0], epochs=1)
+        ck = load_checkpoint(model_dir(store, spec, "both", seed=0) / "last.pt")
+        assert ck["settings"]["precision"] == expected
+        assert f"training.precision auto: {expected}" in caplog.text and "no bf16 hardware" not in caplog.text
