@@ -769,6 +769,10 @@ def train(
         train_graphs = [g.to(lay.device) for g in train_graphs]
         val_graphs = [g.to(lay.device) for g in val_graphs]
         precision = resolve_precision(spec.training.precision, lay.device)
+        if lay.final_group is not None:  # rank 0's choice for every rank (a cluster's nodes may differ)
+            box = [precision]
+            dist.broadcast_object_list(box, src=0, group=lay.final_group)
+            precision = box[0]
         if lay.rank == 0 and spec.training.precision == "auto":
             logger.info(f"training.precision auto: {precision} on {lay.device}")
         if precision == "bfloat16" and lay.device.type == "cpu" and not cpu_has_bf16() and lay.rank == 0:
