@@ -13,16 +13,16 @@ The work of each stage follows from the spec alone (SPEC §2-§5, the pipeline's
   train       seeds x variants x lambda_g x epochs x training graphs graph steps, plus validation each epoch
 The rates are seconds per unit of work on one worker thread of the machine that calibrated: MD and FIRE as
 particle-steps per second, a context's creation, targets per particle-frame, a training graph step per edge x
-hidden^2 x message-passing step plus F(X, d) per pair (tbotan.learn.loss evaluates N^2 / 2 pairs below L = 25.7 and
-~N x 3000 beyond), torch.compile's one-off compilation and its speed-up, and bf16's speed-up of the network's part
-(``training.precision``; measured where the CPU has bf16 hardware or on a GPU, else 1). The wall time spreads the
-simulation's worker-seconds over the profile's task slots, bounded below by the longest chain (its segments run in
-turn), and the training over its ranks (seeds side by side). MD rates are per particle-step, measured at N = 1000.
-The FIRE quench's step count is the calibration's; it grows with N (to a mean force of 1e-3 from T = 0.8: 1500 steps
-at N = 1000, 4800 at 4096, benchmarks/scaling.py), so at large N the quench is underestimated (by ~3x at N = 4096;
-at the paper's scale FIRE is 14 of 28,600 worker-hours). No GPU rates are built in: on GPU nodes calibrate there
-(``tbotan plan --calibrate`` on a GPU node) and pass ``--rates``. The store size is an upper bound (uncompressed
-arrays; Zarr's compression gives ~0.7 of it for the quickstart)."""
+hidden^2 x message-passing step plus a fixed part (eager, and compiled) plus F(X, d) per pair (tbotan.learn.loss
+evaluates N^2 / 2 pairs below L = 25.7 and ~N x 3000 beyond), torch.compile's one-off compilation and its speed-up,
+and bf16's speed-up of the network's part (``training.precision``; measured where the CPU has bf16 hardware or on a
+GPU, else 1). The wall time spreads the simulation's worker-seconds over the profile's task slots, bounded below by
+the longest chain (its segments run in turn), and the training over its ranks (seeds side by side). MD rates are per
+particle-step, measured at N = 1000. The FIRE quench's step count is the calibration's; it grows with N (to a mean
+force of 1e-3 from T = 0.8: 1500 steps at N = 1000, 4800 at 4096, benchmarks/scaling.py), so at large N the quench
+is underestimated (by ~3x at N = 4096; at the paper's scale FIRE is 9 of 12,800 worker-hours). No GPU rates are
+built in: on GPU nodes calibrate there (``tbotan plan --calibrate`` on a GPU node) and pass ``--rates``. The store
+size is an upper bound (uncompressed arrays; Zarr's compression gives ~0.7 of it for the quickstart)."""
 
 from __future__ import annotations
 
@@ -77,6 +77,7 @@ class Rates:
     compile_s: float  # the first compiled step's extra time
     rss_base_mb: float  # a worker's memory before any system
     bf16_speedup: float = 1.0  # compiled float32 / compiled bf16 step (training.precision); 1.0 without bf16 hardware
+    train_s_per_step_compiled: float = 0.0  # the fixed part of a compiled step (0: as eager, older rate files)
     machine: str = ""
     measured: str = ""
     gpu: str = ""  # the GPU the training step was timed on (and OpenMM's platform there), "" for a CPU
@@ -210,18 +211,20 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
     f_rate = (time.perf_counter() - start) / 3 / (n * n / 2)
     try:
         first, compiled_step = step_time("on")
-        speedup = per_unit * units / max(compiled_step - overhead, 1e-9)  # compilation speeds up the network part
+        _, small_compiled = step_time("on", 16, 2, repeats=5)  # compilation shrinks the fixed part too
+        overhead_c = min(max(small_compiled - per_unit * small_units / (eager / compiled_step), 0.0), overhead)
+        speedup = per_unit * units / max(compiled_step - overhead_c, 1e-9)  # and speeds up the network part
         compile_s = max(first - compiled_step, 0.0)
     except Exception as e:  # no compiler here: plan eager
         log(f"torch.compile unavailable ({type(e).__name__}); planning compiled training as eager")
-        speedup, compile_s = 1.0, 0.0
+        speedup, compile_s, overhead_c = 1.0, 0.0, overhead
     bf16_speedup = 1.0
     if device == "cuda" or cpu_has_bf16():
         log("a training step in bf16 (training.precision)")
         mode = "on" if compile_s > 0 else "off"
-        fp32 = compiled_step if compile_s > 0 else eager
+        fp32, fixed = (compiled_step, overhead_c) if compile_s > 0 else (eager, overhead)
         bf16 = step_time(mode, precision="bfloat16")[1]
-        bf16_speedup = max(fp32 - overhead, 1e-9) / max(bf16 - overhead, 1e-9)
+        bf16_speedup = max(fp32 - fixed, 1e-9) / max(bf16 - fixed, 1e-9)
     rates = Rates(
         md_particle_steps_per_s=md_rate,
         context_s=context_s,
@@ -230,6 +233,7 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
         reduce_s_per_particle_frame=reduce_rate,
         train_s_per_edge_unit=per_unit,
         train_s_per_step=overhead,
+        train_s_per_step_compiled=overhead_c,
         train_start_s=start_s,
         f_s_per_pair=f_rate,
         compiled_speedup=speedup,
@@ -384,7 +388,10 @@ def plan(spec, profile=None, rates: Rates | None = None, workers: int | None = N
     edge_unit = tr["edges"] * tr["hidden"] ** 2 * tr["message_passing_steps"] * rates.train_s_per_edge_unit
     speed = rates.compiled_speedup if tr["compile"] else 1.0
     speed *= rates.bf16_speedup if tr["precision"] in ("bfloat16", "auto") else 1.0  # auto: 1 where no bf16
-    step = edge_unit / speed + pairs_evaluated(n, spec.density) * rates.f_s_per_pair + rates.train_s_per_step
+    fixed = (
+        rates.train_s_per_step_compiled if tr["compile"] and rates.train_s_per_step_compiled else rates.train_s_per_step
+    )
+    step = edge_unit / speed + pairs_evaluated(n, spec.density) * rates.f_s_per_pair + fixed
     ranks, threads, ranks_where = _training_ranks(profile, spec.training.seeds)
     per_run = (tr["graph_steps_per_run"] + tr["validation_graphs_per_run"] / 3) * step / threads
     per_run += rates.train_start_s + (rates.compile_s if tr["compile"] else 0.0)

@@ -63,6 +63,12 @@ def test_the_work_is_counted_from_the_spec():
     auto = spec.model_copy(update={"training": spec.training.model_copy(update={"precision": "auto"})})
     assert plan.plan(auto, None, fast, workers=2)["worker_seconds"]["train"] == pytest.approx(2 * per_seed16)
     assert plan.plan(auto, None, RATES, workers=2)["worker_seconds"]["train"] == pytest.approx(2 * per_seed)
+    # a compiled run's step has the compiled fixed part, where the rates have one
+    compiled = spec.model_copy(update={"training": spec.training.model_copy(update={"compile": "on"})})
+    fixed_c = dataclasses.replace(RATES, train_s_per_step_compiled=0.02)
+    step_c = plan.EDGES_PER_PARTICLE * n * 16**2 * 2 * 6e-10 / 1.5 + n * n / 2 * 5e-8 + 0.02
+    per_seed_c = (4 * 1 + 4 * 1 / 3) * step_c / threads + 3.0 + 40.0
+    assert plan.plan(compiled, None, fixed_c, workers=2)["worker_seconds"]["train"] == pytest.approx(2 * per_seed_c)
     # the store: K x n_t x N x 3 float32 replica positions and the rest, for 6 configurations
     assert p["store_bytes"] > 6 * 2 * n * 3 * 4
 
@@ -127,4 +133,6 @@ def test_the_reference_rates_ship_with_the_package():
 def test_calibrate_measures_every_rate(tmp_path):
     r = plan.calibrate(tmp_path / "rates.json", log=lambda line: None)
     assert plan.load_rates(tmp_path / "rates.json") == r
-    assert all(v > 0 for k, v in r.to_json().items() if k not in ("machine", "measured", "gpu", "compile_s"))
+    fixed_ok = 0 <= r.train_s_per_step_compiled <= r.train_s_per_step  # compilation shrinks the fixed part, if at all
+    skip = ("machine", "measured", "gpu", "compile_s", "train_s_per_step_compiled")
+    assert fixed_ok and all(v > 0 for k, v in r.to_json().items() if k not in skip)
