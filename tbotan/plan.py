@@ -77,7 +77,7 @@ class Rates:
     compile_s: float  # the first compiled step's extra time
     rss_base_mb: float  # a worker's memory before any system
     bf16_speedup: float = 1.0  # compiled float32 / compiled bf16 step (training.precision); 1.0 without bf16 hardware
-    train_s_per_step_compiled: float = 0.0  # the fixed part of a compiled step (0: as eager, older rate files)
+    train_s_per_step_compiled: float | None = None  # the fixed part of a compiled step (None: as eager; older files)
     machine: str = ""
     measured: str = ""
     gpu: str = ""  # the GPU the training step was timed on (and OpenMM's platform there), "" for a CPU
@@ -388,9 +388,8 @@ def plan(spec, profile=None, rates: Rates | None = None, workers: int | None = N
     edge_unit = tr["edges"] * tr["hidden"] ** 2 * tr["message_passing_steps"] * rates.train_s_per_edge_unit
     speed = rates.compiled_speedup if tr["compile"] else 1.0
     speed *= rates.bf16_speedup if tr["precision"] in ("bfloat16", "auto") else 1.0  # auto: 1 where no bf16
-    fixed = (
-        rates.train_s_per_step_compiled if tr["compile"] and rates.train_s_per_step_compiled else rates.train_s_per_step
-    )
+    compiled_fixed = rates.train_s_per_step_compiled
+    fixed = compiled_fixed if tr["compile"] and compiled_fixed is not None else rates.train_s_per_step
     step = edge_unit / speed + pairs_evaluated(n, spec.density) * rates.f_s_per_pair + fixed
     ranks, threads, ranks_where = _training_ranks(profile, spec.training.seeds)
     per_run = (tr["graph_steps_per_run"] + tr["validation_graphs_per_run"] / 3) * step / threads

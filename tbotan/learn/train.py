@@ -782,15 +782,14 @@ def train(
             )
         if lay.rank == 0:
             _ensure_models_group(record_spec(store_path, spec))
-        # the checkpoints record the precision the run used, so a resume on a machine that resolves auto otherwise
-        # is refused, naming it
-        spec = spec.model_copy(update={"training": spec.training.model_copy(update={"precision": precision})})
-        if lay.rank == 0:
             logger.info(
                 f"training {variant_name(spec, variant, lambda_g)} on T={temps}: {len(train_graphs)} train, "
                 f"{len(val_graphs)} validation graphs; seeds {seeds}; {lay.world} rank(s) on {lay.device}; "
                 f"{epochs} epochs, switch at {spec.training.switch_epoch}"
             )
+        # the checkpoints record the precision the run used, so a resume on a machine that resolves auto otherwise
+        # is refused, naming it (the store keeps the spec as written)
+        spec = spec.model_copy(update={"training": spec.training.model_copy(update={"precision": precision})})
         results, failures = {}, {}
         for seed, group, ranks in _assign(seeds, lay):
             try:
