@@ -11,6 +11,8 @@ extended until it has).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from .. import core
@@ -73,13 +75,34 @@ def crossing_time(times: np.ndarray, fs: np.ndarray, level: float = np.exp(-1.0)
     return float(np.exp(np.log(t0) + w * (np.log(t1) - np.log(t0))))
 
 
+def statistical_inefficiency(series: np.ndarray) -> float:
+    """g = 1 + 2 sum_t (1 - t/n) C(t): how many successive samples of a correlated series count as one
+    independent one (pymbar's ``timeseries.statistical_inefficiency``, Chodera et al. 2007; at least 1)."""
+    logging.getLogger("pymbar").setLevel(logging.ERROR)  # its import warns about JAX and about long timescales
+    from pymbar import timeseries
+
+    x = np.asarray(series, dtype=np.float64)
+    if len(x) < 3 or np.ptp(x) == 0:
+        return 1.0
+    return max(1.0, float(timeseries.statistical_inefficiency(x)))
+
+
 def energy_plateau(energies: np.ndarray, blocks: int = 4) -> dict:
-    """Compare the means of the last two blocks of an energy trace: drift and its standard error."""
-    parts = np.array_split(np.asarray(energies), blocks)
+    """Compare the means of the last two of ``blocks`` blocks of an energy trace: their difference (drift) and its
+    standard error sqrt(g s^2 (1/n_a + 1/n_b)). The fluctuations s^2 and the statistical inefficiency g are those of
+    the two blocks together less one straight line fitted through them, so that a drift, which is what is tested,
+    does not count as noise, while fluctuations slower than a block still do. Successive energies of an MD trace
+    are correlated: taken as independent (g = 1) the error is several times too small, and a stationary trace
+    reads as drifting. A plateau: |drift| <= 4 standard errors (+ 1e-3 for traces with almost no noise)."""
+    parts = np.array_split(np.asarray(energies, dtype=np.float64), blocks)
     a, b = parts[-2], parts[-1]
+    both = np.concatenate([a, b])
+    t = np.arange(len(both))
+    residual = both - np.polyval(np.polyfit(t, both, 1), t) if len(both) >= 3 else both - both.mean()
+    g = statistical_inefficiency(residual)
     drift = float(b.mean() - a.mean())
-    err = float(np.sqrt(a.var() / max(len(a), 1) + b.var() / max(len(b), 1)))
-    return {"drift": drift, "stderr": err, "plateau": abs(drift) <= 4 * err + 1e-3}
+    err = float(np.sqrt(g * residual.var() * (1 / max(len(a), 1) + 1 / max(len(b), 1))))
+    return {"drift": drift, "stderr": err, "inefficiency": g, "plateau": abs(drift) <= 4 * err + 1e-3}
 
 
 def production_frames(

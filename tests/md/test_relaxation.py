@@ -44,6 +44,52 @@ def test_crossing_time_of_an_exponential():
     assert np.isnan(relaxation.crossing_time(t, np.ones_like(t)))
 
 
+def _ar1(rng, n, phi):
+    """A stationary AR(1) series of unit variance: x_i = phi x_(i-1) + noise, statistical inefficiency
+    (1 + phi) / (1 - phi)."""
+    x = np.empty(n)
+    x[0] = rng.normal() / np.sqrt(1 - phi**2)
+    noise = rng.normal(size=n)
+    for i in range(1, n):
+        x[i] = phi * x[i - 1] + noise[i]
+    return x * np.sqrt(1 - phi**2)
+
+
+def test_statistical_inefficiency_of_a_correlated_series(rng):
+    phi = 0.8
+    g = relaxation.statistical_inefficiency(_ar1(rng, 200_000, phi))
+    assert g == pytest.approx((1 + phi) / (1 - phi), rel=0.15)
+    assert relaxation.statistical_inefficiency(rng.normal(size=20_000)) == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_stationary_correlated_energy_trace_is_a_plateau():
+    """200 stationary traces with correlated samples (g = 9, 100 samples a block): none reads as drifting, where an
+    error that takes the samples as independent flags a fifth of them."""
+    rng = np.random.default_rng(11)
+    traces = [-5.0 + 0.05 * _ar1(rng, 400, 0.8) for _ in range(200)]
+    flagged = sum(not relaxation.energy_plateau(e)["plateau"] for e in traces)
+    naive = 0
+    for e in traces:
+        a, b = np.array_split(e, 4)[-2:]
+        naive += abs(b.mean() - a.mean()) > 4 * np.sqrt(a.var() / len(a) + b.var() / len(b)) + 1e-3
+    assert flagged <= 2
+    assert naive >= 20  # the check this replaces
+
+
+def test_an_energy_trace_still_relaxing_is_not_a_plateau():
+    """The same noise plus an exponential approach whose last two blocks differ by 8 true standard errors."""
+    rng = np.random.default_rng(12)
+    n, phi = 400, 0.8
+    true_err = 0.05 * np.sqrt((1 + phi) / (1 - phi) * 2 / (n / 4))
+    approach = np.exp(-np.arange(n) / (n / 2))
+    a, b = np.array_split(approach, 4)[-2:]
+    approach *= 8 * true_err / (a.mean() - b.mean())
+    flagged = sum(
+        not relaxation.energy_plateau(-5.0 + 0.05 * _ar1(rng, n, phi) + approach)["plateau"] for _ in range(200)
+    )
+    assert flagged >= 180
+
+
 def test_sq_peak_of_the_liquid_is_near_7_25():
     types, x, box = liquid(1000, 0.8, duration=5.0)
     q, s = relaxation.structure_factor(x[types == 0], box, q_max=10.0)
