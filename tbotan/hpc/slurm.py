@@ -9,13 +9,16 @@ once the data exist. The job script (kept as ``<store>.logs/train-job.sh``, outp
     #SBATCH --nodes=.. --ntasks-per-node=.. --cpus-per-task=.. [--gpus-per-task=..] --mem=.. -t .. [-p ..] [-A ..]
     <prologue lines: module load ..., source venv/bin/activate>
     export MASTER_ADDR=<first node of the job> MASTER_PORT=<from the job id> OMP_NUM_THREADS=<cpus per task>
-    srun python -m tbotan train SPEC --store STORE       # one torch.distributed rank per task (nccl/gloo)
-    srun python -m tbotan evaluate SPEC --store STORE
+    srun --cpus-per-task="$SLURM_CPUS_PER_TASK" python -m tbotan train SPEC --store STORE  # a rank per task
+    srun --cpus-per-task="$SLURM_CPUS_PER_TASK" python -m tbotan evaluate SPEC --store STORE
     python -m tbotan report --store STORE
 
 torch.distributed reads the ranks from SLURM (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID; tbotan.learn.distributed),
-so the same script runs on one node or many. Every stage resumes, so a job that dies (walltime, node failure)
-is simply submitted again (rerun pipeline.sh, or ``sbatch <store>.logs/train-job.sh``).
+so the same script runs on one node or many. With ``--gpus-per-task=1`` each rank sees only its own GPU
+(CUDA_VISIBLE_DEVICES per task) and takes cuda:0 (``LOCAL_RANK % torch.cuda.device_count()``); the tasks run on nccl.
+srun is given ``--cpus-per-task`` again: since Slurm 22.05 it no longer inherits sbatch's. Every stage resumes, so a
+job that dies (walltime, node failure) is simply submitted again (rerun pipeline.sh, or
+``sbatch <store>.logs/train-job.sh``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ from ..errors import ProfileError, TbotanError
 from .cluster import SlurmProfile, load_profile, logs_path
 
 logger = logging.getLogger(__name__)
+
+
+# Slurm >= 22.05 no longer hands sbatch's --cpus-per-task to srun (each rank would get one CPU): ask it again
+SRUN = 'srun --kill-on-bad-exit=1 --cpus-per-task="$SLURM_CPUS_PER_TASK"'
 
 
 def job_script(spec_path, store_path, profile: SlurmProfile, python: str | None = None) -> str:
@@ -66,8 +73,8 @@ def job_script(spec_path, store_path, profile: SlurmProfile, python: str | None 
         'export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"',
         'echo "tbotan training job $SLURM_JOB_ID: $SLURM_NTASKS ranks on $SLURM_JOB_NODELIST, '
         'rendezvous $MASTER_ADDR:$MASTER_PORT"',
-        f"srun --kill-on-bad-exit=1 {py} -m tbotan train {spec} --store {st}",
-        f"srun --kill-on-bad-exit=1 {py} -m tbotan evaluate {spec} --store {st}",
+        f"{SRUN} {py} -m tbotan train {spec} --store {st}",
+        f"{SRUN} {py} -m tbotan evaluate {spec} --store {st}",
         f"{py} -m tbotan report --store {st}",
         "",
     ]

@@ -42,12 +42,30 @@ def wants_cuda(device) -> bool:
     return torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
 
 
+def local_cuda_index(local_rank: int, count: int) -> int:
+    """The CUDA device (an index among this process's visible ones) of the rank ``local_rank`` on its node.
+
+    torchrun on a node shows every rank all the node's GPUs: rank k takes cuda:k. ``srun --gpus-per-task=1`` shows
+    each rank only its own GPU (CUDA_VISIBLE_DEVICES per task), so every rank takes cuda:0; in general
+    ``local_rank % count``."""
+    if count < 1:
+        raise ValueError(f"no CUDA device visible to local rank {local_rank}")
+    return local_rank % count
+
+
+def rank_cuda_index(count: int | None = None) -> int:
+    """This rank's CUDA device from LOCAL_RANK (filled from SLURM_LOCALID by ``launched``) among ``count`` visible
+    GPUs (default: torch.cuda.device_count())."""
+    count = torch.cuda.device_count() if count is None else count
+    return local_cuda_index(int(os.environ.get("LOCAL_RANK", "0")), count)
+
+
 def init(device=None) -> bool:
     """init_process_group (nccl with CUDA, else gloo) when launched by torchrun/srun; True if it did."""
     if dist.is_initialized() or not launched():
         return False
     if wants_cuda(device):
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(rank_cuda_index())
     dist.init_process_group("nccl" if wants_cuda(device) else "gloo")
     return True
 
@@ -68,10 +86,9 @@ def setup(device=None) -> Layout:
     lay = Layout()
     cuda = wants_cuda(device)
     if dist.is_initialized() or launched():
-        local = int(os.environ.get("LOCAL_RANK", "0"))
         lay.initialized_here = init(device)
         lay.rank, lay.world = dist.get_rank(), dist.get_world_size()
-        lay.device = torch.device(f"cuda:{local}") if cuda else torch.device("cpu")
+        lay.device = torch.device("cuda", rank_cuda_index()) if cuda else torch.device("cpu")
         if lay.world > 1:
             lay.final_group = dist.new_group(backend="gloo", timeout=datetime.timedelta(days=30))
     else:

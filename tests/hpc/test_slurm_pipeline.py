@@ -34,10 +34,16 @@ def test_training_job_script_follows_the_profile(tmp_path):
         "#SBATCH --mem=64GB",
         "#SBATCH --time=24:00:00",
         f"#SBATCH --output={tmp_path}/s.zarr.logs/train-%j.out",
-        f"srun --kill-on-bad-exit=1 /venv/bin/python -m tbotan train {CI_SPEC} --store {tmp_path}/s.zarr",
+        # srun does not inherit sbatch's --cpus-per-task since Slurm 22.05: each srun line asks it again
+        'srun --kill-on-bad-exit=1 --cpus-per-task="$SLURM_CPUS_PER_TASK" /venv/bin/python -m tbotan train '
+        f"{CI_SPEC} --store {tmp_path}/s.zarr",
+        'srun --kill-on-bad-exit=1 --cpus-per-task="$SLURM_CPUS_PER_TASK" /venv/bin/python -m tbotan evaluate '
+        f"{CI_SPEC} --store {tmp_path}/s.zarr",
         f"/venv/bin/python -m tbotan report --store {tmp_path}/s.zarr",
     ):
         assert line in text.splitlines(), line
+    sruns = [line for line in text.splitlines() if line.startswith("srun ")]
+    assert len(sruns) == 2 and all('--cpus-per-task="$SLURM_CPUS_PER_TASK"' in line for line in sruns)
     assert "--gpus-per-task" not in job_script(CI_SPEC, tmp_path / "s.zarr", load_profile(PROFILE))
 
 
