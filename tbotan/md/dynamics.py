@@ -28,7 +28,9 @@ reused one would make a replica's noise depend on the replicas that worker ran b
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,38 +112,40 @@ def dynamics_context(types, box, positions, velocities, temperature, dt, seed, d
     return context, integ
 
 
-_REUSED: OrderedDict = OrderedDict()  # this process's NVE contexts, most recently used last
-REUSED_MAX = 4  # contexts kept per process (a worker meets one N and a few temperatures)
+_POOL: OrderedDict = OrderedDict()  # this process's idle NVE contexts, most recently returned last
+_POOL_LOCK = threading.Lock()  # a worker runs several tasks at once, each in a thread of this process
+POOL_MAX = 4  # idle contexts kept per process (a worker meets one N and a few temperatures)
 
 
-def replica_context(types, box, positions, velocities, temperature, dt, seed, dynamics=None, platform=None, reuse=None):
-    """``dynamics_context``, with NVE contexts reused across calls in this process where ``reuse`` (default: on
-    a GPU platform; the module doc says why only there, and only NVE)."""
+@contextmanager
+def replica_context(
+    types, box, positions, velocities, temperature, dt, seed, dynamics=None, platform=None, reuse: bool = False
+):
+    """``dynamics_context`` for the block; with ``reuse`` (NVE only) a context of this process is borrowed and
+    returned after the block, so no two tasks ever hold one context at once. A block that raises discards it
+    (its state is not to be trusted). Off by default: a reused context does not repeat a fresh one's trajectory
+    on OpenCL (module doc)."""
     kind = dict(dynamics or {"kind": "nve"})["kind"]
-    if reuse is None:
-        reuse = engine.choose_platform("mixed", name=platform).name not in ("CPU", "Reference")
     if kind != "nve" or not reuse:
-        return dynamics_context(types, box, positions, velocities, temperature, dt, seed, dynamics, platform)
+        yield dynamics_context(types, box, positions, velocities, temperature, dt, seed, dynamics, platform)
+        return
     types = np.asarray(types)
     key = (types.tobytes(), float(box), float(dt), platform)
-    if key in _REUSED:
-        context, integ = _REUSED.pop(key)
+    with _POOL_LOCK:
+        borrowed = _POOL.pop(key, None)
+    if borrowed is None:
+        borrowed = dynamics_context(types, box, positions, velocities, temperature, dt, seed, None, platform)
+    else:
+        context = borrowed[0]
         context.setPositions(np.ascontiguousarray(positions, dtype=np.float64))
         context.setVelocities(np.ascontiguousarray(velocities, dtype=np.float64))
         context.setTime(0.0)
         context.setStepCount(0)
-    else:
-        context, integ = dynamics_context(types, box, positions, velocities, temperature, dt, seed, None, platform)
-    _REUSED[key] = (context, integ)
-    while len(_REUSED) > REUSED_MAX:
-        _REUSED.popitem(last=False)
-    return context, integ
-
-
-def _forget(context) -> None:
-    """Drop ``context`` from the reused ones (after a failure in it: its state is not to be trusted)."""
-    for key in [k for k, (c, _) in _REUSED.items() if c is context]:
-        del _REUSED[key]
+    yield borrowed
+    with _POOL_LOCK:
+        _POOL[key] = borrowed
+        while len(_POOL) > POOL_MAX:
+            _POOL.popitem(last=False)
 
 
 OVERLAP = 0.6  # sigma_AA: a start with a pair closer than this is not relaxed yet (the KA liquid's nearest is ~0.9)
@@ -274,18 +278,20 @@ def run_replica(
     platform: str | None = None,
     label: str = "replica",
     dynamics: dict | None = None,
-    reuse: bool | None = None,
+    reuse: bool = False,
 ) -> Replica:
     """One iso-configurational run from ``positions`` with velocities drawn from ``seed`` (which also seeds a
     thermostat's noise), with ``dynamics`` (a mapping: ``kind`` and its parameters; None: NVE); ``reuse``: this
     process's context (``replica_context``)."""
     steps = observation_steps(times, dt)
     v0 = maxwell_boltzmann(len(types), temperature, seed)
-    context, integrator = replica_context(types, box, positions, v0, temperature, dt, seed, dynamics, platform, reuse)
-    try:
+    n = len(types)
+    with replica_context(types, box, positions, v0, temperature, dt, seed, dynamics, platform, reuse) as (
+        context,
+        integrator,
+    ):
         s = engine.read_state(context, energy=True)
         _check(s, label)
-        n = len(types)
         energy = [(s["potential_energy"] + s["kinetic_energy"]) / n]
         frames, done = [], 0
         for target in steps:
@@ -296,9 +302,6 @@ def run_replica(
             _check(s, f"{label} at t={done * dt:g}")
             frames.append(s["positions"])
             energy.append((s["potential_energy"] + s["kinetic_energy"]) / n)
-    except BaseException:
-        _forget(context)
-        raise
     return Replica(
         seed=int(seed),
         times=steps * dt,

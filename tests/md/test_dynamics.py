@@ -1,5 +1,7 @@
 """Iso-configurational runs: velocities, determinism, NVE energy conservation, unwrapped positions."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -41,28 +43,45 @@ def test_same_seed_same_trajectory_and_nve_conserves_energy(liquid_500):
 
 
 def test_a_reused_context_starts_the_trajectory_of_a_fresh_one(liquid_500):
-    """With ``reuse`` (the default on GPUs only) NVE replicas reuse this process's context: a start after a run
-    from another configuration follows a fresh context's trajectory (to float rounding: 1e-7 after 10 steps on
-    the CPU platform, which is why the CPU does not reuse); a context that failed is dropped. By default (CPU)
-    nothing is kept and the frames are a fresh context's bit for bit."""
+    """With ``reuse`` (off by default) NVE replicas borrow this process's context: a start after a run from another
+    configuration follows a fresh context's trajectory (to float rounding); a context that failed is dropped. By
+    default nothing is kept and the frames are a fresh context's bit for bit."""
     types, x, box = liquid_500
     times = [0.05, 0.5]
     other = dynamics.run_replica(types, x, box, 0.8, times, seed=5).positions[-1]
-    dynamics._REUSED.clear()
+    dynamics._POOL.clear()
     fresh = dynamics.run_replica(types, other, box, 0.8, times, seed=9)
-    assert not dynamics._REUSED  # the CPU platform: a fresh context each time
+    assert not dynamics._POOL  # the default: a fresh context each time
     dynamics.run_replica(types, x, box, 0.8, times, seed=5, reuse=True)
-    context = next(iter(dynamics._REUSED.values()))[0]
+    context = next(iter(dynamics._POOL.values()))[0]
     again = dynamics.run_replica(types, other, box, 0.8, times, seed=9, reuse=True)
-    assert next(iter(dynamics._REUSED.values()))[0] is context and len(dynamics._REUSED) == 1
+    assert next(iter(dynamics._POOL.values()))[0] is context and len(dynamics._POOL) == 1
     assert np.abs(again.positions[0] - fresh.positions[0]).max() < 1e-5
     assert np.abs(again.energy - fresh.energy).max() < 1e-4
     broken = x.copy()
     broken[1] = broken[0] + np.array([0.05, 0.0, 0.0])
     with pytest.raises(dynamics.BlowUp):
         dynamics.run_replica(types, broken, box, 0.8, [1.0], seed=1, reuse=True)
-    assert not dynamics._REUSED  # a context that failed is not reused
+    assert not dynamics._POOL  # a context that failed is not reused
     assert np.array_equal(dynamics.run_replica(types, other, box, 0.8, times, seed=9).positions, fresh.positions)
+
+
+def test_no_context_is_used_by_two_tasks_at_once(liquid_500):
+    """A worker with 2 threads runs 2 replicas at once, each with ``reuse``: each borrows a context of its own
+    (the pool once handed one context to both: one thread hung in getState, or the two runs mixed), and each
+    ends where a fresh context's run ends."""
+    types, x, box = liquid_500
+    times = [0.1, 0.5]
+    dynamics._POOL.clear()
+    dynamics.run_replica(types, x, box, 0.8, times, seed=3, reuse=True)  # a context in the pool to share
+    fresh = {s: dynamics.run_replica(types, x, box, 0.8, times, seed=s).positions for s in (11, 12, 13, 14)}
+    with ThreadPoolExecutor(2) as pool:
+        runs = {s: pool.submit(dynamics.run_replica, types, x, box, 0.8, times, seed=s, reuse=True) for s in fresh}
+        done = {s: f.result(timeout=120).positions for s, f in runs.items()}
+    for s in fresh:
+        assert np.abs(done[s] - fresh[s]).max() < 1e-4, s
+    assert 1 <= len(dynamics._POOL) <= dynamics.POOL_MAX
+    dynamics._POOL.clear()
 
 
 def test_a_random_start_has_no_overlapping_pair():
