@@ -471,7 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--platform",
         default=None,
-        help="double-precision OpenMM platform (default: CUDA if present, else CPU then Reference)",
+        choices=["CPU", "CUDA", "HIP", "OpenCL", "Reference"],
+        help="platform of the bulk of the quench (CUDA, HIP, OpenCL in double; CPU in single); the end and the "
+        "residual are always Reference's (default: auto: CUDA, HIP, OpenCL on a GPU, else CPU)",
     )
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_quench)
@@ -483,7 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--N", type=int, required=True, help="number of particles (80%% A)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--dt", type=float, default=0.005, help="MD time step (reduced units)")
-    s.add_argument("--platform", default=None, help="OpenMM platform for MD (default: CUDA if present, else CPU)")
+    s.add_argument(
+        "--platform",
+        default=None,
+        choices=["CPU", "CUDA", "HIP", "OpenCL"],
+        help="OpenMM platform for MD (default: auto: CUDA, HIP, OpenCL on a GPU, else CPU)",
+    )
     s.add_argument(
         "--dynamics", default="nve", help="the production run's dynamics: nve, nose-hoover or langevin (as in a spec)"
     )

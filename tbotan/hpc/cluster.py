@@ -5,6 +5,11 @@ SLURM job, adaptive between min_jobs and max_jobs | mpi  dask-mpi inside one all
 
     with open_cluster(load_profile("hpc/slurm-cpu.yaml"), logs=Path(f"{store}.logs")) as client: ...
 
+Every worker resolves the profile's ``platform`` when it starts (tbotan.hpc.md_platform): ``auto`` is
+CUDA, then HIP, then OpenCL on a GPU, else the CPU platform; a platform asked for that a worker does not have
+stops the run at once with the package to install. A worker that sees several GPUs takes the one of its position
+among its job's (or LocalCluster's) processes; one that sees one GPU leaves the choice to the platform.
+
 Every worker gets OPENMM_CPU_THREADS=1: a worker runs as many tasks at once as it has threads, each an
 OpenMM context on one thread, so the cores are used without oversubscription and every run is
 bit-reproducible (several threads per context are not; docs/physics.md).
@@ -32,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from ..errors import ProfileError
+from . import md_platform
 
 
 def logs_path(store: str | os.PathLike) -> Path:
@@ -48,6 +54,7 @@ def _cpu_count() -> int:
 
 class _Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    platform: Literal["auto", "CUDA", "HIP", "OpenCL", "CPU"] = "auto"  # the MD platform of every worker
     dashboard_address: Union[str, int, None] = ":8787"  # a random port if this one is busy
     worker_timeout: float = Field(900.0, gt=0)  # s without any worker (e.g. jobs pending) before giving up
 
@@ -266,8 +273,15 @@ def open_cluster(
 
             with contextlib.suppress(TimeoutError):  # a slow start is reported by describe() and worker_timeout
                 client.wait_for_workers(MPI.COMM_WORLD.Get_size() - 2, timeout=profile.worker_timeout or 60)
+        platforms = md_platform.check(client, profile)
         if verbose:
             print(f"tbotan: dask {describe(client)}", file=sys.stderr, flush=True)
+            used = sorted({v["TBOTAN_PLATFORM"] for v in platforms.values()})
+            print(
+                f"tbotan: MD platform {', '.join(used) or profile.platform} (profile: {profile.platform})",
+                file=sys.stderr,
+                flush=True,
+            )
         yield client
 
 
@@ -295,12 +309,28 @@ def _check_slurm(profile: SlurmProfile) -> None:
             )
 
 
-MPS_PROLOGUE = [  # one CUDA MPS control daemon per worker job, its pipes private to the job, stopped at its end
-    'export CUDA_MPS_PIPE_DIRECTORY="${TMPDIR:-/tmp}/tbotan-mps-${SLURM_JOB_ID:-$$}/pipe"',
-    'export CUDA_MPS_LOG_DIRECTORY="${TMPDIR:-/tmp}/tbotan-mps-${SLURM_JOB_ID:-$$}/log"',
+# One CUDA MPS control daemon per worker job, so that the job's worker processes share its GPU at once; its pipe and
+# log folders are private to the job. At the job's end (EXIT trap) the daemon is told to quit and the folders are
+# removed. Without nvidia-cuda-mps-control on PATH, or if the daemon does not start, one warning line goes to the
+# job's stderr and the workers run anyway, sharing the GPU time-sliced (slower). tests/hpc/test_slurm_gpus.py runs
+# these lines with bash.
+MPS_PROLOGUE = [
+    'TBOTAN_MPS_DIR="${TMPDIR:-/tmp}/tbotan-mps-${SLURM_JOB_ID:-$$}"',
+    'export CUDA_MPS_PIPE_DIRECTORY="$TBOTAN_MPS_DIR/pipe" CUDA_MPS_LOG_DIRECTORY="$TBOTAN_MPS_DIR/log"',
     'mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"',
+    'trap \'[ -z "${TBOTAN_MPS_ON:-}" ] || echo quit | nvidia-cuda-mps-control; rm -rf "$TBOTAN_MPS_DIR"\' EXIT',
+    "tbotan_mps_start() {",  # the daemon's start: a function, called as an `if` condition (set -e safe)
     "nvidia-cuda-mps-control -d",
-    "trap 'echo quit | nvidia-cuda-mps-control' EXIT",
+    "}",
+    "if ! command -v nvidia-cuda-mps-control >/dev/null 2>&1; then",
+    '    echo "tbotan: warning: nvidia-cuda-mps-control is not on PATH, so no CUDA MPS: the worker processes of'
+    ' this job share its GPU time-sliced, one at a time (slower)" >&2',
+    "elif tbotan_mps_start; then",
+    "    TBOTAN_MPS_ON=1",
+    "else",
+    '    echo "tbotan: warning: nvidia-cuda-mps-control -d failed (status $?), so no CUDA MPS: the worker processes'
+    ' of this job share its GPU time-sliced, one at a time (slower)" >&2',
+    "fi",
 ]
 
 

@@ -16,14 +16,13 @@ Two kinds of run (docs/physics.md, docs/tau_alpha.md say why):
   The thermostat's random numbers are seeded from the same recorded seed, so one seed gives one
   trajectory (bit-identical on the CPU platform with DeterministicForces, the default here).
 
-On a GPU a worker reuses one context per (N, box, dt, platform) for its NVE replicas (``replica_context``): on
-CUDA a context costs seconds to create, a replica at T = 0.80 a fraction of a second. On the CPU platform every
-replica gets a fresh context (8 ms at N = 1000): a reused one starts the same trajectory but not bit for bit
-(9e-8 after 10 steps, measured: the platform's internal particle order, hence its force summation order, depends
-on what ran before), and bit-identical replicas are what makes a resumed store equal an uninterrupted one.
-Whether a reused CUDA context is bit-identical was not measured (no GPU here). Thermostatted replicas get a
-context each on every platform: OpenMM seeds an integrator's random stream when its context is created, so a
-reused one would make a replica's noise depend on the replicas that worker ran before it.
+Every replica gets a fresh context by default. ``reuse=True`` (NVE only) lets a worker's tasks borrow contexts from a
+per-process pool instead, each context held by one task at a time (a worker runs several tasks at once, in
+threads). Measured at N = 500, T = 0.8, after 200 steps: on the CPU platform a borrowed context repeats a fresh one's
+trajectory bit for bit; on OpenCL it leaves it by 1e-5 (the platform keeps its atom order from earlier runs, and
+``Context.reinitialize`` does not reset it), so a replica would depend on what its worker ran before, and a resumed
+store would not equal an uninterrupted one. A fresh OpenCL context costs 0.11 s there against 0.8 s for 1000 steps.
+Thermostatted replicas never reuse: OpenMM seeds an integrator's random stream when its context is created.
 """
 
 from __future__ import annotations
@@ -156,12 +155,14 @@ def random_configuration(types: np.ndarray, box: float, seed: int, platform: str
 
     The minimiser can stop with a pair still almost on top of each other (its single-precision energy of r^-12
     at r ~ 0.05 overflows its line search: seen at N = 4096, seed 1); then one particle of each pair closer than
-    OVERLAP is moved to a new random place and the minimiser runs again, up to 20 times."""
+    OVERLAP is moved to a new random place and the minimiser runs again, up to 20 times. It runs on the CPU
+    platform whatever ``platform`` says (kept for callers): on OpenCL through POCL the minimiser segfaults, and
+    a start only seeds an equilibration."""
     from scipy.spatial import cKDTree
 
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, box, size=(len(types), 3))
-    context = engine.md_context(types, box, openmm.VerletIntegrator(0.001), x, platform=platform)
+    context = engine.md_context(types, box, openmm.VerletIntegrator(0.001), x, platform="CPU")
     for _ in range(20):
         openmm.LocalEnergyMinimizer.minimize(context, 10.0, 2000)
         x = engine.read_state(context)["positions"]

@@ -1,10 +1,16 @@
 """OpenMM platforms and contexts: which platform runs what, at which precision.
 
+The MD platform of a process (``default_platform``) is what its cluster profile's ``platform`` says, resolved on
+each worker at start (``resolve_platform``): ``auto`` takes CUDA, then HIP, then OpenCL on a GPU device, else the
+CPU platform; a named one that does not work there is an error naming what to install, never a silent CPU run.
+
 Two precisions are asked for:
-- ``"mixed"`` for molecular dynamics: CUDA (mixed) on a GPU, else the CPU platform (single-precision
-  forces, which is what MD needs and is fast);
-- ``"double"`` for energies, forces and the end of the FIRE quench: CUDA with Precision=double on a GPU,
-  else the Reference platform (double precision, ~6x slower than CPU).
+- ``"mixed"`` for molecular dynamics: the process's platform (CUDA, HIP or OpenCL in mixed precision, or the CPU
+  platform with its single-precision forces, which is what MD needs and is fast);
+- ``"double"`` for energies, forces, the end of the FIRE quench and every stored residual: the Reference platform.
+  CUDA, HIP and OpenCL sum forces in 64-bit fixed point scaled by 2^32 in every precision mode (resolution
+  ~2.3e-10), so they cannot measure a mean force of 1e-12; their double mode runs the bulk of a quench on a GPU
+  (``tbotan.md.fire``).
 
 The CPU platform has no Precision property: its forces carry single-precision error (measured in
 docs/physics.md), so it never serves a ``"double"`` request.
@@ -13,6 +19,7 @@ docs/physics.md), so it never serves a ``"double"`` request.
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -35,6 +42,29 @@ def blowup_guard(what: str):
         raise
 
 
+def visible_gpus(environ=None) -> int | None:
+    """How many GPUs this process may use: the length of CUDA_VISIBLE_DEVICES (or HIP_VISIBLE_DEVICES /
+    ROCR_VISIBLE_DEVICES) as SLURM or the user set it; else the NVIDIA device files /dev/nvidia<k>; None when
+    nothing tells."""
+    environ = os.environ if environ is None else environ
+    for var in ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"):
+        if var in environ:
+            return len([d for d in environ[var].split(",") if d.strip() not in ("", "-1", "NoDevFiles")])
+    try:
+        return len([f for f in os.listdir("/dev") if re.fullmatch(r"nvidia\d+", f)]) or None
+    except OSError:
+        return None
+
+
+def device_index(position: int, gpus: int | None) -> int | None:
+    """The GPU (an index among the visible ones) of the worker at ``position`` among its job's (or LocalCluster's)
+    processes: ``position % gpus`` where the process sees several GPUs, None (the platform's own choice) where it
+    sees one or the count is unknown."""
+    if gpus is None or gpus <= 1:
+        return None
+    return position % gpus
+
+
 @dataclass(frozen=True)
 class PlatformChoice:
     name: str
@@ -49,10 +79,112 @@ def available_platforms() -> list[str]:
     return [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
 
 
+GPU_PLATFORMS = ("CUDA", "HIP", "OpenCL")
+PLATFORMS = ("auto", *GPU_PLATFORMS, "CPU")  # what a cluster profile's ``platform`` may say
+INSTALL = {  # what to install when a platform is asked for and OpenMM does not have it
+    "CUDA": "pip install 'tbotan[cuda12]' (OpenMM-CUDA-12; 'tbotan[cuda13]' for a CUDA 13 driver)",
+    "HIP": "pip install 'tbotan[hip7]' (OpenMM-HIP-7; 'tbotan[hip6]' for ROCm 6)",
+    "OpenCL": "an OpenCL driver (ICD) for the device: the GPU vendor's, or Debian's pocl-opencl-icd for a CPU",
+    "CPU": "pip install openmm",
+}
+PLATFORM_ENV = "TBOTAN_PLATFORM"  # the MD platform of this process (set on every worker from the profile)
+DEVICE_ENV = "TBOTAN_DEVICE_INDEX"  # its GPU among the visible ones (set where a worker sees several)
+_PROBED: dict = {}
+
+
+def probe(name: str) -> dict:
+    """Create a one-particle context on platform ``name`` and return its properties (DeviceName, ...); raises
+    PlatformError naming the cause and what to install. Cached per process."""
+    if name in _PROBED:
+        return _PROBED[name]
+    if name not in available_platforms():
+        failures = "; ".join(f for f in openmm.Platform.getPluginLoadFailures() if name.lower() in f.lower())
+        raise PlatformError(
+            f"OpenMM platform {name!r} is not installed here (have: {', '.join(available_platforms())}"
+            + (f"; plugin failed to load: {failures}" if failures else "")
+            + f"): {INSTALL.get(name, 'see OpenMM install docs')}"
+        )
+    platform = openmm.Platform.getPlatformByName(name)
+    system = openmm.System()
+    system.addParticle(1.0)
+    props = {"DeviceIndex": os.environ[DEVICE_ENV]} if name in GPU_PLATFORMS and os.environ.get(DEVICE_ENV) else {}
+    try:
+        context = openmm.Context(system, openmm.VerletIntegrator(0.001), platform, props)
+    except Exception as e:  # noqa: BLE001 (OpenMMException, or a driver error)
+        raise PlatformError(
+            f"OpenMM platform {name!r} is installed but cannot run here: {str(e).strip()} "
+            f"(no {name} device or driver on this node?)"
+        ) from None
+    _PROBED[name] = {k: platform.getPropertyValue(context, k) for k in platform.getPropertyNames()}
+    del context
+    return _PROBED[name]
+
+
+def opencl_device_is_cpu(properties: dict) -> bool:
+    """Whether an OpenCL context runs on a CPU (POCL's pthread/cpu devices, Intel's CPU runtime): ``auto``
+    never picks such a device (the CPU platform is faster there)."""
+    platform_name = properties.get("OpenCLPlatformName", "")
+    device = properties.get("DeviceName", "")
+    if "Portable Computing Language" in platform_name:
+        return device.startswith(("pthread", "cpu", "basic"))
+    return "CPU" in platform_name or "CPU" in device.split("-")[0]
+
+
+def _opencl_gpu_possible() -> bool:
+    """False when every registered OpenCL driver (ICD) is POCL's, which runs on the CPU: then ``auto`` need not
+    create an OpenCL context (a second, and a warning) to find out."""
+    where = os.environ.get("OCL_ICD_VENDORS", "/etc/OpenCL/vendors")
+    try:
+        icds = [os.path.join(where, f) for f in os.listdir(where) if f.endswith(".icd")]
+    except NotADirectoryError:
+        icds = [where]
+    except OSError:
+        return True  # no vendor folder: let OpenMM's own search tell
+    for icd in icds:
+        try:
+            library = open(icd).read()
+        except OSError:
+            return True
+        if "pocl" not in library.lower():
+            return True
+    return False
+
+
+def resolve_platform(requested: str = "auto") -> str:
+    """The MD platform a worker uses for a profile's ``platform``: ``auto`` is CUDA, then HIP, then OpenCL on a
+    GPU device, else CPU; a named one must work here, or PlatformError says what to install."""
+    if requested not in PLATFORMS:
+        raise PlatformError(f"platform must be one of {', '.join(PLATFORMS)}, not {requested!r}")
+    if requested != "auto":
+        probe(requested)
+        return requested
+    for name in GPU_PLATFORMS:
+        if name not in available_platforms() or (name == "OpenCL" and not _opencl_gpu_possible()):
+            continue
+        try:
+            props = probe(name)
+        except PlatformError:
+            continue
+        if name != "OpenCL" or not opencl_device_is_cpu(props):
+            return name
+    return "CPU"
+
+
+def default_platform() -> str:
+    """This process's MD platform: ``TBOTAN_PLATFORM`` where set (a worker of a cluster profile), else ``auto``."""
+    name = os.environ.get(PLATFORM_ENV, "auto")
+    return resolve_platform(name) if name == "auto" else name
+
+
 def choose_platform(
     precision: str = "mixed", name: str | None = None, threads: int | None = None, deterministic: bool = True
 ) -> PlatformChoice:
     """The platform for ``precision`` ("mixed" or "double"); ``name`` forces one ("CPU", "CUDA", ...).
+
+    "mixed" (MD) defaults to this process's platform (``default_platform``); "double" defaults to Reference, the
+    one platform whose forces are summed in double precision (CUDA, HIP and OpenCL accumulate them in 64-bit fixed
+    point, resolution 2^-32 ~ 2.3e-10, in every precision mode). On a GPU platform the device is the one
+    ``TBOTAN_DEVICE_INDEX`` names, if set.
 
     ``threads`` sets the CPU platform's thread count (default: OPENMM_CPU_THREADS, else one thread when
     ``deterministic``, else all cores). ``deterministic`` (default) asks for bit-identical re-runs:
@@ -61,21 +193,20 @@ def choose_platform(
     """
     if precision not in ("mixed", "double"):
         raise PlatformError(f"precision must be 'mixed' or 'double', not {precision!r}")
-    have = available_platforms()
     if name is None:
-        if "CUDA" in have:
-            name = "CUDA"
-        elif precision == "double":
-            name = "Reference"
-        else:
-            name = "CPU"
+        name = default_platform() if precision == "mixed" else "Reference"
+    have = available_platforms()
     if name not in have:
-        raise PlatformError(f"OpenMM platform {name!r} is not available here (have: {', '.join(have)})")
+        raise PlatformError(
+            f"OpenMM platform {name!r} is not available here (have: {', '.join(have)}): {INSTALL.get(name, '')}"
+        )
     props: dict = {}
-    if name in ("CUDA", "OpenCL"):
+    if name in GPU_PLATFORMS:
         props["Precision"] = precision
-        if name == "CUDA":
+        if name in ("CUDA", "HIP"):
             props["DeterministicForces"] = "true" if deterministic else "false"
+        if os.environ.get(DEVICE_ENV):
+            props["DeviceIndex"] = os.environ[DEVICE_ENV]
     elif name == "CPU":
         if precision == "double":
             raise PlatformError("the CPU platform has no double precision: use Reference (or CUDA) for 'double'")

@@ -11,11 +11,14 @@ semi-implicit Euler MD step recommended by Shuang et al. 2019; one step from (x,
     x += dt v
 
 Convergence: mean force magnitude per particle < ``tolerance`` (paper: 1e-12), checked every
-``check_every`` steps. That needs double precision: on a GPU the CUDA platform in double runs the
-whole quench; on a CPU the fast CPU platform (single-precision forces) runs it down to
-``handoff`` (or until it stalls: single-precision forces floor near 1e-4) and the Reference
-platform (double) finishes it. ``QuenchResult.platform`` records
-the path taken. ``tests/reference.py`` holds an independent NumPy version of the same loop.
+``check_every`` steps. That needs forces summed in double precision, which only the Reference platform
+has, so every quench ends there and its residual (the stored ``fire_residual``) is Reference's. The bulk runs
+where the process's MD runs: on the CPU platform (single-precision forces) down to ``handoff`` (or until it
+stalls: single-precision forces floor near 1e-4); on a GPU platform (CUDA, HIP, OpenCL) in its double mode down
+to ``gpu_handoff`` (or until it stalls: those platforms sum forces in 64-bit fixed point scaled by 2^32, and a
+mean force below ~1e-9 is not resolved there; OpenCL has reported 0.0 at positions where Reference measures
+5e-10). ``QuenchResult.platform`` records the path taken. ``tests/reference.py`` holds an independent NumPy
+version of the same loop.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class FireParameters:
     max_steps: int = 500_000
     check_every: int = 100
     handoff: float = 1e-3  # mean force at which a single-precision stage hands over to double
+    gpu_handoff: float = 1e-8  # ... at which a GPU platform's double (fixed-point sums) hands over to Reference
     stall_steps: int = 5000  # ... or after this many steps without halving the mean force
 
 
@@ -139,15 +143,18 @@ def quench(
 ) -> QuenchResult:
     """The FIRE inherent structure of ``positions``; raises FireNotConverged past ``max_steps``.
 
-    ``platform`` forces the double-precision platform ("Reference", "CUDA"); by default a GPU runs the
-    whole quench in double, and a CPU runs the CPU platform down to ``params.handoff`` first.
+    ``platform`` runs the bulk of the quench ("CPU", "CUDA", "HIP", "OpenCL"; default: this process's MD
+    platform); "Reference" runs all of it in double. The last stage is always Reference (module doc).
     """
     types = np.asarray(types)
     system = potential.make_system(types, box)
-    double = engine.choose_platform("double", name=platform)
+    double = engine.choose_platform("double")
+    bulk = None if platform == "Reference" else engine.choose_platform("mixed", name=platform).name
     stages = [(double, params.tolerance)]
-    if double.name == "Reference" and platform is None and "CPU" in engine.available_platforms():
+    if bulk == "CPU":
         stages.insert(0, (engine.choose_platform("mixed", name="CPU"), params.handoff))
+    elif bulk in engine.GPU_PLATFORMS:
+        stages.insert(0, (engine.choose_platform("double", name=bulk), params.gpu_handoff))
     x, v = np.asarray(positions, dtype=np.float64), np.zeros_like(positions, dtype=np.float64)
     state = {"dt": params.dt_init, "alpha": params.alpha_start, "npos": 0}
     steps, used = 0, []

@@ -21,6 +21,8 @@ from tbotan.hpc.cluster import (
     load_profile,
     open_cluster,
 )
+from tbotan.hpc.md_platform import check as check_platform
+from tbotan.hpc.md_platform import worker_position
 
 ROOT = Path(__file__).resolve().parents[2]
 HPC = ROOT / "hpc"
@@ -155,6 +157,46 @@ def test_local_cluster_two_worker_processes(capsys, monkeypatch):
     # Dask's nannies write their pre-spawn settings into this process's environment; open_cluster puts it
     # back, so processes started after the cluster (torchrun ranks) do not run with them (1.7x slower)
     assert leaked is not None and dict(os.environ) == environment
+
+
+def test_a_platform_the_workers_lack_stops_the_run_at_once(tmp_path):
+    """``platform: CUDA`` where OpenMM has no CUDA plugin: open_cluster fails on the workers' start with one line
+    naming the package, before any work (never a silent CPU run)."""
+    from tbotan.errors import PlatformError
+    from tbotan.md import engine
+
+    if "CUDA" in engine.available_platforms():
+        pytest.skip("CUDA is installed here")
+    path = tmp_path / "cuda.yaml"
+    path.write_text("kind: local\nworkers: 1\nplatform: CUDA\ndashboard_address: null\n")
+    with pytest.raises(PlatformError, match=r"platform 'CUDA'.*pip install 'tbotan\[cuda12\]'"):
+        with open_cluster(load_profile(path), verbose=False):
+            pass
+
+
+def test_workers_that_see_several_gpus_take_one_each_by_position(monkeypatch):
+    """Two LocalCluster workers that both see GPUs 0 and 1 (as on a 2-GPU workstation) take device 0 and 1; with
+    one visible GPU neither sets a device. The platform (CPU here) is what the profile says, on every worker."""
+    profile = LocalProfile(workers=2, platform="CPU", dashboard_address=None)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with open_cluster(profile, verbose=False) as client:
+        client.wait_for_workers(2, timeout=60)
+        seen = check_platform(client, profile)
+    assert sorted(v["TBOTAN_DEVICE_INDEX"] for v in seen.values()) == ["0", "1"]
+    assert {v["TBOTAN_PLATFORM"] for v in seen.values()} == {"CPU"}
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    with open_cluster(profile, verbose=False) as client:
+        client.wait_for_workers(2, timeout=60)
+        seen = check_platform(client, profile)
+    assert [v["TBOTAN_DEVICE_INDEX"] for v in seen.values()] == [None, None]
+
+
+def test_worker_position_among_its_jobs_processes(monkeypatch):
+    assert worker_position(3, "local") == 3
+    assert worker_position("SLURMCluster-4-2", "slurm", processes=4) == 2
+    assert worker_position("SLURMCluster-4", "slurm", processes=1) == 0
+    monkeypatch.setenv("OMPI_COMM_WORLD_LOCAL_RANK", "5")
+    assert worker_position(17, "mpi") == 5
 
 
 # -- SLURM ------------------------------------------------------------------------------------------

@@ -78,20 +78,6 @@ def test_composition_and_box():
         potential.make_system(core.species(100), core.box_length(100))
 
 
-def test_gpu_platform_choice_without_a_gpu(monkeypatch):
-    """The code path of GPU workers (hpc/slurm-gpu.yaml), checked here without a GPU: with CUDA present, MD
-    runs in mixed precision and energies / FIRE in double, both with deterministic forces."""
-    monkeypatch.setattr(engine, "available_platforms", lambda: ["Reference", "CPU", "CUDA"])
-    md, exact = engine.choose_platform("mixed"), engine.choose_platform("double")
-    assert (md.name, md.properties) == ("CUDA", {"Precision": "mixed", "DeterministicForces": "true"})
-    assert (exact.name, exact.properties) == ("CUDA", {"Precision": "double", "DeterministicForces": "true"})
-    assert engine.choose_platform("mixed", deterministic=False).properties["DeterministicForces"] == "false"
-    monkeypatch.setattr(engine, "available_platforms", lambda: ["Reference", "CPU"])
-    assert engine.choose_platform("mixed").name == "CPU" and engine.choose_platform("double").name == "Reference"
-    with pytest.raises(ValueError, match="'CUDA' is not available here"):
-        engine.choose_platform("mixed", name="CUDA")
-
-
 @pytest.mark.parametrize("n", [500, 4096])
 def test_pressure_matches_the_numpy_virial(n):
     types, x, box = liquid(n, 0.8, duration=1.0)
