@@ -164,7 +164,8 @@ def quench(
         used.append(f"{choice.describe()}:{n}")
     if residual >= params.tolerance:
         raise FireNotConverged(
-            f"FIRE did not converge in {steps} steps: mean force {residual:.3e} >= tolerance {params.tolerance:.1e}"
+            f"FIRE did not converge in {steps} steps ({'+'.join(used)}): mean force {residual:.3e} by Reference >= "
+            f"tolerance {params.tolerance:.1e}; raise fire.max_steps in the spec, or look for overlapping particles"
         )
     return QuenchResult(
         positions=x,

@@ -101,3 +101,10 @@ def test_every_install_hint_is_an_extra_of_setup_cfg_pinned_to_one_openmm():
             pins = dict(line.split("==") for line in extras[extra].split() if "==" in line)
             plugin = next(p for p in pins if p.startswith("OpenMM-"))
             assert pins["openmm"] == pins[plugin], extra
+
+
+@needs_opencl
+def test_an_opencl_quench_that_stops_above_the_tolerance_is_an_error_never_a_number():
+    types, x, box = liquid(500, 0.8, duration=2.0)
+    with pytest.raises(fire.FireNotConverged, match=r"OpenCL\(Precision=double\):\d+\+Reference:\d+.*by Reference"):
+        fire.quench(types, x, box, fire.FireParameters(max_steps=300), platform="OpenCL")
