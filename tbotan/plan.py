@@ -345,7 +345,11 @@ def _slots(profile, workers: int | None = None) -> tuple[int, float | None, floa
 
 
 def _has_gpus(profile) -> bool:
-    if profile is None or profile.kind != "slurm":
+    if profile is None:
+        return False
+    if profile.platform in ("CUDA", "HIP", "OpenCL"):
+        return True
+    if profile.kind != "slurm":
         return False
     return profile.training.gpus_per_task > 0 or any("gpu" in d for d in profile.job_extra_directives)
 
