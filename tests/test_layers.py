@@ -3,9 +3,11 @@
 - ``tbotan.md`` (OpenMM physics) imports neither torch nor dask;
 - ``tbotan.learn`` (PyTorch) imports neither openmm nor dask;
 - ``tbotan.hpc`` (cluster glue) imports no torch;
+- ``tbotan.analysis`` (the report) imports no torch and no ``tbotan.learn`` module;
 - ``tbotan.core`` and ``tbotan.errors`` import nothing heavier than NumPy;
 - module-level imports inside the package form no cycle;
-- ``tbotan energy``, ``quench`` and ``validate`` start without loading torch or dask.
+- ``tbotan energy``, ``quench`` and ``validate`` start without loading torch or dask, and the report's module
+  loads neither torch nor the learning stack.
 
 The source check follows every import statement, the lazy ones inside functions included, through the
 package's own modules (a function that imports torch counts even if no test calls it). The process check
@@ -29,6 +31,7 @@ FORBIDDEN = {
     "tbotan.md": {"torch"} | DASK,
     "tbotan.learn": {"openmm"} | DASK,
     "tbotan.hpc": {"torch"},
+    "tbotan.analysis": {"torch"},
     "tbotan.core": {"torch", "openmm", "zarr", "scipy", "vesin"} | DASK,
     "tbotan.errors": {"torch", "openmm", "zarr", "scipy", "vesin", "numpy"} | DASK,
 }
@@ -99,6 +102,17 @@ def reachable(name: str) -> set[str]:
     return external
 
 
+def reachable_modules(name: str) -> set[str]:
+    """Every package module that importing ``name`` can load (lazily imported ones included), ``name`` too."""
+    seen, todo = set(), [name]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo += [*_imports(m, MODULES[m])[0], *_parents(m)]
+    return seen
+
+
 def _in_layer(layer: str) -> list[str]:
     return sorted(m for m in MODULES if m == layer or m.startswith(layer + "."))
 
@@ -110,13 +124,23 @@ def test_no_layer_imports_what_it_must_not_in_its_source(layer):
     assert not {m: b for m, b in bad.items() if b}, f"{layer} may not import {sorted(FORBIDDEN[layer])}: {bad}"
 
 
+def test_no_analysis_module_imports_a_learn_module_in_its_source():
+    assert _in_layer("tbotan.analysis")
+    bad = {
+        m: sorted(n for n in reachable_modules(m) if n.startswith("tbotan.learn")) for m in _in_layer("tbotan.analysis")
+    }
+    assert not {m: b for m, b in bad.items() if b}, f"tbotan.analysis may not import tbotan.learn: {bad}"
+
+
 def test_the_source_check_sees_lazy_and_transitive_imports():
     """The analysis finds what it must: torch behind the learning stack, distributed behind the pipeline (a
-    module-level import), the SLURM glue behind the pipeline (a lazy one), openmm behind the store's readers."""
+    module-level import), the SLURM glue behind the pipeline (a lazy one), openmm behind the store's readers, the
+    report's module behind the command line (a lazy one)."""
     assert "torch" in reachable("tbotan.learn.train")
     assert {"distributed", "dask_jobqueue", "openmm", "vesin"} <= reachable("tbotan.data.pipeline")
     assert "torch" in reachable("tbotan.cli.main")  # through its lazily imported subcommands
     assert "openmm" not in reachable("tbotan.data.store")  # the learning stack reads the store
+    assert "tbotan.analysis.report" in reachable_modules("tbotan.cli.main")  # imported inside cmd_report
 
 
 def _loaded_by(statement: str) -> set[str]:
@@ -127,10 +151,20 @@ def _loaded_by(statement: str) -> set[str]:
     return set(json.loads(out.stdout.splitlines()[-1]))
 
 
-@pytest.mark.parametrize("layer", ["tbotan.md", "tbotan.learn", "tbotan.hpc", "tbotan.core"])
+@pytest.mark.parametrize("layer", ["tbotan.md", "tbotan.learn", "tbotan.hpc", "tbotan.core", "tbotan.analysis"])
 def test_no_layer_loads_what_it_must_not_in_a_fresh_process(layer):
     loaded = _loaded_by("\n".join(f"import {m}" for m in _in_layer(layer)))
     assert not loaded & FORBIDDEN[layer], f"importing {layer} loaded {sorted(loaded & FORBIDDEN[layer])}"
+
+
+def test_the_report_module_loads_neither_torch_nor_the_learning_stack_in_a_fresh_process():
+    code = (
+        "import sys\nimport tbotan.analysis.report\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m.startswith('tbotan.learn')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", f"importing tbotan.analysis.report loaded {out.stdout.strip()}"
 
 
 def test_module_level_imports_have_no_cycle():
