@@ -4,7 +4,7 @@
     p = plan(spec, profile, rates)             # work, worker-seconds and wall time per stage, store, memory
     print(describe(p))
 
-The work of each stage follows from the spec alone (SPEC §2-§5, the pipeline's task graph):
+The work of each stage follows from the spec alone (docs/method.md §2-§5, the pipeline's task graph):
   tau_alpha   ``tau_alpha: measure``: one run of 40 guessed tau_alpha per T (more rounds if the guess is short)
   segments    Langevin chains: ``equilibration`` tau_alpha, then ``decorrelation`` per further configuration
   quench      one FIRE quench per configuration
@@ -19,10 +19,10 @@ and bf16's speed-up of the network's part (``training.precision``; measured wher
 GPU, else 1). The wall time spreads the simulation's worker-seconds over the profile's task slots, bounded below by
 the longest chain (its segments run in turn), and the training over its ranks (seeds side by side). MD rates are per
 particle-step, measured at N = 1000. The FIRE quench's step count is the calibration's; it grows with N (to a mean
-force of 1e-3 from T = 0.8: 1500 steps at N = 1000, 4800 at 4096, benchmarks/scaling.py), so at large N the quench
-is underestimated (by ~3x at N = 4096; at the paper's scale FIRE is 9 of 12,800 worker-hours). No GPU rates are
-built in: on GPU nodes calibrate there (``tbotan plan --calibrate`` on a GPU node) and pass ``--rates``. The store
-size is an upper bound (uncompressed arrays; Zarr's compression gives ~0.7 of it for the quickstart)."""
+force of 1e-3 from T = 0.8: 1500 steps at N = 1000, 4800 at 4096, benchmarks/performance/scaling.py), so at large N the
+quench is underestimated (by ~3x at N = 4096; at the paper's scale FIRE is 9 of 12,800 worker-hours). No GPU rates are
+built in: on GPU nodes calibrate there (``tbotan plan --calibrate`` on a GPU node) and pass ``--rates``. The store size
+is an upper bound (uncompressed arrays; Zarr's compression gives ~0.7 of it for the quickstart)."""
 
 from __future__ import annotations
 
@@ -40,13 +40,13 @@ from pathlib import Path
 import numpy as np
 
 from . import core
-from .errors import TbotanError
+from .errors import PlanError
 from .hpc.cluster import walltime_seconds
 
 EDGES_PER_PARTICLE = 41.0  # IS graph edges (r < 2.0) per particle of the KA liquid at density 1.2 (measured)
-# Memory is the code's, not the machine's: peak RSS of each stage's process in benchmarks/scaling.py (N = 1000 to
-# 16384): an MD worker ~1.05 kB per particle over its base; a training step of the 64 x 7 network, eager,
-# ~5.4 kB per edge over ~750 MB (torch and the model), in proportion to hidden x steps; with
+# Memory is the code's, not the machine's: peak RSS of each stage's process in benchmarks/performance/scaling.py
+# (N = 1000 to 16384): an MD worker ~1.05 kB per particle over its base; a training step of the 64 x 7 network,
+# eager, ~5.4 kB per edge over ~750 MB (torch and the model), in proportion to hidden x steps; with
 # ``training.checkpoint`` 3.9 kB (N = 32768: 7.4 GiB, 5.4 GiB checkpointed).
 MD_BYTES_PER_PARTICLE = 1.05e3
 TRAIN_BASE_MB = 750.0
@@ -54,10 +54,6 @@ TRAIN_BYTES_PER_EDGE = {False: 5.4e3, True: 3.9e3}
 TAU_RUN = 40.0  # tau_alpha: measure runs 30 tau of equilibration and 10 of production (one round)
 BYTES = {"float32": 4, "float64": 8}
 CALIBRATION_N = 1000
-
-
-class PlanError(TbotanError):
-    """No rates to plan with, or a rates file that cannot be read."""
 
 
 @dataclass
@@ -131,7 +127,8 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
     from .learn.compiled import compiled
     from .learn.graphs import cost_graph
     from .learn.model import TBotan
-    from .learn.train import cpu_has_bf16, graph_terms, objective
+    from .learn.precision import cpu_has_bf16
+    from .learn.scoring import graph_terms, objective
     from .md import dynamics, engine, fire
 
     torch.set_num_threads(1)

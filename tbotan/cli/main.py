@@ -1,4 +1,4 @@
-"""The ``tbotan`` command line (SPEC §8.3).
+"""The ``tbotan`` command line (docs/method.md §8.3).
 
 Pipeline:
     tbotan validate SPEC
@@ -173,18 +173,19 @@ def cmd_plan(args) -> None:
 def cmd_simulate(args) -> None:
     from pathlib import Path
 
-    from ..data import pipeline
     from ..data.spec import load_spec
+    from .run import make_data
 
     spec = load_spec(args.spec)  # a bad spec fails here, before any cluster starts
-    result = pipeline.simulate_on_cluster(spec, Path(args.store or default_store(args.spec)), args.cluster)
+    result = make_data(spec, Path(args.store or default_store(args.spec)), args.cluster)
     _print_status(result["summary"])
 
 
 def cmd_import(args) -> None:
     from pathlib import Path
 
-    from ..data import importers, pipeline
+    from ..data import importers
+    from ..data.driver import on_cluster
     from ..data.spec import parse_spec
 
     catalogue = importers.scan(args.format, args.dir)  # a folder that is not the data set fails before any cluster
@@ -195,7 +196,7 @@ def cmd_import(args) -> None:
             "source": {"format": args.format, "path": str(args.dir), "validation": args.validation},
         }
     )
-    result = pipeline.simulate_on_cluster(spec, Path(args.store), args.cluster)
+    result = on_cluster(importers.import_data, spec, Path(args.store), args.cluster)
     _print_status(result["summary"])
 
 
@@ -236,13 +237,13 @@ def later_stages(store_path) -> dict:
     """Training, evaluation and report state of a store: {"models": [...], "predictions": [...], "report": ...}."""
     from pathlib import Path
 
-    from ..data import store
+    from ..data import runs, store
 
     path = Path(store_path)
     root = store.open_store(path)
     spec_epochs = (root.attrs.get("spec") or {}).get("training", {}).get("epochs")
     models = []
-    for hist in sorted(path.glob("models/*/seed*/history.json")):
+    for hist in runs.histories(path):
         h = json.loads(hist.read_text())
         best = [x for x in h if x.get("best")]
         models.append(
@@ -257,8 +258,8 @@ def later_stages(store_path) -> dict:
             }
         )
     predictions = []
-    if "predictions" in root:
-        for name, grp in sorted(root["predictions"].groups()):
+    if runs.PREDICTIONS in root:
+        for name, grp in sorted(root[runs.PREDICTIONS].groups()):
             for seed, sg in sorted(grp.groups()):
                 predictions.append({"variant": name, "seed": seed, "complete": bool(sg.attrs.get("complete"))})
     report = None
@@ -296,9 +297,10 @@ def cmd_status(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from ..data.runs import runs
     from ..data.spec import load_spec
     from ..learn.distributed import session
-    from ..learn.train import runs, train
+    from ..learn.train import train
 
     spec = load_spec(args.spec)
     store_path = args.store or default_store(args.spec)
@@ -316,10 +318,10 @@ def cmd_train(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    from ..data.runs import runs
     from ..data.spec import load_spec
     from ..learn.distributed import session
     from ..learn.evaluate import evaluate
-    from ..learn.train import runs
 
     spec = load_spec(args.spec)
     store_path = args.store or default_store(args.spec)
@@ -422,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "import", parents=[loud], help="import a published data set (BOTAN's, GlassBench's) into a store"
     )
-    s.add_argument("format", choices=["botan", "glassbench"], help="the data set's layout (SPEC §7)")
+    s.add_argument("format", choices=["botan", "glassbench"], help="the data set's layout (docs/method.md §7)")
     s.add_argument("dir", help="its root folder (T<T>/train/..., T<T>/test/...)")
     s.add_argument("--store", required=True, help="Zarr store to make (or finish)")
     s.add_argument("--cluster", help="cluster profile for the FIRE quenches (default: a LocalCluster)")
@@ -463,7 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_energy)
 
-    s = sub.add_parser("quench", parents=[loud], help="FIRE inherent structure of a configuration (SPEC §2.2)")
+    s = sub.add_parser(
+        "quench", parents=[loud], help="FIRE inherent structure of a configuration (docs/method.md §2.2)"
+    )
     s.add_argument("input", help="extended XYZ configuration")
     s.add_argument("output", help="where to write the inherent structure (extended XYZ, 17 digits)")
     s.add_argument("--tolerance", type=float, default=1e-12, help="mean force per particle to reach (default 1e-12)")

@@ -59,12 +59,23 @@ def _print_plan(spec, cluster_profile) -> None:
         logger.warning(f"no plan ({type(e).__name__}: {e})")
 
 
+def make_data(spec, store_path, cluster_profile=None) -> dict:
+    """The data stage of a spec on the profile's cluster: the simulation, or for a spec with a ``source`` (a
+    published data set) its import; returns the stage's summary."""
+    from ..data import importers, pipeline
+    from ..data.driver import on_cluster
+
+    work = importers.import_data if spec.source is not None else pipeline.simulate
+    return on_cluster(work, spec, store_path, cluster_profile)
+
+
 def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None) -> dict:
     from ..analysis.report import write_report
-    from ..data import pipeline, store
+    from ..data import store
+    from ..data.runs import runs
     from ..data.spec import load_spec
     from ..learn.evaluate import evaluate
-    from ..learn.train import runs, train
+    from ..learn.train import train
 
     spec = load_spec(spec_path)  # a bad spec fails before anything starts
     store_path = Path(store_path)
@@ -82,7 +93,7 @@ def run(spec_path, store_path, cluster_profile=None, ranks: int | None = None) -
         store.upgrade(store.record_spec(store_path, spec), store_path)  # refuses a store of another spec
         logger.info(f"simulate: {store_path} is complete")
     else:
-        pipeline.simulate_on_cluster(spec, store_path, cluster_profile)
+        make_data(spec, store_path, cluster_profile)
     times["simulate"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

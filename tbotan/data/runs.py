@@ -8,6 +8,9 @@ predictions per seed:
 
 ``<name>`` is the variant (``both``, ``inherent``, ``thermal``), plus ``_lambda<value>`` when lambda_g is not the
 spec's first value (a sweep). Every reader and writer of these paths goes through this module.
+
+``history.json`` holds one entry per epoch with the train and validation means of the loss terms ``TERMS``
+(tbotan.learn.loss: L_MSE, L_Var, L_Corr, L_edge, L_global).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 MODELS = "models"
 PREDICTIONS = "predictions"
 BEST, LAST, HISTORY = "best.pt", "last.pt", "history.json"
+TERMS = ("mse", "var", "corr", "edge", "global")  # the loss terms history.json records, in this order
 
 
 def variant_name(spec, variant: str, lambda_g: float | None = None) -> str:

@@ -1,6 +1,16 @@
 """The learning stack: graphs from the store, the T-BOTAN network, the loss, training with checkpoints and
 torch.distributed, and evaluation of trained models.
 
-May import: torch, zarr, ``tbotan.data.spec`` / ``tbotan.data.store``, ``tbotan.analysis.fourpoint``,
-``tbotan.core``. Never openmm or dask: it runs on GPU nodes under torchrun / srun (tests/test_layers.py).
+    graphs.py       graphs from the store, the augmentation
+    model.py        the T-BOTAN network                       loss.py        the loss terms (docs/method.md §5)
+    recipe.py       units, parameter groups, learning rate    precision.py   float32 or bfloat16 on this hardware
+    scoring.py      one graph's terms, the objective, validation, the temperature head's health
+    checkpoints.py  atomic checkpoint files, resume checks    train.py       the training loop, ``train``
+    distributed.py  ranks, devices, process groups            evaluate.py    predictions on the test configurations
+    compiled.py     torch.compile with a fall-back            memory.py      keeping freed memory between steps
+    diagnostics.py  dead units, the embedding u
+
+May import: torch, zarr, ``tbotan.data.spec`` / ``tbotan.data.store`` / ``tbotan.data.runs`` (the run layout) /
+``tbotan.data.lock``, ``tbotan.analysis.fourpoint``, ``tbotan.core``. Never openmm or dask: it runs on GPU nodes
+under torchrun / srun (tests/test_layers.py).
 """

@@ -2,11 +2,11 @@
 
     counts = dead_units(model, graphs, "both")     # {"edge_mlp.1": (dead, units), ...} over every call
     u = embeddings(model, graphs, "both")          # (len(graphs), hidden)
-    alive, spread = embedding_spread(u, temperatures)
 
+The spread of u across temperatures is ``tbotan.analysis.embedding.embedding_spread``.
 A unit is dead when its ReLU output is zero for every row it ever sees: every node (or edge, or graph) of
 every graph at every message-passing step (the edge and node MLPs are reused at each of them). A dead unit
-gets no gradient and never fires again: capacity lost. benchmarks/learning.py counts them through training.
+gets no gradient and never fires again: capacity lost. benchmarks/experiments/learning.py counts them through training.
 """
 
 from __future__ import annotations
@@ -44,18 +44,3 @@ def dead_units(model: nn.Module, graphs: list[Graph], variant: str) -> dict[str,
 def embeddings(model: nn.Module, graphs: list[Graph], variant: str) -> np.ndarray:
     """The global embedding u of each graph, (len(graphs), hidden)."""
     return np.stack([model(g.species, g.edges, edge_features(g, variant)).u.cpu().numpy() for g in graphs])
-
-
-def embedding_spread(u: np.ndarray, temperatures) -> tuple[int, float]:
-    """(units of u positive on at least one graph, spread of u across temperatures): the standard deviation of
-    the per-temperature mean embeddings (Euclidean, summed over units) over the mean within-temperature standard
-    deviation. Spread >> 1: the temperatures sit apart in u; ~1 or below: u does not tell them apart."""
-    u = np.asarray(u, dtype=float)
-    temperatures = np.asarray(temperatures, dtype=float)
-    alive = int((u > 0).any(axis=0).sum())
-    groups = [u[temperatures == T] for T in np.unique(temperatures)]
-    if len(groups) < 2:
-        return alive, float("nan")
-    between = np.linalg.norm(np.std([x.mean(axis=0) for x in groups], axis=0))
-    within = np.mean([np.linalg.norm(x.std(axis=0)) for x in groups if len(x) > 1] or [0.0])
-    return alive, float(between / within) if within > 0 else float("inf") if between > 0 else float("nan")

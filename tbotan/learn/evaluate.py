@@ -1,4 +1,5 @@
-"""Predictions of trained models on the test configurations, and the numbers per configuration (SPEC §6, §8.1).
+"""Predictions of trained models on the test configurations, and the numbers per configuration
+(docs/method.md §6, §8.1).
 
     from tbotan.learn.evaluate import evaluate
     evaluate(load_spec("jobs/quickstart.yaml"), "storage/quickstart.zarr")                  # every seed of 'both'
@@ -35,11 +36,12 @@ import zarr
 
 from .. import core
 from ..analysis import fourpoint
+from ..data.runs import BEST, PREDICTIONS, model_dir, predictions_group, run_flags, variant_name
 from ..data.store import group_name, open_store, record_spec
 from ..errors import EvaluationError
+from .checkpoints import build_model, load_checkpoint, model_shape
 from .distributed import reduce_sum, setup
 from .graphs import edge_features, load_graphs
-from .train import build_model, load_checkpoint, model_dir, model_shape, run_flags, variant_name
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +60,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def predictions_group(spec, variant: str = "both", lambda_g: float | None = None, seed: int = 0) -> str:
-    """Path of a seed's predictions inside the store, e.g. ``predictions/both/seed0``."""
-    return f"predictions/{variant_name(spec, variant, lambda_g)}/seed{seed}"
 
 
 def test_configurations(store_path, spec) -> dict[float, np.ndarray]:
@@ -125,7 +122,7 @@ def evaluate(
     store_path = Path(store_path)
     seeds = list(range(spec.training.seeds)) if seeds is None else [int(s) for s in seeds]
     name = variant_name(spec, variant, lambda_g)
-    checkpoints = {s: model_dir(store_path, spec, variant, lambda_g, s) / "best.pt" for s in seeds}
+    checkpoints = {s: model_dir(store_path, spec, variant, lambda_g, s) / BEST for s in seeds}
     missing = [s for s, p in checkpoints.items() if not p.exists()]
     if missing:
         raise EvaluationError(
@@ -204,11 +201,11 @@ def evaluate(
 
 def _create(root, store_path, spec, variant, lambda_g, tests, shas, paths, checkpoint) -> None:
     """Fresh (empty) prediction groups for the seeds of ``checkpoint``, marked incomplete until _finish."""
-    base = root.require_group("predictions")
+    base = root.require_group(PREDICTIONS)
     base.attrs["content"] = "T-BOTAN predictions on the test configurations (tbotan.learn.evaluate)"
-    top = base.require_group(variant_name(spec, variant, lambda_g))
+    base.require_group(variant_name(spec, variant, lambda_g))
     for s, ck in checkpoint.items():
-        grp = top.create_group(f"seed{s}", overwrite=True)
+        grp = root.create_group(predictions_group(spec, variant, lambda_g, s), overwrite=True)
         grp.attrs.update(
             {
                 "complete": False,

@@ -1,4 +1,4 @@
-"""Training graphs from the store (SPEC §4): one configuration at one observation time.
+"""Training graphs from the store (docs/method.md §4): one configuration at one observation time.
 
     graphs = load_graphs("storage/quickstart.zarr", [0.64, 0.8], split=0)      # 0 train, 1 validation, 2 test
     x = edge_features(graphs[0], "both")                                      # (E, 4): IS vector, thermal |r|

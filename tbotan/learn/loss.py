@@ -1,4 +1,4 @@
-"""The T-BOTAN loss (SPEC §5), per configuration (graph).
+"""The T-BOTAN loss (docs/method.md §5), per configuration (graph).
 
     L_all  = lambda_n L_node + lambda_e L_edge + [epoch >= switch] lambda_g L_global
     L_node = L_MSE + [epoch >= switch] (w_v L_Var + w_c L_Corr)
@@ -19,7 +19,7 @@ are sorted into cubic cells of side >= cutoff / REACH; a block of one cell reach
 away in each direction. Where those cover the whole box in one direction (L < (2 REACH + 1) x cutoff / REACH,
 25.7 sigma for the cutoff of 11: N < 20,000 at density 1.2) there is one cell, every pair is reached, and the
 cost is N^2 / 2 pair evaluations (N = 4096: 8.4 M). Beyond, it is ~ 6 N (cutoff + cutoff / REACH)^3 rho:
-linear in N (benchmarks/scaling.py). The cells only choose which pairs are evaluated; the pairs within the
+linear in N (benchmarks/performance/scaling.py). The cells only choose which pairs are evaluated; the pairs within the
 cutoff and their weights are the same, so the result is the all-pairs one to float rounding
 (tests/learn/test_model.py).
 """

@@ -9,8 +9,8 @@ when freed, so each such tensor is faulted in page by page again on every step. 
 come from the heap) and a high M_TRIM_THRESHOLD (the heap is not trimmed) keeps the pages: PyTorch's
 performance-tuning guide gets the same effect by preloading jemalloc or tcmalloc; this needs no extra library.
 The peak memory is the same; the process only does not hand it back until it ends. Results are unchanged (the
-allocator decides where tensors live, not what is computed). Measured in benchmarks/training.py (its CPU rows
-with glibc as it comes, then with memory kept), docs/training.md "Speed of a training step".
+allocator decides where tensors live, not what is computed). Measured in benchmarks/performance/training.py (its CPU
+rows with glibc as it comes, then with memory kept), docs/training.md "Speed of a training step".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The T-BOTAN network (SPEC §4): an encode-process-decode interaction network with a global feature.
+"""The T-BOTAN network (docs/method.md §4): an encode-process-decode interaction network with a global feature.
 
     h_enc = NodeEncoder(species one-hot)             e_enc = EdgeEncoder(edge features)
     h^0 = h_enc, e^0 = e_enc, g^0 = 0

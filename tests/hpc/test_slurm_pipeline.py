@@ -13,10 +13,12 @@ import pytest
 import torch
 import zarr
 
+from tbotan.data.runs import model_dir
 from tbotan.data.spec import load_spec
 from tbotan.hpc.cluster import load_profile
 from tbotan.hpc.slurm import job_script
-from tbotan.learn.train import load_checkpoint, model_dir, train
+from tbotan.learn.checkpoints import load_checkpoint
+from tbotan.learn.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_SPEC = ROOT / "jobs" / "ci.yaml"

@@ -8,11 +8,14 @@ import textwrap
 import pytest
 import torch
 
+from tbotan.data.runs import model_dir
 from tbotan.learn import loss
+from tbotan.learn.checkpoints import load_checkpoint
 from tbotan.learn.compiled import compiled
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.model import TBotan
-from tbotan.learn.train import graph_terms, load_checkpoint, model_dir, objective, train
+from tbotan.learn.scoring import graph_terms, objective
+from tbotan.learn.train import train
 from tests.helpers import ROOT
 from tests.learn.test_train import copy, one_thread, wide  # noqa: F401  (fixtures: one thread, the store)
 

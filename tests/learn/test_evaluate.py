@@ -16,10 +16,12 @@ import zarr
 
 from tbotan.analysis import fourpoint
 from tbotan.analysis.report import ReportError, write_report
+from tbotan.data.runs import model_dir
 from tbotan.data.spec import load_spec
+from tbotan.learn.checkpoints import build_model, load_checkpoint, model_shape
 from tbotan.learn.evaluate import EvaluationError, evaluate
 from tbotan.learn.graphs import edge_features, load_graphs
-from tbotan.learn.train import build_model, load_checkpoint, model_dir, model_shape, train
+from tbotan.learn.train import train
 from tests.helpers import torchrun
 
 ROOT = Path(__file__).resolve().parents[2]

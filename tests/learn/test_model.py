@@ -1,4 +1,4 @@
-"""T-BOTAN architecture and loss against SPEC §4-§5 (NumPy double sums as the reference)."""
+"""T-BOTAN architecture and loss against docs/method.md §4-§5 (NumPy double sums as the reference)."""
 
 import numpy as np
 import pytest
@@ -127,8 +127,8 @@ def test_loss_terms_and_the_switch():
 
 
 def test_factorised_edge_update_equals_the_concatenation():
-    """The forward pass evaluates the edge MLP's first layer block-wise; a plain implementation of SPEC §4 with
-    the concatenation, written here with the same weights, gives the same outputs."""
+    """The forward pass evaluates the edge MLP's first layer block-wise; a plain implementation of docs/method.md §4
+    with the concatenation, written here with the same weights, gives the same outputs."""
     torch.manual_seed(3)
     m = TBotan("both", hidden=16, steps=3).double()
     n, n_e = 40, 300
@@ -167,3 +167,13 @@ def test_checkpointed_steps_give_the_same_gradients():
         grads.append([p.grad.clone() for p in m.parameters()])
     for a, b in zip(*grads):
         assert torch.equal(a, b)
+
+
+def test_he_init_has_the_variance_it_claims():
+    torch.manual_seed(0)
+    model = TBotan(hidden=64, steps=2, init="he")
+    w = model.node_mlp[0].weight
+    assert w.var().item() == pytest.approx(2 / w.shape[1], rel=0.05)
+    assert not model.node_mlp[0].bias.any()
+    with pytest.raises(ValueError, match="unknown init 'xavier'"):
+        TBotan(init="xavier")

@@ -1,9 +1,11 @@
-"""Training (tbotan.learn.graphs, tbotan.learn.train) on a real store made by the pipeline from jobs/ci.yaml.
+"""Training (tbotan.learn.graphs, tbotan.learn.train) on a real store made by the pipeline from jobs/ci.yaml: the
+graphs, the loop with its checkpoints and resume, the recipe's options in training, DDP, the CLI, SIGTERM.
 
 The DDP tests launch real processes (``python -m torch.distributed.run``, gloo on CPU)."""
 
 import json
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -16,10 +18,15 @@ import torch
 import yaml
 import zarr
 
+from tbotan.data.runs import model_dir
 from tbotan.data.spec import load_spec
 from tbotan.data.store import StoreError
+from tbotan.errors import TrainingError
+from tbotan.learn.checkpoints import load_checkpoint
 from tbotan.learn.graphs import edge_features, load_graphs
-from tbotan.learn.train import TrainingError, load_checkpoint, model_dir, train, variant_name
+from tbotan.learn.model import TBotan
+from tbotan.learn.recipe import learning_rate, output_units
+from tbotan.learn.train import train
 from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +62,10 @@ def copy(store, tmp_path, name):
     dst = tmp_path / name
     shutil.copytree(store, dst, ignore=shutil.ignore_patterns("models"))
     return dst
+
+
+def recipe(spec, **fields):
+    return spec.model_copy(update={"training": spec.training.model_copy(update=fields)})
 
 
 def assert_same(a: dict, b: dict, atol=0.0):
@@ -164,24 +175,6 @@ def test_train_writes_checkpoints_and_resume_equals_uninterrupted(wide, tmp_path
     assert_same(load_checkpoint(folder / "last.pt")["model"], b["model"])
 
 
-def test_refuses_other_model_shape_and_settings(wide, tmp_path):
-    _, spec, store = wide
-    store = copy(store, tmp_path, "s.zarr")
-    train(spec, store, seeds=[0], epochs=1)
-    bigger = spec.model_copy(update={"training": spec.training.model_copy(update={"hidden": 8})})
-    with pytest.raises(TrainingError, match=r"another shape \(hidden: checkpoint 16, spec 8\)"):
-        train(bigger, store, seeds=[0])
-    faster = spec.model_copy(update={"training": spec.training.model_copy(update={"lr": 1e-3})})
-    with pytest.raises(TrainingError, match="other settings.*lr"):
-        train(faster, store, seeds=[0])
-    with pytest.raises(TrainingError, match="ranks_per_seed|graphs_per_step"):
-        train(spec, store, seeds=[0], graphs_per_step=2)
-    # another lambda_g is another folder, not a conflict
-    assert variant_name(spec, "both", 0.1) == "both_lambda0.1" and variant_name(spec, "both", 0.01) == "both"
-    r = train(spec, store, seeds=[0], lambda_g=0.1, epochs=1)
-    assert r[0]["dir"].endswith("models/both_lambda0.1/seed0")
-
-
 def test_missing_data_and_nan_are_clear_errors(ci_store, tmp_path):
     spec = load_spec(CI_SPEC)
     store = copy(ci_store, tmp_path, "undone.zarr")
@@ -199,6 +192,99 @@ def test_missing_data_and_nan_are_clear_errors(ci_store, tmp_path):
         train(spec, store)
     assert "seed(s) 0, 1" in str(e.value)  # each seed stops; both are reported
     assert not (model_dir(store, spec, "both", seed=0) / "last.pt").exists()
+
+
+# --- training with the recipe (tbotan.learn.recipe) ---------------------------------------------------------
+def test_recipe_in_training_history_and_checkpoint(wide, tmp_path):
+    _, spec, store = wide
+    store = copy(store, tmp_path, "r.zarr")
+    spec = recipe(spec, scaling="standard", pretrain_epochs=1, schedule="cosine", warmup_epochs=1)
+    train(spec, store, seeds=[0])
+    folder = model_dir(store, spec, "both", seed=0)
+    h = json.loads((folder / "history.json").read_text())
+    assert [e["pretraining"] for e in h] == [True, False, False, False]
+    assert h[0]["train"]["total"] == pytest.approx(0.5 * h[0]["train"]["edge"], rel=1e-6)
+    settings = load_checkpoint(folder / "last.pt")["settings"]
+    assert [e["lr"] for e in h] == pytest.approx([learning_rate(settings, e) for e in range(4)])
+    head = h[-1]["temperature_head"]
+    assert set(head) >= {"spread", "label_spread", "slope", "u_alive", "hidden", "dead"} and head["hidden"] == 16
+    assert ("message" in head) == head["dead"]
+    # `tbotan status` shows the last epoch's temperature head: its message when dead, its spread otherwise
+    status = subprocess.run([sys.executable, "-m", "tbotan", "status", str(store)], capture_output=True, text=True)
+    line = next(x for x in status.stdout.splitlines() if x.startswith("train    both seed0"))
+    expected = head["message"] if head["dead"] else f"T head: slope {head['slope']:.2f} against the labels"
+    assert expected in line, line
+    ck = load_checkpoint(folder / "last.pt")
+    graphs = load_graphs(store, [0.8, 2.0], split=0)
+    shift, scale = output_units(graphs)
+    assert ck["model"]["output_shift"].tolist() == pytest.approx(shift)
+    assert ck["settings"]["scaling"] == "standard" and ck["settings"]["schedule_epochs"] == 4
+
+
+def test_a_dead_temperature_head_is_reported(wide, tmp_path, caplog):
+    """lambda_g = 0: the head never learns, so it must be reported dead in the log and in the history."""
+    _, spec, store = wide
+    store = copy(store, tmp_path, "dead.zarr")
+    caplog.set_level(logging.INFO, logger="tbotan")
+    train(spec, store, seeds=[0], lambda_g=0.0)
+    h = json.loads((model_dir(store, spec, "both", 0.0, seed=0) / "history.json").read_text())
+    head = h[-1]["temperature_head"]
+    assert head["dead"] and head["slope"] < 0.1
+    assert [e["temperature_head"]["dead"] for e in h[:2]] == [False, False]  # not switched on yet
+    assert any("seed 0: temperature head dead: T_pred follows the labels" in m for m in caplog.messages)
+
+
+def test_switch_trunk_lr_factor_freezes_the_trunk_after_the_switch(wide, tmp_path):
+    _, spec, store = wide
+    store = copy(store, tmp_path, "f.zarr")
+    spec = recipe(spec, switch_trunk_lr_factor=0.0)  # switch at epoch 2 of 4
+    folder = model_dir(store, spec, "both", seed=0)
+    train(spec, store, seeds=[0], epochs=2)
+    at_switch = load_checkpoint(folder / "last.pt")["model"]
+    train(spec, store, seeds=[0])
+    end = load_checkpoint(folder / "last.pt")["model"]
+    trunk_keys = [k for k in end if k.startswith(("node_encoder", "edge_encoder", "edge_mlp", "node_mlp"))]
+    assert trunk_keys and all(torch.equal(at_switch[k], end[k]) for k in trunk_keys)
+    assert not torch.equal(at_switch["node_decoder.1.weight"], end["node_decoder.1.weight"])  # the decoders train
+
+
+def test_global_path_options(wide, tmp_path):
+    """``global_input: standardized`` sets the chain's input units at the switch epoch to the training graphs' mean
+    and spread of mean_v h^m; ``global_start_epoch`` and ``global_lr_factor`` are recorded (their objective and
+    parameter groups: test_scoring.py, test_recipe.py)."""
+    _, spec, store = wide
+    store = copy(store, tmp_path, "g.zarr")
+    spec = recipe(spec, global_input="standardized", global_start_epoch=1, global_lr_factor=0.5)
+    train(spec, store, seeds=[0])
+    ck = load_checkpoint(model_dir(store, spec, "both", seed=0) / "last.pt")
+    m = TBotan(hidden=16, steps=2)
+    m.load_state_dict(ck["model"])
+    graphs = load_graphs(store, [0.8], split=0)
+    x = torch.stack([m(g.species, g.edges, edge_features(g, "both")).global_inputs for g in graphs])
+    assert not torch.equal(m.global_scale, torch.ones_like(m.global_scale))  # set at the switch
+    assert torch.isfinite(m.global_shift).all() and (m.global_scale > 0).all()
+    assert x.shape[1:] == m.global_shift.shape
+    assert ck["settings"]["global_input"] == "standardized" and ck["settings"]["global_lr_factor"] == 0.5
+
+
+def test_bfloat16_and_message_units_train_and_resume_bit_identically(wide, tmp_path):
+    """A run with ``precision: bfloat16`` and ``message_input: standardized`` stopped at epoch 2 and resumed ends
+    where the uninterrupted run ends; its checkpoint carries the message units and the precision, and a resume
+    in float32 is refused, naming the setting."""
+    _, spec, store = wide
+    spec = recipe(spec, precision="bfloat16", message_input="standardized")
+    whole, split = copy(store, tmp_path, "w.zarr"), copy(store, tmp_path, "s.zarr")
+    train(spec, whole, seeds=[0])
+    train(spec, split, seeds=[0], epochs=2)
+    train(spec, split, seeds=[0])
+    a = load_checkpoint(model_dir(whole, spec, "both", seed=0) / "last.pt")
+    b = load_checkpoint(model_dir(split, spec, "both", seed=0) / "last.pt")
+    assert a["epoch"] == b["epoch"] == spec.training.epochs
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["settings"]["precision"] == "bfloat16" and not torch.equal(a["model"]["message_scale"], torch.ones(16))
+    assert all(math.isfinite(row["train"]["total"]) for row in a["history"])
+    with pytest.raises(TrainingError, match="precision: checkpoint 'bfloat16', now 'float32'"):
+        train(recipe(spec, precision="float32"), split, seeds=[0], epochs=spec.training.epochs + 1)
 
 
 # --- distributed ------------------------------------------------------------------------------------------
