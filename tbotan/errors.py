@@ -91,6 +91,14 @@ class DataSetError(TbotanError, ValueError):
     types that are not two species, two files claiming one configuration, ...): the message names the file."""
 
 
+# ---------------------------------------------------------------- the cost of a job (tbotan.plan)
+
+
+class PlanError(TbotanError, ValueError):
+    """No rates to plan with (no file where they were looked for), or a rates file that cannot be read; the
+    message says to run ``tbotan plan --calibrate``."""
+
+
 # ---------------------------------------------------------------- learning and analysis (tbotan.learn, tbotan.analysis)
 
 

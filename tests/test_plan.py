@@ -12,6 +12,7 @@ import torch
 
 from tbotan import core, plan
 from tbotan.data.spec import load_spec
+from tbotan.errors import PlanError, TbotanError
 from tbotan.hpc.cluster import load_profile
 from tbotan.learn import loss
 
@@ -127,6 +128,15 @@ def test_cli_plans_refuses_bad_specs_and_reads_rates(tmp_path):
 def test_the_reference_rates_ship_with_the_package():
     r = plan.load_rates(plan.REFERENCE_RATES)
     assert r.md_particle_steps_per_s > 0 and "reference machine" in r.machine
+
+
+def test_missing_or_unreadable_rates_are_a_plan_error_naming_the_calibration(tmp_path):
+    with pytest.raises(PlanError, match=r"no rates at .*none\.json: run `tbotan plan --calibrate`"):
+        plan.load_rates(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(PlanError, match="not a rates file") as e:
+        plan.load_rates(tmp_path / "bad.json")
+    assert isinstance(e.value, TbotanError) and isinstance(e.value, ValueError)
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Published data sets into a tbotan store (SPEC §7), through the same Dask machinery as ``simulate``.
+"""Published data sets into a tbotan store (docs/method.md §7), through the same Dask machinery as ``simulate``.
 
     tbotan import botan DIR --store storage/botan.zarr [--cluster PROFILE]
     tbotan import glassbench DIR --store storage/glassbench.zarr
@@ -39,6 +39,7 @@ from .. import core
 from ..errors import DataSetError, SimulationFailed, StoreError
 from ..md import engine, fire
 from . import lock, store, targets
+from .driver import Progress, completed, record_error, write_configuration
 
 logger = logging.getLogger(__name__)
 
@@ -476,7 +477,8 @@ def _annotate(root, spec, catalogue: Catalogue) -> None:
 
 
 def import_data(spec, path, client, worker_timeout: float | None = None) -> dict:
-    """Import (or finish importing) ``spec.source`` into the store at ``path`` on ``client``'s cluster."""
+    """Import (or finish importing) ``spec.source`` into the store at ``path`` on ``client``'s cluster; returns the
+    summary. ``worker_timeout``: give up (NoWorkers) when no worker has been connected for that many seconds."""
 
     catalogue = scan(spec.source.format, spec.source.path)
     full = concrete_spec(spec, catalogue)
@@ -486,8 +488,6 @@ def import_data(spec, path, client, worker_timeout: float | None = None) -> dict
 
 
 def _import(spec, path, client, worker_timeout, catalogue, full, root, created) -> dict:
-    from .pipeline import Progress, completed, record_error, write_configuration
-
     _annotate(root, full, catalogue)
     box = core.box_length(full.N, full.density)
     params = full.fire.parameters()

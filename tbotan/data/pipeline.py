@@ -1,4 +1,4 @@
-"""Data generation as a Dask task graph over (temperature, configuration, replica), SPEC §2–§3.
+"""Data generation as a Dask task graph over (temperature, configuration, replica), docs/method.md §2–§3.
 
 Units of work (plain functions, run on any Dask worker; they never touch the store):
     measure_tau(T)                     tau_alpha from F_s, when the spec says ``tau_alpha: measure``
@@ -9,9 +9,10 @@ Units of work (plain functions, run on any Dask worker; they never touch the sto
     reduce(T, c)                       C_B, E_jk, propensity, edges
 The driver (the process running ``simulate``) submits them, writes each result as it arrives — it is
 the store's only writer — and marks ``equilibrated[c]`` / ``replica_done[c, r]`` / ``done[c]`` after the data
-they vouch for. A replica is kept the moment it finishes: a driver killed with 3 of 16 replicas of a
-configuration done reruns only the other 13. Every target is computed from the replica positions as stored
-(``store_dtype``), so a resumed configuration equals an uninterrupted one bit for bit.
+they vouch for (progress, waiting and the writes it shares with the importer: ``tbotan.data.driver``). A replica
+is kept the moment it finishes: a driver killed with 3 of 16 replicas of a configuration done reruns only the
+other 13. Every target is computed from the replica positions as stored (``store_dtype``), so a resumed
+configuration equals an uninterrupted one bit for bit.
 
 Configurations at one T come from ``chains`` independent Langevin trajectories: configuration c is on
 chain c % chains at position c // chains; the first segment of a chain starts from random positions
@@ -24,16 +25,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
-from distributed import Client, wait
+from distributed import Client
 
 from .. import core
-from ..errors import NoWorkers, SimulationFailed
+from ..errors import SimulationFailed, SpecError
 from ..md import dynamics, engine, fire, relaxation
 from ..md.dynamics import derive_seeds as seeds
 from . import lock, store, targets
+from .driver import Progress, completed, record_error, write_configuration, write_replica
 
 logger = logging.getLogger(__name__)
 
@@ -123,64 +124,6 @@ def reduce(state: dict, quenched: dict, replicas: list, n: int, box: float, dtyp
 # ---------------------------------------------------------------- the driver
 
 
-@dataclass
-class Progress:
-    """Units done / total per stage, with rate and ETA, printed as lines at most every ``every`` s."""
-
-    totals: dict
-    every: float = 10.0
-    done: dict = field(default_factory=dict)
-    start: float = field(default_factory=time.perf_counter)
-    last: float = 0.0
-
-    def tick(self, stage: str, force: bool = False) -> None:
-        self.done[stage] = self.done.get(stage, 0) + 1
-        now = time.perf_counter()
-        if force or now - self.last >= self.every or self.done[stage] == self.totals[stage]:
-            self.last = now
-            logger.info(self.line(now))
-
-    def line(self, now: float) -> str:
-        parts = []
-        for stage, total in self.totals.items():
-            d = self.done.get(stage, 0)
-            rate = d / max(now - self.start, 1e-9)
-            eta = (total - d) / rate if rate > 0 else float("inf")
-            parts.append(f"{stage} {d}/{total}" + (f" ({rate:.2f}/s, ETA {eta:.0f} s)" if d < total and d else ""))
-        return f"[{now - self.start:7.1f} s] " + " | ".join(parts)
-
-
-def completed(futures, progress: Progress, client: Client, worker_timeout: float | None):
-    """Yield futures as they finish; print a progress line every ``progress.every`` s while none does.
-
-    With no worker connected for ``worker_timeout`` s (jobs pending forever, a partition that does not run them,
-    every worker dead), stop with NoWorkers saying why, instead of waiting without end."""
-    pending = set(futures)
-    alone_since = None
-    while pending:
-        try:
-            finished, pending = wait(pending, timeout=progress.every, return_when="FIRST_COMPLETED")
-        except TimeoutError:
-            logger.info(progress.line(time.perf_counter()))
-            if worker_timeout is not None:
-                now = time.monotonic()
-                if client.scheduler_info().get("workers"):
-                    alone_since = None
-                elif alone_since is None:
-                    alone_since = now
-                elif now - alone_since > worker_timeout:
-                    from ..hpc.cluster import waiting_reason
-
-                    raise NoWorkers(
-                        f"no Dask worker connected for {now - alone_since:.0f} s (worker_timeout "
-                        f"{worker_timeout:g} s): {waiting_reason(client)}. Everything finished so far "
-                        f"is in the store; rerun the same command to go on"
-                    ) from None
-            continue
-        alone_since = None
-        yield from finished
-
-
 def _write_tau(g, result: dict, spec) -> None:
     g.attrs.update(
         {
@@ -200,67 +143,22 @@ def _write_segment(g, c: int, r: dict) -> None:
     g["equilibrated"][c] = True  # last
 
 
-def write_replica(g, c: int, r: int, result: dict) -> None:
-    g["replica_positions"][c, r] = result["positions"]
-    g["replica_seeds"][c, r] = result["seed"]
-    g["replica_done"][c, r] = True  # last
-
-
-def write_configuration(g, c: int, r: dict) -> None:
-    n_e = len(r["edges"])
-    width = g["edges"].shape[1]
-    if n_e > width:
-        raise store.StoreError(f"configuration {c} has {n_e} edges, more than the store's {width}")
-    edges = np.full((width, 2), -1, dtype=np.int32)
-    edges[:n_e] = r["edges"]
-    et = np.full((r["edge_targets"].shape[0], width), np.nan)
-    et[:, :n_e] = r["edge_targets"]
-    g["inherent"][c] = r["inherent"]
-    g["fire_residual"][c] = r["fire_residual"]
-    g["fire_steps"][c] = r["fire_steps"]
-    g["energy_inherent"][c] = r["energy_inherent"]
-    if "replica_positions" in r:  # an import; the pipeline writes each replica as it finishes (write_replica)
-        g["replica_positions"][c] = r["replica_positions"]
-        g["replica_seeds"][c] = r["replica_seeds"]
-        g["replica_done"][c] = True
-    g["cb"][c] = r["cb"]
-    g["propensity"][c] = r["propensity"]
-    g["msd"][c] = r["msd"]
-    g["fs_A"][c] = r["fs_A"]
-    g["edges"][c] = edges
-    g["n_edges"][c] = n_e
-    g["edge_targets"][c] = et
-    g["wall_time"][c] = r["wall_time"]
-    errors = dict(g.attrs.get("errors", {}))
-    if errors.pop(str(c), None) is not None:
-        g.attrs["errors"] = errors
-    g["done"][c] = True  # last
-
-
-def record_error(g, c: int, message: str) -> None:
-    errors = dict(g.attrs.get("errors", {}))
-    errors.setdefault(str(c), message)
-    g.attrs["errors"] = errors
-
-
-def simulate_on_cluster(spec, path, cluster_profile=None) -> dict:
-    """``simulate`` on the Dask cluster of a profile file (default: a LocalCluster), with the profile's
-    worker_timeout and SLURM worker logs in ``<store>.logs``; the cluster is closed on return."""
-    from ..hpc import cluster
-
-    profile = cluster.load_profile(cluster_profile)
-    with cluster.open_cluster(profile, logs=cluster.logs_path(path)) as client:
-        return simulate(spec, path, client, worker_timeout=profile.worker_timeout)
-
-
 def simulate(spec, path, client: Client, worker_timeout: float | None = None) -> dict:
-    """Generate (or finish) the store at ``path`` for ``spec`` on ``client``'s cluster; returns the summary. A spec
-    with a ``source`` imports that published data set instead (``tbotan.data.importers``).
-    ``worker_timeout``: give up (NoWorkers) when no worker has been connected for that many seconds."""
+    """Generate (or finish) the store at ``path`` for ``spec`` on ``client``'s cluster; returns the summary.
+    ``worker_timeout``: give up (NoWorkers) when no worker has been connected for that many seconds. A spec with a
+    ``source`` is refused: its data set is imported (``importers.import_data``, ``tbotan import``), not simulated."""
     if spec.source is not None:
-        from .importers import import_data
-
-        return import_data(spec, path, client, worker_timeout=worker_timeout)
+        raise SpecError(
+            [
+                (
+                    "source",
+                    f"a published data set ({spec.source.format} at {spec.source.path}) is imported, not simulated: "
+                    f"`tbotan import {spec.source.format} DIR --store PATH` or `tbotan run SPEC` "
+                    "(tbotan.data.importers.import_data)",
+                )
+            ],
+            "pipeline.simulate",
+        )
     root, created = store.open_or_create(path, spec)
     with lock.writer(path, "tbotan simulate"):
         return _simulate(spec, path, client, worker_timeout, root, created)

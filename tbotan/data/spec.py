@@ -1,4 +1,4 @@
-"""The job spec (YAML) of a KA-glass / T-BOTAN pipeline, validated before any work starts (SPEC.md §8.2).
+"""The job spec (YAML) of a KA-glass / T-BOTAN pipeline, validated before any work starts (docs/method.md §8.2).
 
 ``load_spec(path)`` reads and validates a file; every problem (malformed YAML, unknown field, wrong
 type, impossible value, inconsistency between fields) becomes ONE ``SpecError`` listing them all as
@@ -102,7 +102,7 @@ class _Model(BaseModel):
 
 
 class Fire(_Model):
-    """FIRE settings (SPEC.md §2.2); ``parameters()`` gives tbotan.md.fire.FireParameters."""
+    """FIRE settings (docs/method.md §2.2); ``parameters()`` gives tbotan.md.fire.FireParameters."""
 
     tolerance: float = Field(1e-12, gt=0)
     max_steps: int = Field(500_000, ge=1)
@@ -184,7 +184,7 @@ class Splits(_Model):
 
 
 class Training(_Model):
-    """T-BOTAN training (SPEC.md §5); the variants are the edge features: both, inherent (IS) or thermal only."""
+    """T-BOTAN training (docs/method.md §5); the variants are the edge features: both, inherent (IS) or thermal only."""
 
     temperatures: list[float] | None = None  # default: all of the job's temperatures
     epochs: int = Field(2000, ge=1)
@@ -222,7 +222,7 @@ class Training(_Model):
     # its spread over the training graphs' nodes under the initial network, fixed buffers (tbotan.learn.model)
     message_input: Literal["raw", "standardized"] = "raw"
     # the epoch the global (temperature) term starts counting, if before the switch epoch (default: at the switch,
-    # SPEC §5); the node-first or edge-first pre-training epochs still train on their one target alone
+    # docs/method.md §5); the node-first or edge-first pre-training epochs still train on their one target alone
     global_start_epoch: Union[int, None] = Field(None, ge=0)
     global_lr_factor: float = Field(1.0, gt=0)  # the global path's learning rate, in units of lr
     # the learning rate from the switch epoch on, in units of the schedule's: L_Var and L_Corr then reshape a trunk
@@ -268,7 +268,7 @@ class Training(_Model):
 
 
 class Source(_Model):
-    """Published data to import instead of simulating (SPEC §7; ``tbotan.data.importers``): the format and the
+    """Published data to import instead of simulating (docs/method.md §7; ``tbotan.data.importers``): the format and the
     folder of its files; ``validation``: the share of each temperature's train files kept for checkpoint
     selection (a count or a fraction, as in ``splits``); ``times``: time index of the files -> time in units of
     tau_alpha, overriding the format's default table."""
@@ -311,7 +311,7 @@ class Source(_Model):
 
 
 class Evaluation(_Model):
-    """Evaluation settings (SPEC.md §6); ``slab`` is (low, high) z as fractions of L for the C_B maps."""
+    """Evaluation settings (docs/method.md §6); ``slab`` is (low, high) z as fractions of L for the C_B maps."""
 
     sq_q_max: float = Field(10.0, gt=0)  # S_B(q) up to this |q|
     oz_fit_q_max: float = Field(2.0, gt=0)  # Ornstein-Zernike fit below this |q|
@@ -351,7 +351,7 @@ def _table_i(T: float) -> float | None:
 
 
 class JobSpec(_Model):
-    """A validated job spec; field names are the public contract of SPEC.md §8.2."""
+    """A validated job spec; field names are the public contract of docs/method.md §8.2."""
 
     density: float = Field(1.2, gt=0)
     N: int

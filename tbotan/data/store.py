@@ -1,4 +1,4 @@
-"""The Zarr v3 store: its schema (SPEC §8.1, documented in storage/README.md) and safe access.
+"""The Zarr v3 store: its schema (docs/method.md §8.1, documented in storage/README.md) and safe access.
 
 One store per run. Root attributes: ``spec`` (validated job spec, JSON), ``software``, ``created``,
 ``units``. One group per temperature, ``T{T:.3f}``, one configuration per chunk along the leading axis.

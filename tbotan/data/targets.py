@@ -1,4 +1,4 @@
-"""Learning targets from iso-configurational runs (SPEC §3) and the graph's edges (SPEC §4).
+"""Learning targets from iso-configurational runs (docs/method.md §3) and the graph's edges (docs/method.md §4).
 
 Shapes: ``frames`` is (K, n_t, N, 3), the unwrapped positions of K replicas at n_t times, each
 continuous with ``thermal`` (N, 3), the t = 0 positions; so frames - thermal is the displacement.

@@ -11,7 +11,7 @@ import zarr
 from distributed import Client, LocalCluster
 
 from tbotan import core
-from tbotan.data import importers, pipeline
+from tbotan.data import importers
 from tbotan.data.spec import parse_spec
 from tbotan.errors import DataSetError, SimulationFailed, StoreError
 from tbotan.md import dynamics, engine
@@ -68,7 +68,7 @@ def spec_for(folder, **source):
 @pytest.fixture(scope="module")
 def imported(botan_dir, client, tmp_path_factory):
     path = tmp_path_factory.mktemp("imp") / "botan.zarr"
-    pipeline.simulate(spec_for(botan_dir, validation=1), path, client)
+    importers.import_data(spec_for(botan_dir, validation=1), path, client)
     return path
 
 
@@ -109,7 +109,7 @@ def test_a_rerun_finishes_what_is_missing_and_nothing_else(botan_dir, imported, 
     g["done"][3] = False
     g["cb"][3] = 0.0
     before = g["inherent"][0]
-    pipeline.simulate(spec_for(botan_dir, validation=1), path, client)
+    importers.import_data(spec_for(botan_dir, validation=1), path, client)
     ref_g = zarr.open_group(str(imported), mode="r")["T0.800"]
     assert g["done"][:].all()
     np.testing.assert_array_equal(g["cb"][3], ref_g["cb"][3])
@@ -167,7 +167,7 @@ def test_bad_data_sets_are_refused_naming_the_file_and_the_cause(botan_dir, clie
     write_botan_file(folder, 2, types, d["initial_positions"], d["positions"])
     path = tmp_path / "nan.zarr"
     with pytest.raises(SimulationFailed, match="2 configurations failed to import"):
-        pipeline.simulate(spec_for(folder), path, client)
+        importers.import_data(spec_for(folder), path, client)
     g = zarr.open_group(str(path), mode="r")["T0.800"]
     assert g["done"][:].tolist() == [False, False, True, True, True]
     assert "_1_tc07.npz: 1 non-finite values in positions" in g.attrs["errors"]["0"]
@@ -178,7 +178,7 @@ def test_bad_data_sets_are_refused_naming_the_file_and_the_cause(botan_dir, clie
         other / "T0.8" / "test" / f"isoconfig_N{N}T0.8_403_tc07.npz"
     )
     with pytest.raises(StoreError, match="not those this store was imported from"):
-        pipeline.simulate(spec_for(other), path, client)
+        importers.import_data(spec_for(other), path, client)
 
 
 # --- GlassBench ----------------------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def test_glassbench_import_keeps_its_targets_and_published_predictions(glassbenc
             "fire": {"tolerance": 1e-10},
         }
     )
-    pipeline.simulate(spec, path, client)
+    importers.import_data(spec, path, client)
     root = zarr.open_group(str(path), mode="r")
     g = root["T0.800"]
     box = core.box_length(N)
@@ -265,7 +265,7 @@ def test_a_store_without_edge_targets_trains_node_only_and_is_refused_otherwise(
         "source": {"format": "glassbench", "path": str(glassbench_dir), "validation": 1},
         "training": {"epochs": 2, "switch_epoch": 1, "seeds": 1, "hidden": 8, "steps": 1, "target": "propensity"},
     }
-    pipeline.simulate(parse_spec(data), path, client)
+    importers.import_data(parse_spec(data), path, client)
     with pytest.raises(TrainingError, match="no edge targets.*training.lambda_edge: 0"):
         train(parse_spec(data), path)
     data["training"]["lambda_edge"] = 0.0
@@ -316,7 +316,7 @@ def test_a_store_exported_to_glassbench_imports_back_to_the_same_targets(ci_stor
         }
     )
     back = tmp_path / "back.zarr"
-    pipeline.simulate(spec, back, client)
+    importers.import_data(spec, back, client)
     a, b = zarr.open_group(str(ci_store), mode="r"), zarr.open_group(str(back), mode="r")
     for T in ("T0.800", "T2.000"):
         ga, gb = a[T], b[T]

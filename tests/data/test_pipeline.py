@@ -17,6 +17,7 @@ from distributed import Client, LocalCluster
 
 from tbotan.data import pipeline, store
 from tbotan.data.spec import load_spec, parse_spec
+from tbotan.errors import SpecError
 from tests import reference as ref
 from tests.helpers import TBOTAN
 
@@ -108,6 +109,13 @@ def test_rerun_does_nothing_and_another_spec_is_refused(reference_store, client,
     (tmp_path / "file.zarr").write_text("x")
     with pytest.raises(store.StoreError, match="is a file"):
         pipeline.simulate(load_spec(CI_SPEC), tmp_path / "file.zarr", client)
+
+
+def test_a_spec_with_a_source_is_refused_naming_tbotan_import(client, tmp_path):
+    spec = parse_spec({"N": 256, "temperatures": [0.8], "source": {"format": "botan", "path": str(tmp_path)}})
+    with pytest.raises(SpecError, match=r"source: a published data set \(botan at .*\) is imported.*`tbotan import"):
+        pipeline.simulate(spec, tmp_path / "botan.zarr", client)
+    assert not (tmp_path / "botan.zarr").exists()
 
 
 def test_partial_store_resumes_to_the_same_data(reference_store, client, tmp_path):

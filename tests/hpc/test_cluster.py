@@ -326,11 +326,12 @@ def test_worker_jobs_pending_forever_end_in_a_clear_error(slurm_up, tmp_path):
     each job's state and reason, and leave no job behind."""
     from tbotan.data import pipeline
     from tbotan.data.spec import load_spec
+    from tbotan.errors import NoWorkers
 
     profile = load_profile(HPC / "slurm-cpu.yaml").model_copy(
         update={"job_extra_directives": ["--begin=now+3600"], "worker_timeout": 15.0}
     )
-    with pytest.raises(pipeline.NoWorkers, match=r"no Dask worker connected for \d+ s.*PENDING \(reason: BeginTime\)"):
+    with pytest.raises(NoWorkers, match=r"no Dask worker connected for \d+ s.*PENDING \(reason: BeginTime\)"):
         with open_cluster(profile, logs=tmp_path, verbose=False) as client:
             name = client.cluster.job_name
             pipeline.simulate(
