@@ -24,7 +24,7 @@ CUTOFF_RATIO = 2.5
 CUTOFF_AA = CUTOFF_RATIO * SIGMA.max()  # the longest pair cutoff (A–A): the box must exceed twice it
 FRACTION_A = 0.8
 DENSITY = 1.2
-Q_FS = 7.25  # the wavevector of F_s(q, t): the first peak of S_AA(q) of this system (SPEC §2.4)
+Q_FS = 7.25  # the wavevector of F_s(q, t): the first peak of S_AA(q) of this system (docs/method.md §2.4)
 TABLE_I = {0.44: 4120.0, 0.47: 616.0, 0.50: 217.0, 0.56: 52.0, 0.64: 16.5, 0.80: 3.42}  # the paper's tau_alpha
 
 

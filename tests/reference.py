@@ -1,6 +1,6 @@
 """Independent NumPy/SciPy references for the physics core: energy, forces, FIRE, targets.
 
-Written from the formulas of SPEC §1–§3 directly, sharing no code with ``tbotan`` (the pair tables
+Written from the formulas of docs/method.md §1–§3 directly, sharing no code with ``tbotan`` (the pair tables
 are typed in again here on purpose).
 """
 

@@ -1,5 +1,5 @@
-"""benchmarks/gpu.sh, the acceptance check of a GPU node, on the platforms CI has: CPU, and OpenCL where an OpenCL
-driver is installed (POCL runs it on the CPU). Every section's numbers are checked, at a small N."""
+"""benchmarks/performance/gpu.sh, the acceptance check of a GPU node, on the platforms CI has: CPU, and OpenCL where
+an OpenCL driver is installed (POCL runs it on the CPU). Every section's numbers are checked, at a small N."""
 
 import json
 import os
@@ -18,7 +18,7 @@ def run_gpu_sh(platform: str, tmp_path: Path) -> dict:
     args = ["--platform", platform, "--N", str(N), "--concurrent", "1", "2", "--steps", "200"]
     args += ["--train-steps", "1", "--no-compile", "--out", str(out)]
     done = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "gpu.sh"), *args],
+        ["bash", str(ROOT / "benchmarks" / "performance" / "gpu.sh"), *args],
         capture_output=True,
         text=True,
         env={**os.environ, "TMPDIR": str(tmp_path)},

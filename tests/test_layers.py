@@ -1,4 +1,4 @@
-"""The package's layers (DESIGN.md): who may import whom, read from the source and checked in a fresh process.
+"""The package's layers (tbotan/__init__.py): who may import whom, read from the source and checked in a fresh process.
 
 - ``tbotan.md`` (OpenMM physics) imports neither torch nor dask;
 - ``tbotan.learn`` (PyTorch) imports neither openmm nor dask;

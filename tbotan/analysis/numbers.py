@@ -239,8 +239,8 @@ def comparison_numbers(results: dict, names: list[str], trained: list[float], ti
 
 
 def published_numbers(root, res: dict, name: str, spec) -> Numbers:
-    """T-BOTAN beside every published model on the same test configurations (SPEC §8.1): per temperature, time,
-    model and MD target, the Pearson coefficient over A particles, per configuration then averaged."""
+    """T-BOTAN beside every published model on the same test configurations (docs/method.md §8.1): per temperature,
+    time, model and MD target, the Pearson coefficient over A particles, per configuration then averaged."""
     rows = []
     for model, mg in sorted(root["published"].groups()):
         for _, pg in sorted(mg.groups()):

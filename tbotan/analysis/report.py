@@ -1,4 +1,4 @@
-"""The report (SPEC §6): the paper's figures for this store, and the numbers behind each.
+"""The report (docs/method.md §6): the paper's figures for this store, and the numbers behind each.
 
     tbotan report --store storage/quickstart.zarr        # -> storage/quickstart.zarr/report/index.html
 

@@ -294,5 +294,5 @@ def md_context(
 
 
 def mean_force(forces: np.ndarray) -> float:
-    """Mean force magnitude per particle, the FIRE convergence measure of SPEC §2.2."""
+    """Mean force magnitude per particle, the FIRE convergence measure of docs/method.md §2.2."""
     return float(np.linalg.norm(forces, axis=1).mean())

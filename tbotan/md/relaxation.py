@@ -1,4 +1,4 @@
-"""Structural relaxation time tau_alpha from the self-intermediate scattering function (SPEC §2.4).
+"""Structural relaxation time tau_alpha from the self-intermediate scattering function (docs/method.md §2.4).
 
 F_s(q, t) = < (1/N_A) sum_{j in A} sin(q |dr_j(t)|) / (q |dr_j(t)|) >_origins   (isotropic average),
 with q at the first peak of S_AA(q), and tau_alpha the first time with F_s = 1/e (linear

@@ -1,4 +1,4 @@
-"""The physics command-line tools and their bad-input errors (SPEC §8.3)."""
+"""The physics command-line tools and their bad-input errors (docs/method.md §8.3)."""
 
 import json
 import subprocess

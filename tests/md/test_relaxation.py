@@ -100,7 +100,7 @@ def test_sq_peak_of_the_liquid_is_near_7_25():
 @pytest.mark.slow
 def test_tau_alpha_at_t08_protocol_and_checks():
     r = relaxation.measure_tau_alpha(0.8, 1000, seed=2)
-    # LAMMPS with the same protocol gives 2.6-2.8 (benchmarks/tau_alpha.py, docs/tau_alpha.md)
+    # LAMMPS with the same protocol gives 2.6-2.8 (benchmarks/physics/tau_alpha.py, docs/tau_alpha.md)
     assert 2.3 < r["tau_alpha"] < 3.2
     assert 7.0 < r["q"] < 7.5
     assert r["energy_plateau"]["plateau"] and r["equilibration_tau"] >= 30

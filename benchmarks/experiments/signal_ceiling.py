@@ -1,6 +1,7 @@
 """How much of C_B can any model predict on a store, and what do simple descriptors reach?
 
-    python benchmarks/signal_ceiling.py [--store storage/quickstart.zarr]
+    python benchmarks/experiments/signal_ceiling.py [--store storage/quickstart.zarr] [--out FILE]
+                                                    [--record | --name NAME]
 
 * Ceiling: C_B from the K iso-configurational runs is a noisy estimate of the true (K -> infinity) field. Split
   the runs in two halves, correlate the two half-estimates (r), extrapolate to K runs with Spearman-Brown
@@ -16,17 +17,22 @@
   those lengths (12 bins, ridge with the penalty chosen on the validation split). With
   N = 500 one configuration's statistic scatters, so this says how far T can be read from one test
   configuration, and which test configurations look like another temperature (docs/training.md).
-Prints one JSON object and writes benchmarks/results/signal_ceiling.json.
+Prints one JSON object (``--out FILE``: also there; ``--record``: also benchmarks/results/signal_ceiling.json;
+``--name NAME``: NAME.json).
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 import zarr
-from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 
 from tbotan.core import minimum_image
 from tbotan.data.targets import bond_breaking, neighbour_pairs
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit  # prints the result with its command (and writes it where asked)
 
 EPS = np.array([[1.0, 1.5], [1.5, 0.5]])
 SIG = np.array([[1.0, 0.8], [0.8, 0.88]])
@@ -179,7 +185,7 @@ def temperature_readers(root, train_temperatures) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--store", default="storage/quickstart.zarr")
-    p.add_argument("--name", default="signal_ceiling", help="results file benchmarks/results/<name>.json")
+    add_arguments(p, "signal_ceiling")
     args = p.parse_args()
     root = zarr.open_group(args.store, mode="r")
     rows = []
@@ -225,13 +231,14 @@ def main() -> None:
     trained = root.attrs["spec"]["training"]["temperatures"]
     ridge = ridge_regression(root, trained)
     emit(
-        args.name,
+        "signal_ceiling",
         {
             "store": args.store,
             "rows": rows,
             "ridge_regression_pearson_A": ridge,
             "temperature_readers": temperature_readers(root, trained),
         },
+        args,
     )
 
 

@@ -1,32 +1,35 @@
 """Is BOTAN's T = 0.44 state point this code's? The potential energy per particle of tbotan's equilibrated states
 at higher T, extrapolated to 0.44 with the Rosenfeld-Tarazona law, beside the U/N (and P) of BOTAN's real files.
 
-    python benchmarks/state_point.py [--store storage/botan_sample.zarr] [--N 1000]
+    python benchmarks/physics/state_point.py [--store storage/botan_sample.zarr] [--N 1000] [--out FILE] [--record]
 
-The equilibrated states are those of `benchmarks/table_i.py` (results/table_i_T<T>_N<N>.jsonl: every run's
-Langevin NVT equilibration, 30 tau long; the runs of one (engine, seed) share one equilibration and count once).
-The law: U/N = a + b T^(3/5) at fixed density (Rosenfeld & Tarazona 1998; it holds for the supercooled KA liquid),
-fitted by weighted least squares with each T's standard error; the extrapolation's error from the fit's covariance.
-The pressure P = rho T + W/3V is fitted the same way (W/3V = c + d T^(3/5): the virial follows U in a
+The equilibrated states are those of `benchmarks/physics/table_i.py` (benchmarks/results/table_i_T<T>_N<N>.jsonl:
+every run's Langevin NVT equilibration, 30 tau long; the runs of one (engine, seed) share one equilibration and count
+once). The law: U/N = a + b T^(3/5) at fixed density (Rosenfeld & Tarazona 1998; it holds for the supercooled KA
+liquid), fitted by weighted least squares with each T's standard error; the extrapolation's error from the fit's
+covariance. The pressure P = rho T + W/3V is fitted the same way (W/3V = c + d T^(3/5): the virial follows U in a
 Lennard-Jones liquid) where at least two temperatures recorded it. The store is `tbotan import botan` of
 pyg_botan's small_data/ (docs/import.md); its `energy_thermal` and `pressure_thermal` (computed here with
 tbotan.md.engine.pressure where the store predates it) are the files' t = 0 configurations. Prints one JSON
-object and writes benchmarks/results/state_point.json.
+object (``--out FILE``: also there; ``--record``: also benchmarks/results/state_point.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import zarr
-from record import emit
-from table_i import measured
-from tau_alpha import summary
 
 from tbotan import core
 from tbotan.md import engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit
+from table_i import measured
+from tau_alpha import summary
 
 EXPONENT = 3 / 5
 
@@ -86,8 +89,9 @@ def botan(store: Path) -> dict:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--store", default=str(Path(__file__).resolve().parents[1] / "storage" / "botan_sample.zarr"))
+    p.add_argument("--store", default=str(Path(__file__).resolve().parents[2] / "storage" / "botan_sample.zarr"))
     p.add_argument("--N", type=int, default=1000)
+    add_arguments(p, "state_point")
     a = p.parse_args()
     states = equilibrated_states(a.N)
     ts = sorted(states)
@@ -109,7 +113,7 @@ def main():
         if "P_extrapolated" in result:
             pe = result["P_extrapolated"]
             result["P_difference_in_sigma"] = (b["P"]["mean"] - pe["value"]) / np.hypot(b["P"]["stderr"], pe["stderr"])
-    emit("state_point", result)
+    emit("state_point", result, a)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """One T-BOTAN training step (forward, the full loss with every term on, backward, clip, Adam), eager beside
 torch.compile (``training.compile``) in the same run, with the loss's F(X, d) timed alone.
 
-    python benchmarks/training.py [--store storage/botan_sample.zarr] [--threads 2] [--steps 5]
-    python benchmarks/training.py --store storage/quickstart.zarr --temperature 0.64 --threads 1 \
+    python benchmarks/performance/training.py [--store storage/botan_sample.zarr] [--threads 2] [--steps 5]
+    python benchmarks/performance/training.py --store storage/quickstart.zarr --temperature 0.64 --threads 1 \
         --hidden 32 --mp-steps 4 --name training_quickstart          # the quickstart's graphs and network
 
 On the CPU each is timed twice: with glibc's allocator as it comes, then with freed memory kept in the process
@@ -13,18 +13,18 @@ change the cost). The paper's network (64 x 7). Where a GPU is present it is als
 and compiled under bf16 autocast (the scatter of messages stays in fp32); and the paper's 400 graphs x 2000 epochs
 per seed are extrapolated from the step. Where the CPU multiplies bf16 in hardware (AVX512-BF16, AMX), the CPU
 is also timed with ``training.precision: bfloat16`` (the forward pass under autocast, the outputs and the loss in
-float32).
-Prints one JSON object and writes benchmarks/results/training.json.
+float32). Prints one JSON object (``--out FILE``: also there; ``--record``: also benchmarks/results/training.json;
+``--name NAME``: benchmarks/results/NAME.json).
 """
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 
 from tbotan import core
 from tbotan.data import targets
@@ -33,8 +33,12 @@ from tbotan.learn.compiled import compiled
 from tbotan.learn.graphs import Graph, cost_graph, load_graphs
 from tbotan.learn.memory import keep_freed_memory
 from tbotan.learn.model import TBotan, parameter_count
-from tbotan.learn.train import cpu_has_bf16, graph_terms, objective
+from tbotan.learn.precision import cpu_has_bf16
+from tbotan.learn.scoring import graph_terms, objective
 from tbotan.md import dynamics, fire
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit  # prints the result with its command (and writes it where asked)
 
 SETTINGS = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 1e-2, "w_v": 1.0, "w_c": 0.5}
 PAPER_STEPS_PER_SEED = 400 * 2000  # 400 training graphs, 2000 epochs, one graph per step
@@ -110,13 +114,13 @@ def time_f(graph: Graph, device: str, mode: str, repeats: int = 3) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--store", default=str(Path(__file__).resolve().parents[1] / "storage" / "botan_sample.zarr"))
+    p.add_argument("--store", default=str(Path(__file__).resolve().parents[2] / "storage" / "botan_sample.zarr"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=5, help="timed training steps")
     p.add_argument("--temperature", type=float, default=0.44, help="the store's temperature to take the graph from")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--mp-steps", type=int, default=7, help="message-passing steps")
-    p.add_argument("--name", default="training", help="results file benchmarks/results/<name>.json")
+    add_arguments(p, "training")
     args = p.parse_args()
     shape = (args.hidden, args.mp_steps)
     if Path(args.store).exists():
@@ -156,7 +160,7 @@ def main() -> None:
     for r in rows:
         r["speedup_vs_eager"] = eager[r["device"]] / r["seconds_per_step"]
     emit(
-        args.name,
+        "training",
         {
             "torch": torch.__version__,
             "graph": source,
@@ -169,6 +173,7 @@ def main() -> None:
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "rows": rows,
         },
+        args,
     )
 
 

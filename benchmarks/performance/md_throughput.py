@@ -1,6 +1,7 @@
 """NVE throughput of the KA mixture: OpenMM CPU platform (as tbotan sets it up) vs LAMMPS, same system.
 
-    python benchmarks/md_throughput.py [--sizes 1000,4096] [--tag run1] [--skip-split]
+    python benchmarks/performance/md_throughput.py [--sizes 1000,4096] [--tag run1] [--skip-split] [--out FILE]
+                                                   [--record]
 
 For each N: one liquid configuration (random start + short Langevin NVT at T=0.8), Maxwell-Boltzmann
 velocities at T=0.8, velocity Verlet with dt=0.005 for the same number of steps in every engine, after a
@@ -12,23 +13,28 @@ warm-up that is not timed. Engines/variants (OpenMM: tbotan.md.potential.make_sy
                           steps/10 (it is slow)
   lammps_serial           lmp, lj/smooth/linear, neighbor 0.3 bin, every 1 check yes
   lammps_mpi2             mpirun -np 2 lmp (Debian's lammps has OpenMPI but no OPENMP package: no -sf omp)
-LAMMPS times are its own "Loop time" of the timed run (the warm-up is a separate run command).
+LAMMPS times are its own "Loop time" of the timed run (the warm-up is a separate run command). Prints one JSON
+object (``--out FILE``: also there; ``--record``: also benchmarks/results/md_throughput[_<tag>].json).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import lammps_runner
 import numpy as np
 import openmm
-from record import emit
 
 from tbotan import core
 from tbotan.md import dynamics, engine, potential
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py, lammps_runner.py
+import lammps_runner
+from record import add_arguments, emit
 
 DT = 0.005
 T = 0.8
@@ -111,6 +117,7 @@ def main():
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--tag", default="", help="suffix of the results file name")
     p.add_argument("--skip-split", action="store_true", help="leave out the (slow) three-force variant")
+    add_arguments(p, "md_throughput[_<tag>]")
     a = p.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
     steps_list = [int(s) for s in a.steps.split(",")] if a.steps else [4000 if n <= 1000 else 1000 for n in sizes]
@@ -168,7 +175,7 @@ def main():
             ) / abs(e_ref)
         result["sizes"][str(n)] = entry
     result["load_average_end"] = os.getloadavg()
-    emit("md_throughput" + (f"_{a.tag}" if a.tag else ""), result)
+    emit("md_throughput" + (f"_{a.tag}" if a.tag else ""), result, a)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,31 @@
 """The quickstart's numbers: stage times of `tbotan run` and the learned signal per temperature and seed.
 
     tbotan run jobs/quickstart.yaml                    # first (on a fresh store: rm -r storage/quickstart.zarr)
-    python benchmarks/quickstart.py [--store storage/quickstart.zarr]
+    python benchmarks/experiments/quickstart.py [--store storage/quickstart.zarr] [--out FILE] [--record]
 
 Reads the store: the root attribute ``run_times`` (written by `tbotan run`) and ``predictions/`` (node
 Pearson over A particles per test configuration, T_pred), per seed and temperature. And, per seed and
 training configuration (``displacement`` rows), what its best model follows: Pearson rho over A particles of
 the prediction and of the MD C_B with each particle's distance from its inherent-structure position
-|r_thermal - r_IS|. Prints one JSON object and writes benchmarks/results/quickstart.json.
+|r_thermal - r_IS|. Prints one JSON object (``--out FILE``: also there; ``--record``: also
+benchmarks/results/quickstart.json).
 """
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 import zarr
-from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 
+from tbotan.data import runs
 from tbotan.data.spec import parse_spec
+from tbotan.learn.checkpoints import build_model, load_checkpoint, model_shape
 from tbotan.learn.graphs import edge_features, load_graphs
-from tbotan.learn.train import build_model, load_checkpoint, model_shape
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit  # prints the result with its command (and writes it where asked)
 
 
 def displacement_rows(store: str, variant: str, spec) -> list[dict]:
@@ -27,7 +33,7 @@ def displacement_rows(store: str, variant: str, spec) -> list[dict]:
     rows = []
     for seed in range(spec.training.seeds):
         model = build_model(model_shape(spec, variant))
-        model.load_state_dict(load_checkpoint(f"{store}/models/{variant}/seed{seed}/best.pt")["model"])
+        model.load_state_dict(load_checkpoint(runs.model_folder(store, variant, seed) / runs.BEST)["model"])
         model.eval()
         for T in spec.training_temperatures:
             group = root[f"T{float(T):.3f}"]
@@ -82,10 +88,11 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--store", default="storage/quickstart.zarr")
     p.add_argument("--variant", default="both")
+    add_arguments(p, "quickstart")
     args = p.parse_args()
     root = zarr.open_group(args.store, mode="r")
     spec = root.attrs["spec"]
-    rows = prediction_rows(root[f"predictions/{args.variant}"])
+    rows = prediction_rows(root[f"{runs.PREDICTIONS}/{args.variant}"])
     emit(
         "quickstart",
         {
@@ -97,6 +104,7 @@ def main() -> None:
             "rows": rows,
             "displacement": displacement_rows(args.store, args.variant, parse_spec(spec)),
         },
+        args,
     )
 
 

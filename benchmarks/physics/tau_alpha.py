@@ -1,7 +1,7 @@
 """tau_alpha of the KA mixture measured with the same protocol in OpenMM (tbotan) and in LAMMPS.
 
-    python benchmarks/tau_alpha.py [--seeds 3] [--N 1000] [--temperature 0.8] [--engines openmm,lammps]
-                                   [--first-seed 1] [--tag X]
+    python benchmarks/physics/tau_alpha.py [--seeds 3] [--N 1000] [--temperature 0.8] [--engines openmm,lammps]
+                                           [--first-seed 1] [--tag X] [--out FILE] [--record]
 
 OpenMM: tbotan.md.relaxation.measure_tau_alpha (random start, minimise, Langevin NVT equilibration,
 NVE production, F_s of the A particles at the first peak of S_AA(q), tau = 1/e crossing).
@@ -9,21 +9,26 @@ LAMMPS: the same steps -- random start (own seed), ``minimize``, ``fix nve`` + `
 1.0 = OpenMM's friction 1) for OpenMM's ``equilibration_time``, fresh Maxwell-Boltzmann velocities,
 NVE production for the same length with unwrapped positions dumped at the same interval -- and the
 frames go through the same tbotan.md.relaxation functions. ``lammps_tau`` also serves
-benchmarks/tau_alpha_variants.py (other potentials, thermostats, sizes).
+benchmarks/physics/tau_alpha_variants.py (other potentials, thermostats, sizes). Prints one JSON object (``--out
+FILE``: also there; ``--record``: also benchmarks/results/tau_alpha_T<T>_N<N>[_<tag>].json).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import lammps_runner
 import numpy as np
-from record import emit
 
 from tbotan import core
 from tbotan.md import relaxation
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py, lammps_runner.py
+import lammps_runner
+from record import add_arguments, emit
 
 DT = 0.005
 
@@ -195,6 +200,7 @@ def main():
     p.add_argument("--engines", default="openmm,lammps")
     p.add_argument("--keep-fs", action="store_true", help="keep F_s(t) of every run in the JSON")
     p.add_argument("--tag", default="", help="suffix of the results file name")
+    add_arguments(p, "tau_alpha_T<T>_N<N>[_<tag>]")
     a = p.parse_args()
     engines = a.engines.split(",")
 
@@ -230,7 +236,7 @@ def main():
             relaxation.guess_tau(a.temperature) if a.temperature in (0.44, 0.47, 0.50, 0.56, 0.64, 0.80) else None
         )
     name = f"tau_alpha_T{a.temperature:g}_N{a.N}" + (f"_{a.tag}" if a.tag else "")
-    emit(name, result)
+    emit(name, result, a)
 
 
 if __name__ == "__main__":

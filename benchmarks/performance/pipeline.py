@@ -1,9 +1,9 @@
 """Data-generation cost of a job spec: wall time per stage and per unit, bytes per configuration,
 and the parallel efficiency of 2 LocalCluster workers against 1, in one run.
 
-    python benchmarks/pipeline.py [--spec jobs/quickstart.yaml] [--workers 1 2]
+    python benchmarks/performance/pipeline.py [--spec jobs/quickstart.yaml] [--workers 1 2] [--out FILE] [--record]
 
-Prints one JSON object (and writes benchmarks/results/pipeline_<spec stem>.json).
+Prints one JSON object (``--out FILE``: also there; ``--record``: also benchmarks/results/pipeline_<spec stem>.json).
 """
 
 import argparse
@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 from distributed import Client, LocalCluster
-from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 
 from tbotan.data import pipeline
 from tbotan.data.spec import load_spec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit  # prints the result with its command (and writes it where asked)
 
 
 def store_bytes(path: Path) -> int:
@@ -30,6 +32,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--spec", default="jobs/quickstart.yaml")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    add_arguments(p, "pipeline_<spec stem>")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)  # progress lines on stderr
     spec = load_spec(args.spec)
@@ -62,7 +65,7 @@ def main() -> None:
     }
     if 1 in runs and 2 in runs:
         out["parallel_efficiency_2_vs_1"] = runs[1]["wall_s"] / (2 * runs[2]["wall_s"])
-    emit(f"pipeline_{Path(args.spec).stem}", out)
+    emit(f"pipeline_{Path(args.spec).stem}", out, args)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
 """A large N through the data pipeline on this machine: `tbotan simulate` of a minimal spec at N, with the peak
 memory of all its processes (the driver and its Dask workers) sampled every 0.2 s.
 
-    python benchmarks/large_n.py [--N 16384] [--store /tmp/large_n.zarr]
+    python benchmarks/performance/large_n.py [--N 16384] [--store /tmp/large_n.zarr] [--out FILE]
+                                             [--record | --name NAME]
 
 The spec: one temperature (0.80, tau_alpha 2.7), one configuration, K = 2, 2 tau_alpha of equilibration, FIRE to
 a mean force of 1e-3. FIRE stops there because a quench's steps grow with N (to 1e-3 from T = 0.8: 1500 at
 N = 1000, 4800 at 4096) and its double-precision stage runs on the single-threaded Reference platform, 0.44 s
-per step at N = 16384 (benchmarks/scaling.py): a quench to 1e-12 takes tens of minutes here. A training step's
-memory at these N is measured by benchmarks/scaling.py. Not physics: what it shows is that every stage of the
-data runs at this N and what memory it needs. Prints one JSON object (wall time, peak summed RSS, the largest
-single process, the store's status) and writes benchmarks/results/<name>.json.
+per step at N = 16384 (benchmarks/performance/scaling.py): a quench to 1e-12 takes tens of minutes here. A training
+step's memory at these N is measured by benchmarks/performance/scaling.py. Not physics: what it shows is that every
+stage of the data runs at this N and what memory it needs. Prints one JSON object (wall time, peak summed RSS, the
+largest single process, the store's status); ``--out FILE``: also there; ``--record``: also
+benchmarks/results/large_n_<N>.json; ``--name NAME``: NAME.json.
 """
 
 import argparse
@@ -21,7 +23,9 @@ import time
 from pathlib import Path
 
 import psutil
-from record import emit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit
 
 SPEC = """N: {n}
 temperatures: [0.8]
@@ -58,7 +62,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--N", type=int, default=16384)
     p.add_argument("--store", default="/tmp/large_n.zarr")
-    p.add_argument("--name", default=None)
+    add_arguments(p, "large_n_<N>")
     args = p.parse_args()
     store = Path(args.store)
     shutil.rmtree(store, ignore_errors=True)
@@ -85,7 +89,7 @@ def main() -> None:
         else None,
         "spec": SPEC.format(n=args.N),
     }
-    emit(args.name or f"large_n_{args.N}", result)
+    emit(f"large_n_{args.N}", result, args)
     shutil.rmtree(store, ignore_errors=True)
 
 

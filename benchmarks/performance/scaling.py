@@ -1,13 +1,14 @@
 """Cost of every stage against N, with the fitted exponent: t ~ N^a (least squares in log-log).
 
-    python benchmarks/scaling.py [--sizes 1000 4096 16384] [--f-sizes 32768 65536] [--threads 2]
+    python benchmarks/performance/scaling.py [--sizes 1000 4096 16384] [--f-sizes 32768 65536] [--threads 2]
+                                             [--out FILE] [--record | --name NAME]
 
 Stages, each timed in its own process (so that its peak resident memory is its own):
   md_step      one NVE step (OpenMM CPU platform as tbotan sets it up), median of 3 blocks after a warm-up
   fire         FIRE per step, on the mixed CPU platform and on the double platform (below)
   targets      C_B and E_jk of one configuration from K = 8 frames (tbotan.data.targets)
   graph        the IS graph's edges and edge features (tbotan.data.targets.graph_edges)
-  train_step   one training step of the paper's 64 x 7 network, full loss, eager (benchmarks/training.py)
+  train_step   one training step of the paper's 64 x 7 network, full loss, eager (benchmarks/performance/training.py)
   train_step_checkpoint   the same with ``training.checkpoint`` (each message-passing step recomputed)
   f            the loss's F(X, d) and its gradient alone (tbotan.learn.loss)
   sb           S_B(q) of one configuration up to q = 10 (tbotan.analysis.fourpoint)
@@ -18,9 +19,10 @@ grows with N too (to 1e-3 from T = 0.8: 1500 at N = 1000, 4800 at 4096; not time
 ``--f-sizes`` adds larger N for F alone, where its
 cells make it linear (L > 25.7), and ``--train-sizes`` for the training step (its memory at N = 32768).
 The configuration of each N is made once (random start, short Langevin NVT at
-T = 0.8, FIRE; 8 frames of NVE from it), kept in --work, and read by every stage. Prints one JSON object and
-writes benchmarks/results/<name>.json; each row also goes to <name>.jsonl as it is measured, and a rerun of the
-same command skips the rows already there (delete the .jsonl to measure again).
+T = 0.8, FIRE; 8 frames of NVE from it), kept in --work, and read by every stage. Prints one JSON object
+(``--out FILE``: also there; ``--record``: also benchmarks/results/scaling.json; ``--name NAME``: NAME.json); each
+row also goes to a .jsonl as it is measured (beside that file, or in a scratch folder: record.log_path), and a
+rerun of the same command skips the rows already there (delete the .jsonl to measure again).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit, log_path
 
 STAGES = ("md_step", "fire", "targets", "graph", "train_step", "train_step_checkpoint", "f", "sb")
 T = 0.8
@@ -176,7 +181,7 @@ def main() -> None:
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default="/tmp/tbotan_scaling", help="where the configurations are kept")
-    p.add_argument("--name", default="scaling")
+    add_arguments(p, "scaling")
     p.add_argument("--one", nargs=2, metavar=("STAGE", "N"), help=argparse.SUPPRESS)
     args = p.parse_args()
     work = Path(args.work)
@@ -190,10 +195,8 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    from record import emit
-
     extra = {"f": args.f_sizes, "train_step": args.train_sizes, "train_step_checkpoint": args.train_sizes}
-    log = Path(__file__).resolve().parent / "results" / f"{args.name}.jsonl"  # every row as it is measured
+    log = log_path("scaling", args)  # every row as it is measured
     done = {}
     if log.exists():
         for line in log.read_text().splitlines():
@@ -218,7 +221,7 @@ def main() -> None:
             "exponent_largest_two": exponent(rows[-2:]),
             "rows": rows,
         }
-    emit(args.name, {"threads": args.threads, "cpu_count": os.cpu_count(), "stages": results})
+    emit("scaling", {"threads": args.threads, "cpu_count": os.cpu_count(), "stages": results}, args)
 
 
 if __name__ == "__main__":

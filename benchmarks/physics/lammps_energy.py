@@ -1,24 +1,29 @@
 """Energy, forces and virial pressure of one KA configuration: tbotan (OpenMM, double) vs LAMMPS lj/smooth/linear.
 
-    python benchmarks/lammps_energy.py [--N 1000] [--temperature 0.8] [--seed 7]
+    python benchmarks/physics/lammps_energy.py [--N 1000] [--temperature 0.8] [--seed 7] [--out FILE] [--record]
 
 The configuration: tbotan.md.dynamics.random_configuration + a short Langevin equilibration. LAMMPS
 evaluates it with ``run 0``, energy from thermo (17 digits), forces from a dump (``%.17g``), and the pressure
-with zero velocities, i.e. its virial part, against tbotan.md.engine.pressure at T = 0.
+with zero velocities, i.e. its virial part, against tbotan.md.engine.pressure at T = 0. Prints one JSON object
+(``--out FILE``: also there; ``--record``: also benchmarks/results/lammps_energy.json).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
+from pathlib import Path
 
-import lammps_runner
 import numpy as np
-from record import emit
 
 from tbotan import core
 from tbotan.md import dynamics, engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py, lammps_runner.py
+import lammps_runner
+from record import add_arguments, emit
 
 
 def lammps_energy_forces(types, positions, box, potential="sf"):
@@ -57,6 +62,7 @@ def main():
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--equilibration", type=float, default=10.0, help="Langevin NVT time (reduced units)")
+    add_arguments(p, "lammps_energy")
     a = p.parse_args()
 
     types, box = core.species(a.N), core.box_length(a.N)
@@ -85,10 +91,7 @@ def main():
         "lammps_pair_style": "lj/smooth/linear 2.5, pair_coeff cutoffs 2.5 sigma_ab",
     }
     try:  # the tests' independent NumPy reference, if it is importable (read-only use)
-        import sys
-        from pathlib import Path
-
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests is a package
+        sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: tests is a package
         from tests import reference
 
         e_np, f_np = reference.energy_forces(types, x, box)
@@ -96,7 +99,7 @@ def main():
         result["lammps_vs_numpy_reference"] = compare(e_np, f_np, e_lmp, f_lmp)
     except Exception as exc:  # noqa: BLE001 - optional third opinion
         result["numpy_reference"] = f"not available: {exc!r}"
-    emit("lammps_energy", result)
+    emit("lammps_energy", result, a)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Which protocol choice moves tau_alpha(T) of the KA mixture? Short LAMMPS runs, one factor at a time.
 
-    python benchmarks/tau_alpha_variants.py [--seeds 3] [--temperature 0.8] [--variants base,ts,nvt,langevin,n4096]
+    python benchmarks/physics/tau_alpha_variants.py [--seeds 3] [--temperature 0.8]
+                                                    [--variants base,ts,nvt,langevin,n4096] [--out FILE] [--record]
 
-Every variant runs the protocol of benchmarks/tau_alpha.py (LAMMPS side: random start, minimise,
+Every variant runs the protocol of benchmarks/physics/tau_alpha.py (LAMMPS side: random start, minimise,
 Langevin NVT equilibration for 30 x the Table-I tau, fresh Maxwell-Boltzmann velocities, production of
 10 x that tau with frames every tau/40) and changes one thing:
   base      shifted-force LJ (lj/smooth/linear), NVE production, N = 1000     (tbotan's choice)
@@ -14,15 +15,20 @@ Langevin NVT equilibration for 30 x the Table-I tau, fresh Maxwell-Boltzmann vel
   sf_global shifted-force LJ with one cutoff 2.5 sigma_AA for every pair (not 2.5 sigma_ab)
   ts_global truncated-and-shifted LJ with one cutoff 2.5 sigma_AA for every pair
 Definition variants (q = 7.25 instead of the measured peak, a single time origin instead of all,
-all particles instead of A only) are evaluated on every run's frames.
+all particles instead of A only) are evaluated on every run's frames. Prints one JSON object (``--out FILE``: also
+there; ``--record``: also benchmarks/results/tau_alpha_variants_T<T>[_<tag>].json).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
-from record import emit
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit
 from tau_alpha import lammps_tau, protocol, summary
 
 VARIANTS = {
@@ -54,6 +60,7 @@ def main():
     p.add_argument("--variants", default="base,ts,nvt,langevin,n4096")
     p.add_argument("--nprocs", type=int, default=1, help="MPI ranks for LAMMPS")
     p.add_argument("--tag", default="")
+    add_arguments(p, "tau_alpha_variants_T<T>[_<tag>]")
     a = p.parse_args()
     proto = protocol(a.temperature)
     table, runs = {}, {}
@@ -86,6 +93,7 @@ def main():
     emit(
         f"tau_alpha_variants_T{a.temperature:g}" + (f"_{a.tag}" if a.tag else ""),
         {"temperature": a.temperature, "protocol": proto, "seeds": a.seeds, "table": table, "runs": runs},
+        a,
     )
 
 

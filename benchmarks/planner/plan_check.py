@@ -1,13 +1,14 @@
 """`tbotan plan` against a real run on this machine: the plan's wall times beside the stage times measured.
 
-    python benchmarks/plan_check.py [--spec jobs/quickstart.yaml] [--calibrate] [--store /tmp/plan_check.zarr]
-    python benchmarks/plan_check.py --measured results/plan_check.json     # re-plan against that run's times
+    python benchmarks/planner/plan_check.py [--spec jobs/quickstart.yaml] [--calibrate] [--store /tmp/plan_check.zarr]
+    python benchmarks/planner/plan_check.py --measured EARLIER.json   # re-plan against that run's times
 
 Calibrates first with ``--calibrate`` (else uses this machine's kept rates), plans the spec for this machine, runs
 ``tbotan run SPEC`` into a fresh store, and compares the simulate and train stages and the total with the plan
-(ratio = measured / planned). ``--measured`` takes the measured stage times of an earlier run of this script
-instead of running again (they are copied into the result, with that run's command). Prints one JSON object
-and writes benchmarks/results/plan_check.json.
+(ratio = measured / planned). ``--measured`` takes the measured stage times of an earlier run of this script (e.g.
+benchmarks/results/plan_check_run.json) instead of running again (they are copied into the result, with that run's
+command). Prints one JSON object (``--out FILE``: also there; ``--record``: also benchmarks/results/plan_check.json;
+``--name NAME``: NAME.json).
 """
 
 import argparse
@@ -18,10 +19,12 @@ import sys
 from pathlib import Path
 
 import zarr
-from record import emit
 
 from tbotan import plan
 from tbotan.data.spec import load_spec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit
 
 
 def main() -> None:
@@ -30,7 +33,7 @@ def main() -> None:
     p.add_argument("--store", default="/tmp/plan_check.zarr")
     p.add_argument("--calibrate", action="store_true")
     p.add_argument("--measured", help="an earlier plan_check result: compare with its measured times, run nothing")
-    p.add_argument("--name", default="plan_check")
+    add_arguments(p, "plan_check")
     args = p.parse_args()
     rates = plan.calibrate() if args.calibrate else plan.load_rates()
     predicted = plan.plan(load_spec(args.spec), None, rates)
@@ -53,7 +56,7 @@ def main() -> None:
         for stage in ("simulate", "train", "total")
     }
     emit(
-        args.name,
+        "plan_check",
         {
             "spec": args.spec,
             "rates": rates.to_json(),
@@ -62,6 +65,7 @@ def main() -> None:
             "plan": predicted,
             "measured_by": earlier["command"] if earlier else "this run",
         },
+        args,
     )
     if Path(args.store).exists():
         shutil.rmtree(args.store)

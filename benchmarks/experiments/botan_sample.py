@@ -1,6 +1,7 @@
 """T-BOTAN beside BOTAN's own code on the 15 real files BOTAN's repository ships (T = 0.44, N = 4096, tc07).
 
-    python benchmarks/botan_sample.py PYG_BOTAN_CHECKOUT [--epochs 10] [--store storage/botan_sample.zarr]
+    python benchmarks/experiments/botan_sample.py PYG_BOTAN_CHECKOUT [--epochs 10] [--store storage/botan_sample.zarr]
+                                                  [--out FILE] [--record | --name NAME]
 
 PYG_BOTAN_CHECKOUT is a checkout of github.com/h3-Open-BDEC/pyg_botan (its small_data/ holds the files; they are
 never committed here). The script
@@ -12,7 +13,8 @@ never committed here). The script
    (p_frac = 1: its node-only mode; its other modes start from its pre-trained models), with
    `torch_geometric.utils.scatter` standing in for `torch_scatter.scatter`, and reads the per-file node Pearson of
    its last evaluation (its own code computes them; they are recorded as it calls np.corrcoef);
-4. prints one JSON object (benchmarks/results/botan_sample.json): node Pearson over A particles per test file.
+4. prints one JSON object: node Pearson over A particles per test file (``--out FILE``: also there; ``--record``:
+   also benchmarks/results/botan_sample.json; ``--name NAME``: NAME.json).
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ from pathlib import Path
 import numpy as np
 import yaml
 import zarr
-from record import emit
 
-ROOT = Path(__file__).resolve().parents[1]
+from tbotan.data import runs
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit, result_name
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def import_sample(data: Path, store: Path) -> dict:
@@ -88,7 +94,7 @@ def train_tbotan(data: Path, store: Path, target: str, epochs: int, recipe: dict
     train(spec, store)
     t_train = time.perf_counter() - t0
     evaluate(spec, store, force=True)
-    p = zarr.open_group(str(store), mode="r")["predictions/both/seed0/T0.440"]
+    p = zarr.open_group(str(store), mode="r")[f"{runs.predictions_path('both', 0)}/T0.440"]
     g = zarr.open_group(str(store), mode="r")["T0.440"]
     files = [str(g["source"][int(c)]) for c in p["configurations"][:]]
     rho = p["pearson_node_A"][:]
@@ -160,7 +166,7 @@ def main() -> None:
     p.add_argument("--store", type=Path, default=ROOT / "storage" / "botan_sample.zarr")
     p.add_argument("--targets", nargs="+", default=["propensity", "cb"], choices=["propensity", "cb"])
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="T-BOTAN training fields (a recipe)")
-    p.add_argument("--name", default="botan_sample", help="results file benchmarks/results/<name>.json")
+    add_arguments(p, "botan_sample")
     a = p.parse_args()
     recipe = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in a.set)}
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)  # progress of each stage
@@ -175,13 +181,13 @@ def main() -> None:
     }
     result["tbotan"] = []
     for target in a.targets:  # a fresh copy each: a model folder holds one target's and one recipe's checkpoints
-        store = a.store.with_name(f"{a.store.stem}_{a.name}_{target}.zarr")
+        store = a.store.with_name(f"{a.store.stem}_{result_name('botan_sample', a)}_{target}.zarr")
         shutil.rmtree(store, ignore_errors=True)
-        shutil.copytree(a.store, store, ignore=shutil.ignore_patterns("models", "predictions", "report*"))
+        shutil.copytree(a.store, store, ignore=shutil.ignore_patterns(runs.MODELS, runs.PREDICTIONS, "report*"))
         result["tbotan"].append(train_tbotan(data, store, target, a.epochs, recipe))
         shutil.rmtree(store)
     result["botan_peer"] = train_peer(a.checkout.resolve(), data, a.epochs)
-    emit(a.name, result)
+    emit("botan_sample", result, a)
 
 
 if __name__ == "__main__":

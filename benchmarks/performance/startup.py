@@ -1,11 +1,12 @@
 """Start-up cost of the physics tools: wall time of `tbotan energy FILE --json` and what it imports.
 
-    python benchmarks/startup.py [--compare DIR ...] [--repeats 15]
+    python benchmarks/performance/startup.py [--compare DIR ...] [--repeats 15] [--out FILE] [--record]
 
 Each checkout (this one, and every --compare DIR, e.g. an older commit made with `git worktree add DIR
 <commit>`) runs `python -m tbotan energy` on the same 500-particle liquid from its own directory, the runs
 interleaved so that load on the machine hits every checkout alike; the median and the quartiles of the wall
-time are reported, with the heavy packages the command imported (`python -X importtime`).
+time are reported, with the heavy packages the command imported (`python -X importtime`). Prints one JSON object
+(``--out FILE``: also there; ``--record``: also benchmarks/results/startup.json).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from record import emit
 
 from tbotan import core
 from tbotan.md import dynamics, xyz
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import add_arguments, emit
+
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "dask", "distributed", "zarr", "openmm", "scipy", "vesin")
 
 
@@ -52,6 +55,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--compare", nargs="*", default=[], help="other checkouts to measure beside this one")
     p.add_argument("--repeats", type=int, default=15)
+    add_arguments(p, "startup")
     a = p.parse_args()
     checkouts = [ROOT, *[Path(d).resolve() for d in a.compare]]
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +87,7 @@ def main() -> None:
     }
     if len(checkouts) > 1:
         result["ratio_to_this_checkout"] = {k: v["median_s"] / rows[str(ROOT)]["median_s"] for k, v in rows.items()}
-    emit("startup", result)
+    emit("startup", result, a)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Table I of the paper against each dynamics: tau_alpha(T, N) for NVE, Nose-Hoover and momentum-conserving
 Langevin, in OpenMM (tbotan) and LAMMPS, many independent runs (docs/tau_alpha.md).
 
-    python benchmarks/table_i.py --temperature 0.8 --N 1000 --seeds 8 [--dynamics nve,nose-hoover,langevin]
-                                 [--engines openmm,lammps] [--workers 2] [--tag X]
+    python benchmarks/physics/table_i.py --temperature 0.8 --N 1000 --seeds 8 [--dynamics nve,nose-hoover,langevin]
+                                         [--engines openmm,lammps] [--workers 2] [--tag X] [--out FILE] [--record]
 
 Every run: random start, minimisation, Langevin NVT equilibration of 30 x tau (the prior: Table I's, or --prior;
 extended by OpenMM when its measured tau is longer), fresh Maxwell-Boltzmann velocities (zero momentum), then the
@@ -14,11 +14,13 @@ functions for both engines). The dynamics as the spec's field names it (tbotan.m
   langevin     tbotan's zero-sum BAOAB, friction 1     | LAMMPS fix nve + fix langevin damp 1.0 zero yes
 The dynamics of one (engine, seed) share one equilibration: each production run starts from its state with the
 same velocities (a paired comparison; the same runs as separate calls with that seed, for a third of the cost).
-Runs go ``--workers`` at a time (one thread each) and are appended to benchmarks/results/<name>.jsonl as they
-finish; a rerun skips the (engine, dynamics, seed) already there, so a long table can be made in several sittings.
-The summary (mean, standard error, ratio to Table I) is printed and written to benchmarks/results/<name>.json.
+Runs go ``--workers`` at a time (one thread each) and are appended to <name>.jsonl as they finish, <name> being
+table_i_T<T>_N<N>[_<tag>]: in benchmarks/results/ with ``--record``, beside ``--out FILE``, else in a scratch
+folder (record.log_path); a rerun skips the (engine, dynamics, seed) already there, so a long table can be made in
+several sittings. The summary (mean, standard error, ratio to Table I) is printed (``--out FILE``: also there;
+``--record``: also benchmarks/results/<name>.json).
 
-    python benchmarks/table_i.py --table      # every (T, N) measured so far, as the markdown table of docs/tau_alpha.md
+    python benchmarks/physics/table_i.py --table   # every (T, N) recorded, as the markdown table of docs/tau_alpha.md
 """
 
 from __future__ import annotations
@@ -26,17 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from record import emit
-from tau_alpha import lammps_taus, protocol, summary
-
 from tbotan import core
 from tbotan.md import relaxation
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from record import RESULTS, add_arguments, emit, log_path
+from tau_alpha import lammps_taus, protocol, summary
 
 DYNAMICS = {
     "nve": {"kind": "nve"},
@@ -85,13 +87,14 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--tag", default="")
     p.add_argument("--prior", type=float, help="the tau that sizes the runs (default: Table I's, interpolated)")
-    p.add_argument("--table", action="store_true", help="print the table of every results/table_i_T*_N*.jsonl")
+    p.add_argument("--table", action="store_true", help="print the table of the recorded table_i_T*_N*.jsonl")
+    add_arguments(p, "table_i_T<T>_N<N>[_<tag>]")
     a = p.parse_args()
     if a.table:
         print(markdown_table())
         return
     name = f"table_i_T{a.temperature:g}_N{a.N}" + (f"_{a.tag}" if a.tag else "")
-    log = Path(RESULTS) / f"{name}.jsonl"
+    log = log_path(name, a)
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     have = {(r["engine"], r["dynamics"], r["seed"]) for r in done}
     jobs = [  # per (engine, seed): the dynamics still missing, run from one equilibration
@@ -124,7 +127,7 @@ def main():
                     "mean_potential_energy": u["mean"],
                 }
             )
-    emit(name, {"temperature": a.temperature, "N": a.N, "table_i": table_i, "rows": rows, "runs": len(done)})
+    emit(name, {"temperature": a.temperature, "N": a.N, "table_i": table_i, "rows": rows, "runs": len(done)}, a)
 
 
 def table_i_tau(temperature: float) -> float | None:
@@ -132,7 +135,7 @@ def table_i_tau(temperature: float) -> float | None:
 
 
 def measured(n: int | None = None) -> list[tuple[float, int, list[dict]]]:
-    """(T, N, runs) of every untagged results/table_i_T<T>_N<N>.jsonl (at N = ``n`` only, if given), by T
+    """(T, N, runs) of every untagged benchmarks/results/table_i_T<T>_N<N>.jsonl (at N = ``n`` only, if given), by T
     falling."""
     out = []
     for path in RESULTS.glob("table_i_T*_N*.jsonl"):

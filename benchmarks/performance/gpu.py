@@ -1,14 +1,15 @@
 """The acceptance check of a GPU node: is the platform right, does it agree with the CPU, how fast is it. At the
 defaults it takes under 8 minutes on one GPU (gpu.sh stops it at 480 s; ``--out`` then holds the sections done).
 
-    bash benchmarks/gpu.sh [--platform auto] [--N 4096] [--concurrent 1 2 4 8] [--steps 2000] [--out FILE]
-    bash benchmarks/gpu.sh --platform CPU --N 300 --concurrent 1 2 --steps 200 --train-steps 1 --no-compile  # CI
-    python3 benchmarks/gpu.py ...          # the same without gpu.sh's wheel set-up of a bare GPU node
+    bash benchmarks/performance/gpu.sh [--platform auto] [--N 4096] [--concurrent 1 2 4 8] [--steps 2000] [--out FILE]
+    bash benchmarks/performance/gpu.sh --platform CPU --N 300 --concurrent 1 2 --steps 200 --train-steps 1 --no-compile
+    python3 benchmarks/performance/gpu.py ...          # the same without gpu.sh's wheel set-up of a bare GPU node
 
-Prints one JSON object (also written to ``--out FILE``, and to benchmarks/results/<NAME>.json with ``--name NAME``)
-with one entry per section; every section that checks something has ``ok``, and the process exits 1 when any
-``ok`` is false (the JSON is printed all the same; a section that raised carries its ``error``). P is the platform
-under test (``--platform``, default ``auto``: tbotan.md.engine.resolve_platform, CUDA > HIP > OpenCL on a GPU > CPU).
+The second command is the one CI runs. Prints one JSON object (also written to ``--out FILE``; to
+benchmarks/results/gpu.json with ``--record``, to benchmarks/results/<NAME>.json with ``--name NAME``) with one
+entry per section; every section that checks something has ``ok``, and the process exits 1 when any ``ok`` is
+false (the JSON is printed all the same; a section that raised carries its ``error``). P is the platform under
+test (``--platform``, default ``auto``: tbotan.md.engine.resolve_platform, CUDA > HIP > OpenCL on a GPU > CPU).
 
 platforms  the OpenMM platforms found, what ``auto`` picks, P's properties (DeviceName, Precision, ...).
 ensemble   a 2-replica iso-configurational ensemble (one thermal start, seeds s0 and s1, NVE, 200 steps of
@@ -51,6 +52,9 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # training.py (also when this file is imported from elsewhere)
+sys.path.insert(0, str(HERE.parent))  # benchmarks/: record.py
+
+from record import add_arguments, recording, result_name, write  # noqa: E402
 
 from tbotan import core  # noqa: E402
 
@@ -395,7 +399,7 @@ def ddp(graph, steps: int) -> dict:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
         command += [str(Path(__file__).resolve()), "--ddp-worker", graph_path, "--out", out_path]
         command += ["--ddp-backend", backend, "--train-steps", str(steps)]
-        root = str(HERE.parent)
+        root = str(HERE.parents[1])  # the repository root
         path = os.environ.get("PYTHONPATH")
         env = {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else ""), "OMP_NUM_THREADS": "1"}
         t0 = time.perf_counter()
@@ -531,14 +535,7 @@ def _failed(e: BaseException) -> dict:
 
 
 def _write(doc: dict, out: str | None, name: str | None) -> None:
-    text = json.dumps(doc, indent=1, default=float)
-    if out:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(text + "\n")
-    if name:
-        results = HERE / "results"
-        results.mkdir(exist_ok=True)
-        (results / f"{name}.json").write_text(text + "\n")
+    write(json.dumps(doc, indent=1, default=float), out, name)
 
 
 def run(args) -> dict:
@@ -608,8 +605,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000, help="MD steps each replica process times")
     p.add_argument("--train-steps", type=int, default=5, help="timed training (and DDP) steps")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes tens of seconds)")
-    p.add_argument("--out", help="also write the JSON to this file")
-    p.add_argument("--name", help="also write it to benchmarks/results/<NAME>.json")
+    add_arguments(p, "gpu")  # --out FILE, --record, --name NAME
     p.add_argument("--ddp-worker", metavar="GRAPH", help=argparse.SUPPRESS)  # one rank of the ddp section
     p.add_argument("--ddp-backend", default="gloo", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -619,7 +615,7 @@ def main() -> None:
     with _stdout_to_stderr():
         doc = run(args)
     print(json.dumps(doc, indent=1, default=float), flush=True)
-    _write(doc, args.out, args.name)
+    _write(doc, args.out, result_name("gpu", args) if recording(args) else None)
     sys.exit(0 if doc["ok"] else 1)
 
 

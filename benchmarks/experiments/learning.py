@@ -1,8 +1,8 @@
 """Why T-BOTAN does or does not learn: training recipes side by side on the same data (docs/training.md).
 
     tbotan run jobs/quickstart.yaml                     # first: the data (any finished store)
-    python benchmarks/learning.py --store storage/quickstart.zarr --recipes baseline standard [--seeds 0 1]
-    python benchmarks/learning.py --store S --recipes standard --set hidden=64 steps=7 --name paper_network
+    python benchmarks/experiments/learning.py --store storage/quickstart.zarr --recipes baseline standard [--seeds 0 1]
+    python benchmarks/experiments/learning.py --store S --recipes standard --set hidden=64 steps=7 --name paper_network
 
 Each (recipe, seed) trains on one thread, two side by side (one per core), on its own copy of the store's data
 (models/, predictions/ and report/ are not copied), with `tbotan train` and `tbotan evaluate`; a recipe is a set
@@ -21,8 +21,8 @@ prediction over that of MD at the smallest q. And a refit of the temperature hea
 the global decoder trained alone on L_global from the best checkpoint (Adam at lr x global_lr_factor, 300
 epochs), on the trunk's fixed mean_v h^m of the training graphs, the refit epoch chosen on the validation graphs'
 L_global; its T on each test configuration says whether the trunk carries the temperature of configurations it
-was not trained on, whatever the joint training made of the head. Prints one JSON object and writes
-benchmarks/results/<name>.json (default ``learning``).
+was not trained on, whatever the joint training made of the head. Prints one JSON object (``--out FILE``: also
+there; ``--record``: also benchmarks/results/learning.json; ``--name NAME``: NAME.json).
 """
 
 import argparse
@@ -39,15 +39,20 @@ import numpy as np
 import torch
 import yaml
 import zarr
-from quickstart import prediction_rows  # per seed and T: the test configurations' mean numbers
-from record import emit  # prints the result with its command, writes benchmarks/results/<name>.json
 
+from tbotan.analysis.embedding import embedding_spread
 from tbotan.core import minimum_image
+from tbotan.data import runs
 from tbotan.data.spec import load_spec
 from tbotan.data.store import tau_alpha_index
 from tbotan.learn import diagnostics
+from tbotan.learn.checkpoints import build_model, load_checkpoint
 from tbotan.learn.graphs import edge_features, load_graphs
-from tbotan.learn.train import build_model, graph_terms, load_checkpoint, model_dir
+from tbotan.learn.scoring import graph_terms
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from quickstart import prediction_rows  # per seed and T: the test configurations' mean numbers
+from record import add_arguments, emit  # prints the result with its command (and writes it where asked)
 
 NODE_FIRST = {"scaling": "centered", "pretrain_epochs": 25, "pretrain_target": "node"}
 RECIPES = {
@@ -82,7 +87,7 @@ def parse_value(text: str):
 def probe(spec_path: Path, store: Path, seed: int, graphs) -> dict:
     """Dead units, the global chain and its gradients at the last checkpoint of ``seed``."""
     spec = load_spec(spec_path)
-    ck = load_checkpoint(model_dir(store, spec, "both", None, seed) / "last.pt")
+    ck = load_checkpoint(runs.model_dir(store, spec, "both", None, seed) / "last.pt")
     model = build_model(ck["shape"])
     model.load_state_dict(ck["model"])
     model.eval()
@@ -96,7 +101,7 @@ def probe(spec_path: Path, store: Path, seed: int, graphs) -> dict:
     size = np.abs(mean_h.mean(axis=0)).mean()
     between = mean_h.std(axis=0).mean()
     u = diagnostics.embeddings(model, graphs, "both")
-    alive, spread = diagnostics.embedding_spread(u, [g.temperature for g in graphs])
+    alive, spread = embedding_spread(u, [g.temperature for g in graphs])
     chain = [p for n, p in model.named_parameters() if n.startswith(("global_mlp", "global_decoder"))]
     trunk = [p for n, p in model.named_parameters() if n.startswith(("node_", "edge_"))]
     g_chain, g_trunk = np.zeros(len(chain)), np.zeros(len(trunk))
@@ -128,7 +133,7 @@ def head_refit(spec_path: Path, store: Path, seed: int, train_graphs, epochs: in
     ``train_graphs``: per test T, T read on each configuration; the refit's best epoch and validation MSE."""
     spec = load_spec(spec_path)
     t = spec.training
-    ck = load_checkpoint(model_dir(store, spec, "both", None, seed) / "best.pt")
+    ck = load_checkpoint(runs.model_dir(store, spec, "both", None, seed) / "best.pt")
     model = build_model(ck["shape"])
     model.load_state_dict(ck["model"])
 
@@ -185,7 +190,7 @@ def descriptor_rows(root, temperatures) -> dict:
 def sb_ratio(root, seed: int) -> dict:
     """S_B(q) of the prediction over MD's, at the smallest q bin, per T (mean over the test configurations)."""
     out = {}
-    for _, tg in sorted(root[f"predictions/both/seed{seed}"].groups()):
+    for _, tg in sorted(root[runs.predictions_path("both", seed)].groups()):
         md, pred = tg["sb_md"][:], tg["sb_pred"][:]
         out[f"{float(tg.attrs['T']):g}"] = float(np.mean(pred[:, 0]) / np.mean(md[:, 0]))
     return out
@@ -194,7 +199,7 @@ def sb_ratio(root, seed: int) -> dict:
 def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probes: list[int], work: Path) -> dict:
     here = work / f"{name}_seed{seed}"
     copy = here / "store.zarr"
-    shutil.copytree(store, copy, ignore=shutil.ignore_patterns("models", "predictions", "report"))
+    shutil.copytree(store, copy, ignore=shutil.ignore_patterns(runs.MODELS, runs.PREDICTIONS, "report"))
     spec = {**spec, "training": {**spec["training"], **overrides}}
     spec_path = here / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(spec))
@@ -218,12 +223,12 @@ def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probe
     subprocess.run([sys.executable, "-m", "tbotan", "evaluate", *args], env=env, check=True, capture_output=True)
     root = zarr.open_group(str(copy), mode="r")
     keep = ("T", "trained", "pearson_node_A", "pearson_node_A_sem", "T_pred", "T_pred_std", "test_configurations")
-    rows = [{k: r[k] for k in keep} for r in prediction_rows(root["predictions/both"])]
+    rows = [{k: r[k] for k in keep} for r in prediction_rows(root[f"{runs.PREDICTIONS}/both"])]
     for r in rows:
-        tg = root[f"predictions/both/seed{seed}/T{r['T']:.3f}"]
+        tg = root[f"{runs.predictions_path('both', seed)}/T{r['T']:.3f}"]
         r["T_pred_each"] = [round(float(v), 4) for v in tg["t_pred"][:]]
-    best_epoch = root[f"predictions/both/seed{seed}"].attrs.get("best_epoch")
-    history = load_checkpoint(model_dir(copy, load_spec(spec_path), "both", None, seed) / "last.pt")["history"]
+    best_epoch = root[runs.predictions_path("both", seed)].attrs.get("best_epoch")
+    history = load_checkpoint(runs.model_dir(copy, load_spec(spec_path), "both", None, seed) / runs.LAST)["history"]
     return {
         "recipe": name,
         "seed": seed,
@@ -248,7 +253,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="training fields for every recipe")
     p.add_argument("--probes", type=int, nargs="*", default=[1, 10, 25, 50, 75, 100], help="epochs to probe at")
-    p.add_argument("--name", default="learning", help="results file benchmarks/results/<name>.json")
+    add_arguments(p, "learning")
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
     root = zarr.open_group(args.store, mode="r")
@@ -263,7 +268,7 @@ def main() -> None:
         ]
         results = [j.result() for j in jobs]
     emit(
-        args.name,
+        "learning",
         {
             "store": args.store,
             "N": spec["N"],
@@ -272,6 +277,7 @@ def main() -> None:
             "descriptor_abs_dr_pearson_A": descriptor,
             "runs": results,
         },
+        args,
     )
 
 
