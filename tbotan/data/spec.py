@@ -10,6 +10,9 @@ a full mapping T -> tau (Table I filling the paper temperatures not given); ``co
 mapping T -> count; ``training.temperatures`` the explicit list. So two specs that mean the same
 data have the same ``to_json()``.
 
+One job, one module, although over 500 lines: the spec's fields and their checks are the public contract, and
+reading them in one place (one pydantic model per section, in the order of a spec file) is what a user needs.
+
 Splits (``split_for``): at a training temperature with C configurations, n_test = count or
 floor(fraction C + 1/2), likewise n_validation; test configurations are spread evenly over the indices
 (positions floor((i + 1/2) C / n_test)), validation evenly over the rest, the others are train.
