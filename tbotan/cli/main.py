@@ -1,5 +1,8 @@
 """The ``tbotan`` command line (docs/method.md §8.3).
 
+One job, although over 500 lines: the argument parser and one thin handler per subcommand, each importing its
+stage only when called, so that a command starts without loading what it does not use (tests/test_layers.py).
+
 Pipeline:
     tbotan validate SPEC
     tbotan simulate SPEC [--store PATH] [--cluster PROFILE]
@@ -8,8 +11,11 @@ Pipeline:
     tbotan evaluate SPEC [--store PATH] [--variant V] [--lambda-g X]
     tbotan report --store PATH [--partial]
     tbotan run SPEC [--store PATH] [--cluster PROFILE] [--ranks P]     (simulate, train, evaluate, report)
-    tbotan import botan|glassbench DIR --store PATH [--cluster PROFILE] [--validation V]
+    tbotan import botan|glassbench|bapst DIR --store PATH [--cluster PROFILE] [--validation V]
     tbotan export glassbench STORE DIR
+    tbotan export model STORE OUT [--variant V] [--lambda-g X]
+    tbotan export xyz STORE T C OUT
+    tbotan predict MODEL CONFIG... [--out DIR] [--cluster PROFILE] [--variant V] [--types 1=A,2=B] [--inherent FILE]
 
 Physics tools (reduced units, extended XYZ in and out):
     tbotan energy FILE [--json]
@@ -184,11 +190,11 @@ def cmd_simulate(args) -> None:
 def cmd_import(args) -> None:
     from pathlib import Path
 
-    from ..data import importers
+    from ..data import datasets, importers
     from ..data.driver import on_cluster
     from ..data.spec import parse_spec
 
-    catalogue = importers.scan(args.format, args.dir)  # a folder that is not the data set fails before any cluster
+    catalogue = datasets.scan(args.format, args.dir)  # a folder that is not the data set fails before any cluster
     spec = parse_spec(
         {
             "N": catalogue.N,
@@ -200,12 +206,54 @@ def cmd_import(args) -> None:
     _print_status(result["summary"])
 
 
-def cmd_export(args) -> None:
-    from ..data.export import export_glassbench
+EXPORT_ARGUMENTS = {"glassbench": ("STORE", "DIR"), "model": ("STORE", "OUT"), "xyz": ("STORE", "T", "C", "OUT")}
 
-    counts = export_glassbench(args.store, args.dir)
-    for T, c in counts.items():
-        print(f"T={T:g}: {c['train']} train, {c['test']} test files")
+
+def cmd_export(args) -> None:
+    names = EXPORT_ARGUMENTS[args.format]
+    if len(args.paths) != len(names):
+        raise SystemExit(f"tbotan export {args.format}: expected {' '.join(names)}, got {' '.join(args.paths)!r}")
+    if args.format == "glassbench":
+        from ..data.export import export_glassbench
+
+        counts = export_glassbench(*args.paths)
+        for T, c in counts.items():
+            print(f"T={T:g}: {c['train']} train, {c['test']} test files")
+    elif args.format == "model":
+        from ..learn.portable import export_model
+        from ..predict import store_spec
+
+        store, out = args.paths
+        model = export_model(store, store_spec(store), out, variant=args.variant or "both", lambda_g=args.lambda_g)
+        print(
+            f"{out}: {model['name']}, seeds {sorted(model['seeds'])}, trained on T = {model['training_temperatures']}"
+        )
+    else:
+        from ..data.export_xyz import export_xyz
+
+        store, T, c, out = args.paths
+        try:
+            T, c = float(T), int(c)
+        except ValueError:
+            raise SystemExit(f"tbotan export xyz: T must be a number and C an integer, got {T!r} {c!r}") from None
+        print(export_xyz(store, T, c, out))
+
+
+def cmd_predict(args) -> None:
+    from ..data.configurations import parse_types
+    from ..predict import predict_files
+
+    predict_files(
+        args.model,
+        args.configurations,
+        out_dir=args.out,
+        variant=args.variant,
+        types=parse_types(args.types),
+        inherent=args.inherent,
+        cluster_profile=args.cluster,
+        tolerance=args.tolerance,
+        max_steps=args.max_steps,
+    )
 
 
 def _print_status(rows) -> None:
@@ -422,10 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser(
-        "import", parents=[loud], help="import a published data set (BOTAN's, GlassBench's) into a store"
+        "import",
+        parents=[loud],
+        help="import a published data set (BOTAN's, GlassBench's, Bapst et al.'s) into a store",
     )
-    s.add_argument("format", choices=["botan", "glassbench"], help="the data set's layout (docs/method.md §7)")
-    s.add_argument("dir", help="its root folder (T<T>/train/..., T<T>/test/...)")
+    s.add_argument("format", choices=["botan", "glassbench", "bapst"], help="the data set's layout (docs/method.md §7)")
+    s.add_argument("dir", help="its root folder (T<T>/train/..., T<T>/test/...; bapst: **/train/, **/test/)")
     s.add_argument("--store", required=True, help="Zarr store to make (or finish)")
     s.add_argument("--cluster", help="cluster profile for the FIRE quenches (default: a LocalCluster)")
     s.add_argument(
@@ -436,11 +486,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_import)
 
-    s = sub.add_parser("export", parents=[loud], help="write a store in another layout (GlassBench's)")
-    s.add_argument("format", choices=["glassbench"], help="the layout to write")
-    s.add_argument("store", help="Zarr store (simulated or imported)")
-    s.add_argument("dir", help="where to write it (plays the part of GlassBench's KA_models/)")
+    s = sub.add_parser(
+        "export", parents=[loud], help="write a store in another layout (GlassBench's), its model, or a configuration"
+    )
+    s.add_argument(
+        "format",
+        choices=sorted(EXPORT_ARGUMENTS),
+        help="glassbench STORE DIR: GlassBench's layout; model STORE OUT: the trained model as one portable file "
+        "(docs/predict.md); xyz STORE T C OUT: configuration C at T as extended XYZ with its inherent structure",
+    )
+    s.add_argument("paths", nargs="+", metavar="ARG", help="the format's arguments (above)")
+    s.add_argument("--variant", choices=["both", "inherent", "thermal"], help="model: the run (default both)")
+    s.add_argument("--lambda-g", type=float, default=None, help="model: the run's lambda_g (default: the spec's)")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser(
+        "predict",
+        parents=[loud],
+        help="predict C_B, E_jk and T of configurations from any file with a trained model (docs/predict.md)",
+    )
+    s.add_argument("model", help="a model file (`tbotan export model`) or a store with trained models")
+    s.add_argument(
+        "configurations",
+        nargs="+",
+        metavar="CONFIG",
+        help="extended XYZ, LAMMPS dump/data, GlassBench/BOTAN .npz, .pkl",
+    )
+    s.add_argument("--out", default="predictions", help="output folder (default predictions/)")
+    s.add_argument("--cluster", help="cluster profile (YAML; default: a LocalCluster)")
+    s.add_argument(
+        "--variant", choices=["both", "inherent", "thermal"], help="a store's run (default both); a file's must match"
+    )
+    s.add_argument("--types", help="species map, e.g. 1=A,2=B (default: A/B, or 0/1 or 1/2 with the commoner as A)")
+    s.add_argument(
+        "--inherent", action="append", metavar="FILE", help="inherent structure of each CONFIG, in order (repeat)"
+    )
+    s.add_argument("--tolerance", type=float, default=1e-12, help="FIRE's mean force per particle (default 1e-12)")
+    s.add_argument("--max-steps", type=int, default=500_000, help="FIRE's step limit")
+    s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser(
         "run", parents=[loud], help="the whole pipeline: simulate, train, evaluate, report (resumes what is unfinished)"

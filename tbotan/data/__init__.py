@@ -2,6 +2,7 @@
 and the Dask pipeline that fills a store.
 
 May import: ``tbotan.md``, ``tbotan.hpc``, zarr, dask / distributed (``pipeline``, ``driver``, ``importers``), vesin
-(``targets``).
+(``targets``), ASE (``configurations``). ``datasets`` knows the published data sets' file layouts; ``runs`` the
+store's run layout (models, predictions).
 The learning stack reads ``spec`` and ``store``, so those two import neither openmm nor dask.
 """

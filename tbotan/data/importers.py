@@ -2,17 +2,7 @@
 
     tbotan import botan DIR --store storage/botan.zarr [--cluster PROFILE]
     tbotan import glassbench DIR --store storage/glassbench.zarr
-
-BOTAN (Shiba et al. 2023): ``DIR/T{T}/{train,test}/isoconfig_N{N}T{T}_{i}_tc{k:02d}.npz``, one file per
-configuration i and time index k, with ``types`` (N,) 0/1, ``initial_positions`` (N, 3) wrapped into [0, L) and
-``positions`` (K, N, 3): the K iso-configurational runs at that time, unwrapped and continuous with
-``initial_positions`` (so ``positions[r] - initial_positions`` is the displacement). The inherent structure is
-made here by FIRE, and C_B, E_jk, propensity, msd and F_s^A come from the K runs exactly as for simulated data.
-
-Times. Neither data set writes its times into its files: the time index k is mapped to a time in units of
-tau_alpha(T) by a default table (``DEFAULT_TIMES``: BOTAN's ``tc07`` is Table I's tau_alpha), which a spec's
-``source.times`` overrides; the group attributes record the times and where they came from. ``fs_A`` shows
-where each file really sits (in BOTAN's sample at T = 0.44, tc07 has F_s between 0.12 and 0.42, not 1/e).
+    tbotan import bapst DIR --store storage/bapst.zarr
 
 Splits: the files' own train/test split is kept (test -> 2); ``source.validation`` of each temperature's train
 files, spread evenly over them, become validation (1). ``source`` (C,) records the file(s) of every
@@ -22,16 +12,14 @@ Every unit reads its own files (on a cluster, the workers read them from the sha
 only reads the arrays' headers, so a file of another N, a missing key, or a file pattern that matches nothing
 is refused before any work starts, and NaN positions or types that are not two species fail that
 configuration with the file named. Resume: as for ``simulate``, ``done[c]`` is written last.
+
+The files' layouts, and how a folder is scanned: ``tbotan.data.datasets``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-import zipfile
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -39,182 +27,10 @@ from .. import core
 from ..errors import DataSetError, SimulationFailed, StoreError
 from ..md import engine, fire
 from . import lock, store, targets
+from .datasets import NAMES, Catalogue, read_bapst, scan, times_tau
 from .driver import Progress, completed, record_error, write_configuration
 
 logger = logging.getLogger(__name__)
-
-
-NAMES = {
-    "botan": re.compile(r"^isoconfig_N(?P<N>\d+)T(?P<T>\d+(?:\.\d+)?)_(?P<i>\d+)_tc(?P<k>\d+)\.npz$"),
-    "glassbench": re.compile(r"^N(?P<N>\d+)T(?P<T>\d+(?:\.\d+)?)_(?P<i>\d+)\.npz$"),
-}
-KEYS = {  # key -> number of dimensions
-    "botan": {"types": 1, "initial_positions": 2, "positions": 3},
-    "glassbench": {"types": 1, "initial_positions": 2, "initial_positions_inherent": 2, "md_prop": 2, "bb_prop": 2},
-}
-GLASSBENCH_DATA = {
-    "types",
-    "initial_positions",
-    "initial_positions_inherent",
-    "initial_positions_cage",
-    "md_prop",
-    "bb_prop",
-}  # every other key of a GlassBench test file is a published model's prediction
-# time index -> units of tau_alpha. BOTAN: tc07 is Table I's tau_alpha. GlassBench: its grid at T = 0.44 (0.13, 1.3,
-# 13, 130, 412, 1300, 4120; index 6 = tau_alpha) divided by tau_alpha(0.44) = 4120, the same at every T; indices
-# 7-9 are not documented and are continued here by sqrt(10) per index, as the grid does from 130 on (overridable).
-_GRID_044 = [0.13, 1.3, 13.0, 130.0, 412.0, 1300.0, 4120.0, 13000.0, 41200.0, 130000.0]
-DEFAULT_TIMES = {"botan": {7: 1.0}, "glassbench": {i: t / 4120.0 for i, t in enumerate(_GRID_044)}}
-
-
-@dataclass
-class Configuration:
-    """One configuration of a data set: its temperature, split, index and files (time index -> path)."""
-
-    T: float
-    split: str
-    index: int
-    files: dict[int, Path] = field(default_factory=dict)
-
-    def source(self, root: Path) -> str:
-        return ",".join(str(p.relative_to(root)) for _, p in sorted(self.files.items()))
-
-
-@dataclass
-class Catalogue:
-    """What a folder holds: per temperature, the configurations (train files first, then test, by index)."""
-
-    format: str
-    root: Path
-    N: int
-    replicas: int
-    time_indices: list[int]
-    configurations: dict[float, list[Configuration]]
-    models: dict[float, list[str]] = field(default_factory=dict)  # GlassBench: published predictions per T
-
-
-def _header(path: Path) -> dict[str, tuple]:
-    """Shapes of the arrays of an .npz, read from their headers only."""
-    out = {}
-    try:
-        with zipfile.ZipFile(path) as z:
-            for name in z.namelist():
-                with z.open(name) as f:
-                    version = np.lib.format.read_magic(f)
-                    read = (
-                        np.lib.format.read_array_header_1_0
-                        if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0
-                    )
-                    shape, _, _ = read(f)
-                out[name.removesuffix(".npy")] = shape
-    except (OSError, zipfile.BadZipFile, ValueError) as e:
-        raise DataSetError(f"{path}: not a readable .npz file ({e})") from None
-    return out
-
-
-def scan(fmt: str, directory) -> Catalogue:
-    """The configurations of a BOTAN folder; every structural problem refused with the file named."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise DataSetError(f"{root}: no such folder (the {fmt} data set's root, holding T<T>/<split>/ folders)")
-    pattern = NAMES[fmt]
-    found: dict[tuple[float, int], Configuration] = {}
-    n_seen, replicas, n_times = None, None, None
-    models: dict[float, set[str]] = {}
-    files = sorted(root.glob("T*/*/*.npz"))
-    for path in files:
-        m = pattern.match(path.name)
-        if not m:
-            continue
-        split = path.parent.name
-        if split not in ("train", "test"):
-            raise DataSetError(f"{path}: in a folder {split!r}; the {fmt} layout has train/ and test/ only")
-        T = round(float(m["T"]), 6)
-        folder_T = path.parent.parent.name.removeprefix("T")
-        if not re.fullmatch(r"\d+(\.\d+)?", folder_T) or abs(float(folder_T) - T) > 1e-9:
-            raise DataSetError(f"{path}: the file says T={m['T']} but lies in folder {path.parent.parent.name}")
-        n = int(m["N"])
-        shapes = _header(path)
-        for key, ndim in KEYS[fmt].items():
-            if key not in shapes:
-                raise DataSetError(f"{path}: no array {key!r} (has {', '.join(sorted(shapes)) or 'none'})")
-            if len(shapes[key]) != ndim:
-                raise DataSetError(f"{path}: {key!r} has shape {shapes[key]}, expected {ndim} dimensions")
-        wrong = {
-            key: shapes[key]
-            for key in KEYS[fmt]
-            if shapes[key][-1 if key in ("md_prop", "bb_prop", "types") else -2] != n
-        }
-        if wrong or any(shapes[k][-1] != 3 for k in KEYS[fmt] if "positions" in k):
-            raise DataSetError(f"{path}: arrays of another size than N={n} of its name ({wrong or shapes})")
-        if n_seen is not None and n != n_seen:
-            raise DataSetError(f"{path}: N={n}, but other files of {root} have N={n_seen}")
-        runs = shapes["positions"][0] if fmt == "botan" else 0
-        times_here = shapes["md_prop"][0] if fmt == "glassbench" else None
-        if fmt == "glassbench" and shapes["bb_prop"] != shapes["md_prop"]:
-            raise DataSetError(f"{path}: bb_prop {shapes['bb_prop']} and md_prop {shapes['md_prop']} differ in shape")
-        if replicas is not None and runs != replicas:
-            raise DataSetError(f"{path}: {runs} runs, other files have {replicas}")
-        if n_times is not None and times_here != n_times:
-            raise DataSetError(f"{path}: {times_here} times in md_prop, other files have {n_times}")
-        n_seen, replicas, n_times = n, runs, times_here
-        if fmt == "glassbench" and split == "test":
-            for key, shape in shapes.items():
-                if key not in GLASSBENCH_DATA and shape in ((n_times, n), (n,)):
-                    models.setdefault(T, set()).add(key)
-        key = (T, int(m["i"]))
-        conf = found.setdefault(key, Configuration(T, split, int(m["i"])))
-        k = int(m["k"]) if fmt == "botan" else 0
-        if conf.split != split or k in conf.files:
-            other = conf.files.get(k) or next(iter(conf.files.values()))
-            raise DataSetError(f"{path} and {other} both claim configuration {key[1]} at T={T} (time index {k})")
-        conf.files[k] = path
-    if not found:
-        raise DataSetError(
-            f"{root}: no file matches the {fmt} layout T<T>/{{train,test}}/{pattern.pattern.strip('^$')} "
-            f"({len(files)} .npz files looked at)"
-        )
-    indices = sorted({k for c in found.values() for k in c.files})
-    if fmt == "glassbench":  # one file per configuration, every time in it
-        return Catalogue(
-            fmt, root, n_seen, 0, list(range(n_times)), _by_T(found), {T: sorted(m) for T, m in models.items()}
-        )
-    for c in sorted(found.values(), key=lambda c: (c.T, c.split != "train", c.index)):
-        if sorted(c.files) != indices:
-            missing = sorted(set(indices) - set(c.files))
-            raise DataSetError(
-                f"configuration {c.index} at T={c.T} ({c.split}) has no file for time index {missing} "
-                f"(others have {indices})"
-            )
-    return Catalogue(fmt, root, n_seen, replicas, indices, _by_T(found))
-
-
-def _by_T(found: dict) -> dict[float, list[Configuration]]:
-    by_T: dict[float, list[Configuration]] = {}
-    for c in sorted(found.values(), key=lambda c: (c.T, c.split != "train", c.index)):
-        by_T.setdefault(c.T, []).append(c)
-    return by_T
-
-
-def times_tau(catalogue: Catalogue, overrides: dict[int, float] | None) -> tuple[list[float], str]:
-    """The times (units of tau_alpha) of the catalogue's time indices, and where they came from."""
-    table = {**DEFAULT_TIMES[catalogue.format], **(overrides or {})}
-    unknown = [k for k in catalogue.time_indices if k not in table]
-    if unknown:
-        raise DataSetError(
-            f"{catalogue.root}: no time known for time index {unknown} of the {catalogue.format} files (the default "
-            f"table knows {sorted(DEFAULT_TIMES[catalogue.format])}): give them in the spec's source.times, "
-            "index -> time in units of tau_alpha"
-        )
-    out = [table[k] for k in catalogue.time_indices]
-    if any(b <= a for a, b in zip(out, out[1:])):
-        raise DataSetError(f"times {out} of time indices {catalogue.time_indices} do not increase with the index")
-    given = sorted(k for k in catalogue.time_indices if k in (overrides or {}))
-    source = "default table of tbotan.data.importers (tc07 = Table I's tau_alpha)" + (
-        f"; indices {given} from the spec's source.times" if given else ""
-    )
-    return out, source
 
 
 def _validation(n_train: int, share) -> np.ndarray:
@@ -244,6 +60,11 @@ def concrete_spec(spec, catalogue: Catalogue):
         replicas=catalogue.replicas,
         times=times,
     )
+    if catalogue.format == "bapst":  # the files' density, and their own tau_alpha: the time of is_value 1/e
+        data.update(density=catalogue.N / catalogue.box**3)
+        taus = {T: catalogue.file_times[T]["file_tau_alpha"] for T in spec.temperatures}
+        if all(taus.values()):
+            data.update(tau_alpha=taus)
     return parse_spec(data)
 
 
@@ -277,7 +98,52 @@ def import_botan(files: list[str], n: int, box: float, params, label: str, dtype
     """One BOTAN configuration: FIRE inherent structure and every target, as ``pipeline.reduce`` gives them."""
     start = time.perf_counter()
     d = read_botan(files, n, box)
-    types, x0, frames = d["types"], d["thermal"], d["frames"]  # x0 in [0, L): the frames continue it
+    return _from_runs(d["types"], d["thermal"], d["frames"], box, params, label, dtype, temperature, start)
+
+
+def import_bapst(
+    files: list[str], n: int, box: float, params, label: str, dtype: str, runs: list[int], temperature: float
+) -> dict:
+    """One Bapst et al. configuration: the run sets ``runs`` (in time order) as the frames, FIRE inherent
+    structure and every target as for BOTAN; the propensity must reproduce the file's own ``targets``."""
+    start = time.perf_counter()
+    (path,) = files
+    d = read_bapst(path)
+    t = d["types"]
+    if not np.isin(t, (0, 1)).all() or len(np.unique(t)) != 2:
+        raise DataSetError(f"{path}: types {sorted(np.unique(t).tolist())}; expected the two species 0 (A), 1 (B)")
+    x0 = d["positions"].astype(np.float64)
+    frames = d["trajectory_target_positions"][runs].astype(np.float64).transpose(1, 0, 2, 3)  # (K, n_t, N, 3)
+    for name, a in (("positions", x0), ("trajectory_target_positions", frames)):
+        if not np.isfinite(a).all():
+            raise DataSetError(f"{path}: {int((~np.isfinite(a)).sum())} non-finite values in {name}")
+    if len(t) != n or abs(float(d["box"][0]) - box) > 1e-9 * box:
+        raise DataSetError(f"{path}: N={len(t)}, box {float(d['box'][0]):.10g}; the store has N={n}, L={box:.10g}")
+    if x0.min() < 0 or x0.max() >= box:
+        raise DataSetError(f"{path}: positions span [{x0.min():.6g}, {x0.max():.6g}], not the box [0, {box:.6g})")
+    propensity = targets.propensity(x0, frames)  # checked before the minutes of FIRE
+    for k, i in enumerate(runs):
+        off = np.abs(propensity[k] - d["targets"][i]).max()
+        if not off <= 1e-6 * (1 + np.abs(d["targets"][i]).max()):
+            raise DataSetError(
+                f"{path}: the mean |displacement| of trajectory_target_positions[{i}] differs from targets[{i}] by "
+                f"up to {off:.3g}: the run sets do not line up with the time indices"
+            )
+    return _from_runs(t.astype(np.int8), x0, frames, box, params, label, dtype, temperature, start)
+
+
+def _from_runs(types, x0, frames, box, params, label, dtype, temperature, start) -> dict:
+    """FIRE inherent structure of ``x0`` and every target from the runs, as ``pipeline.reduce`` gives them.
+
+    Args:
+        types: (N,) int8 species, 0 = A.
+        x0: (N, 3) float64 t = 0 positions in [0, L).
+        frames: (K, n_t, N, 3) the runs' positions, unwrapped and continuing ``x0``.
+        box, params, label, dtype, temperature: box length, FIRE parameters, the unit's name in errors, the
+            store's dtype of the runs, T (for the pressure).
+        start: ``time.perf_counter()`` at the unit's start (its wall time).
+    """
+    n = len(types)
     energy, _ = engine.energy_and_forces(types, x0, box)
     pressure = engine.pressure(types, x0, box, temperature)
     try:
@@ -392,7 +258,7 @@ def import_glassbench(
     }
 
 
-UNITS = {"botan": import_botan, "glassbench": import_glassbench}
+UNITS = {"botan": import_botan, "glassbench": import_glassbench, "bapst": import_bapst}
 
 
 # ---------------------------------------------------------------- the driver
@@ -435,13 +301,15 @@ def _annotate(root, spec, catalogue: Catalogue) -> None:
                 "times_source": times_source,
                 "time_indices": catalogue.time_indices,
                 "tau_alpha_source": "given",
-                "tau_alpha_reference": "Table I of the paper (or the spec's tau_alpha)",
+                "tau_alpha_reference": "the files' time of is_value 1/e"
+                if catalogue.format == "bapst" and catalogue.file_times[T]["file_tau_alpha"]
+                else "Table I of the paper (or the spec's tau_alpha)",
                 "equilibration_time": None,
                 "decorrelation_time": None,
                 "dt": None,
                 "chains": None,
                 "dynamics": f"as published in the {catalogue.format} data set; tbotan made only the inherent structures"
-                + (" (FIRE)" if catalogue.format == "botan" else " it had to re-quench (inherent_requenched)"),
+                + (" it had to re-quench (inherent_requenched)" if catalogue.format == "glassbench" else " (FIRE)"),
                 "source": {
                     "format": catalogue.format,
                     "directory": str(catalogue.root.resolve()),
@@ -449,6 +317,8 @@ def _annotate(root, spec, catalogue: Catalogue) -> None:
                 },
             }
         )
+        if catalogue.format == "bapst":  # this temperature's own times (the store's list is the lowest T's)
+            g.attrs.update(catalogue.file_times[T])
         if catalogue.format == "glassbench":
             tests = np.flatnonzero(split == 2)
             for model in catalogue.models.get(T, []):
@@ -500,9 +370,11 @@ def _import(spec, path, client, worker_timeout, catalogue, full, root, created) 
             if done[c]:
                 continue
             files = [str(p) for _, p in sorted(conf.files.items())]
-            extra = (
-                () if catalogue.format == "botan" else (catalogue.models.get(T, []), store.tau_alpha_index(full.times))
-            )
+            extra = {
+                "botan": (),
+                "bapst": (catalogue.time_indices,),
+                "glassbench": (catalogue.models.get(T, []), store.tau_alpha_index(full.times)),
+            }[catalogue.format]
             args = (files, full.N, box, params, f"T={T} configuration {c}", full.store_dtype, *extra, T)
             f = client.submit(UNITS[catalogue.format], *args, key=f"import-T{T:.3f}-c{c}", pure=False)
             kinds[f] = (T, c)

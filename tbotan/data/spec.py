@@ -276,7 +276,7 @@ class Source(_Model):
     selection (a count or a fraction, as in ``splits``); ``times``: time index of the files -> time in units of
     tau_alpha, overriding the format's default table."""
 
-    format: Literal["botan", "glassbench"]
+    format: Literal["botan", "glassbench", "bapst"]
     path: str
     validation: Union[int, float] = 0.1
     times: dict[int, float] | None = None

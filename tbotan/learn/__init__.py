@@ -9,8 +9,10 @@ torch.distributed, and evaluation of trained models.
     distributed.py  ranks, devices, process groups            evaluate.py    predictions on the test configurations
     compiled.py     torch.compile with a fall-back            memory.py      keeping freed memory between steps
     diagnostics.py  dead units, the embedding u
+    portable.py     the portable model file (tbotan export model)   inference.py   one graph's predictions, every seed
 
 May import: torch, zarr, ``tbotan.data.spec`` / ``tbotan.data.store`` / ``tbotan.data.runs`` (the run layout) /
-``tbotan.data.lock``, ``tbotan.analysis.fourpoint``, ``tbotan.core``. Never openmm or dask: it runs on GPU nodes
+``tbotan.data.lock`` / ``tbotan.data.targets`` (the graph's edges), ``tbotan.analysis.fourpoint`` /
+``tbotan.analysis.embedding``, ``tbotan.core``. Never openmm or dask: it runs on GPU nodes
 under torchrun / srun (tests/test_layers.py).
 """

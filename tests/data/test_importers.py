@@ -11,7 +11,7 @@ import zarr
 from distributed import Client, LocalCluster
 
 from tbotan import core
-from tbotan.data import importers
+from tbotan.data import datasets, importers
 from tbotan.data.spec import parse_spec
 from tbotan.errors import DataSetError, SimulationFailed, StoreError
 from tbotan.md import dynamics, engine
@@ -139,24 +139,24 @@ def _copy_with(botan_dir, tmp_path, name):
 
 def test_bad_data_sets_are_refused_naming_the_file_and_the_cause(botan_dir, client, tmp_path):
     with pytest.raises(DataSetError, match="no file matches the botan layout"):
-        importers.scan("botan", tmp_path)
+        datasets.scan("botan", tmp_path)
     folder, d = _copy_with(botan_dir, tmp_path, "n")
     write_botan_file(folder, 4, d["types"][:200], d["initial_positions"][:200], d["positions"][:, :200], n=200)
     with pytest.raises(DataSetError, match=r"isoconfig_N200T0.8_4_tc07.npz: N=200, but other files .* N=256"):
-        importers.scan("botan", folder)
+        datasets.scan("botan", folder)
     folder, d = _copy_with(botan_dir, tmp_path, "key")
     write_botan_file(folder, 4, d["types"], d["initial_positions"], None)
     with pytest.raises(DataSetError, match=r"_4_tc07.npz: no array 'positions'"):
-        importers.scan("botan", folder)
+        datasets.scan("botan", folder)
     folder, d = _copy_with(botan_dir, tmp_path, "twice")
     path = write_botan_file(folder, 1, d["types"], d["initial_positions"], d["positions"])
     shutil.copy(path, folder / "T0.8" / "test" / path.name)
     with pytest.raises(DataSetError, match="both claim configuration 1 at T=0.8"):
-        importers.scan("botan", folder)
+        datasets.scan("botan", folder)
     folder, d = _copy_with(botan_dir, tmp_path, "times")
     write_botan_file(folder, 1, d["types"], d["initial_positions"], d["positions"], tc=5)
     with pytest.raises(DataSetError, match=r"configuration 2 at T=0.8 \(train\) has no file for time index \[5\]"):
-        importers.scan("botan", folder)
+        datasets.scan("botan", folder)
     # content problems fail their configuration (named in the store's errors) and only that one
     folder, d = _copy_with(botan_dir, tmp_path, "nan")
     x = d["positions"].copy()
@@ -351,3 +351,142 @@ def test_run_on_an_import_spec_imports_trains_evaluates_and_reports(botan_dir, t
     assert root["T0.800"]["done"][:].all() and root["predictions/both/seed0/T0.800/node"].shape == (2, N)
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert again.returncode == 0 and "is complete" in again.stdout
+
+
+# --- Bapst et al. 2020 (DeepMind's glassy_dynamics pickles) -----------------------------------------------------
+BAPST_TIME = [0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 3.42, 5.0]  # the file's grid; run set i at BAPST_TIME[BAPST_INDICES[i]]
+BAPST_INDICES = [3, 5, 7, 6]  # like DeepMind's, the 1/e set (3.42) last but not latest
+BAPST_IS = [0.9, 0.6, 0.2, float(np.exp(-1))]
+BAPST_ORDER = [0, 1, 3, 2]  # the run sets in time order
+
+
+def write_bapst_file(path, types, x0, sets, length, /, **change):
+    """A pickle in exactly the layout of Bapst et al.'s files; ``sets`` (n_runs, K, N, 3) in time_indices order."""
+    import pickle
+
+    data = {
+        "positions": x0,
+        "types": types.astype(np.int32),
+        "box": np.full(3, length),
+        "time": list(BAPST_TIME),
+        "is_values": np.array(BAPST_IS),
+        "time_indices": list(BAPST_INDICES),
+        "targets": [np.linalg.norm(s - x0, axis=-1).mean(0) for s in sets],
+        "metadata": {"temperature": T, "pressure": 2.0, "fluid": "Kob Andersen"},
+        "trajectory_target_positions": [np.asarray(s) for s in sets],
+        **change,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump(data, f, protocol=3)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bapst_dir(tmp_path_factory):
+    """Two train and one test file at T = 0.8: K = 3 NVE runs to the four times of BAPST_INDICES."""
+    folder = tmp_path_factory.mktemp("bapst")
+    types, x, box = liquid(N, T)
+    times = sorted(BAPST_TIME[i] for i in BAPST_INDICES)
+    for k, name in enumerate(("train/aggregated-0", "train/aggregated-1", "test/aggregated-0")):
+        x = dynamics.equilibrate(types, x, box, T, 2.0, seed=20 + k).positions
+        x0 = core.wrap(x, box)
+        runs = dynamics.iso_configurational(types, x0, box, T, times, dynamics.replica_seeds(20 + k, K))
+        by_time = np.stack([r.positions for r in runs], axis=1)  # (n_t, K, N, 3) in time order
+        sets = [by_time[times.index(BAPST_TIME[i])] for i in BAPST_INDICES]
+        write_bapst_file(folder / f"{name}.pickle", types, x0, sets, box)
+    return folder
+
+
+def test_bapst_files_import_to_targets_computed_from_their_own_runs(bapst_dir):
+    import pickle
+
+    from tbotan.md.fire import FireParameters
+
+    catalogue = datasets.scan("bapst", bapst_dir)
+    box = core.box_length(N)
+    assert catalogue.N == N and catalogue.replicas == K and catalogue.time_indices == BAPST_ORDER
+    assert [len(catalogue.configurations[T])] == [3] and catalogue.box == pytest.approx(box, rel=1e-15)
+    times, _ = datasets.times_tau(catalogue, None)
+    assert times == pytest.approx([BAPST_TIME[BAPST_INDICES[i]] / 3.42 for i in BAPST_ORDER], rel=1e-15)
+    assert catalogue.file_times[T]["file_tau_alpha"] == 3.42
+    assert [c.split for c in catalogue.configurations[T]] == ["train", "train", "test"]
+    for conf in catalogue.configurations[T]:
+        path = conf.files[0]
+        r = importers.import_bapst(
+            [str(path)], N, box, FireParameters(tolerance=1e-12), "c", "float64", catalogue.time_indices, T
+        )
+        with open(path, "rb") as f:
+            d = pickle.load(f)
+        types, x0 = d["types"], d["positions"]
+        np.testing.assert_array_equal(r["types"], types)
+        np.testing.assert_array_equal(r["thermal"], x0)
+        for k, i in enumerate(BAPST_ORDER):
+            frames = list(d["trajectory_target_positions"][i])
+            np.testing.assert_array_equal(r["replica_positions"][:, k], np.array(frames))
+            disp = np.linalg.norm(np.array(frames) - x0, axis=-1)
+            np.testing.assert_allclose(r["propensity"][k], d["targets"][i], rtol=1e-13)
+            np.testing.assert_allclose(r["msd"][k], (disp**2).mean(0), rtol=1e-13)
+            a = types == 0
+            np.testing.assert_allclose(r["fs_A"][k], np.mean(np.sin(7.25 * disp[:, a]) / (7.25 * disp[:, a])))
+            np.testing.assert_allclose(r["cb"][k], ref.bond_breaking_brute(types, x0, frames, box), atol=1e-14)
+            edges, e = ref.edge_targets_brute(r["inherent"], x0, frames, box)
+            np.testing.assert_array_equal(r["edges"], edges)
+            np.testing.assert_allclose(r["edge_targets"][k], e, atol=1e-12)
+        _, f = engine.energy_and_forces(types, r["inherent"], box)
+        assert engine.mean_force(f) < 1e-12 and r["fire_residual"] < 1e-12
+
+
+def test_bapst_import_fills_a_store_with_the_files_own_times_and_density(bapst_dir, client, tmp_path):
+    path = tmp_path / "bapst.zarr"
+    spec = parse_spec(
+        {"N": N, "temperatures": [T], "source": {"format": "bapst", "path": str(bapst_dir), "validation": 1}}
+    )
+    importers.import_data(spec, path, client)
+    root = zarr.open_group(str(path), mode="r")
+    g = root["T0.800"]
+    assert g["done"][:].all() and g["split"][:].tolist() == [0, 1, 2]
+    assert g.attrs["times"] == pytest.approx([BAPST_TIME[BAPST_INDICES[i]] for i in BAPST_ORDER], rel=1e-12)
+    assert g.attrs["time_indices"] == BAPST_ORDER and g.attrs["file_tau_alpha"] == 3.42
+    assert g.attrs["L"] == pytest.approx(core.box_length(N), rel=1e-14)
+
+
+def test_bad_bapst_files_are_refused_naming_the_file_and_the_cause(bapst_dir, tmp_path):
+    import pickle
+
+    from tbotan.md.fire import FireParameters
+
+    with open(next(bapst_dir.glob("train/*-0.pickle")), "rb") as f:
+        d = pickle.load(f)
+    types, x0, sets, box = d["types"], d["positions"], d["trajectory_target_positions"], core.box_length(N)
+
+    def folder_with(name, **change):
+        folder = tmp_path / name
+        shutil.copytree(bapst_dir, folder)
+        return folder, write_bapst_file(folder / "test" / "bad.pickle", types, x0, sets, box, **change)
+
+    folder, path = folder_with("key")
+    with open(path, "rb") as f:
+        data = pickle.load(f)
+    del data["targets"]
+    path.write_bytes(pickle.dumps(data))
+    with pytest.raises(DataSetError, match=r"bad.pickle: no 'targets'"):
+        datasets.scan("bapst", folder)
+    folder, _ = folder_with("box", box=np.array([box, box, box + 1]))
+    with pytest.raises(DataSetError, match=r"bad.pickle: box .* only a cubic box"):
+        datasets.scan("bapst", folder)
+    folder, _ = folder_with("n", positions=x0[:200], types=types[:200].astype(np.int32))
+    with pytest.raises(DataSetError, match=r"bad.pickle: positions \(200, 3\)"):
+        datasets.scan("bapst", folder)
+    folder, path = folder_with("code")
+    path.write_bytes(pickle.dumps({"positions": __import__("os").getcwd}))
+    with pytest.raises(DataSetError, match=r"bad.pickle: not a readable .* refused global"):
+        datasets.scan("bapst", folder)
+    (tmp_path / "flat").mkdir()
+    write_bapst_file(tmp_path / "flat" / "a.pickle", types, x0, sets, box)
+    with pytest.raises(DataSetError, match="in a folder 'flat'; the bapst layout has train/ and test/"):
+        datasets.scan("bapst", tmp_path / "flat")
+    # run sets that do not line up with time_indices fail their configuration before any FIRE
+    _, path = folder_with("swapped", trajectory_target_positions=[sets[1], sets[0], *sets[2:]], targets=d["targets"])
+    with pytest.raises(DataSetError, match=r"trajectory_target_positions\[0\] differs from targets\[0\]"):
+        importers.import_bapst([str(path)], N, box, FireParameters(), "c", "float64", BAPST_ORDER, T)
