@@ -42,3 +42,25 @@ def slurm_missing() -> str | None:
     if out.returncode or not any(s.rstrip("*~#") in ("idle", "mix", "alloc") for s in states):
         return f"SLURM is not responding or has no usable node (sinfo: {(out.stdout + out.stderr).strip()!r})"
     return None
+
+
+def trained_copy(ci_store, folder) -> tuple:
+    """A copy of the store of jobs/ci.yaml in ``folder``, both seeds trained (one torch thread, so the numbers do
+    not depend on the machine's cores) and evaluated: (spec, store path)."""
+    import torch
+
+    from tbotan.data.spec import load_spec
+    from tbotan.learn.evaluate import evaluate
+    from tbotan.learn.train import train
+
+    store = Path(folder) / "ci.zarr"
+    shutil.copytree(ci_store, store)
+    spec = load_spec(ROOT / "jobs" / "ci.yaml")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(spec, store)
+        evaluate(spec, store)
+    finally:
+        torch.set_num_threads(before)
+    return spec, store

@@ -14,12 +14,9 @@ import zarr
 
 from tbotan import core
 from tbotan.data.export_xyz import export_xyz
-from tbotan.data.spec import load_spec
-from tbotan.learn.evaluate import evaluate
 from tbotan.learn.portable import FORMAT
-from tbotan.learn.train import train
 from tbotan.md import xyz
-from tests.helpers import ROOT, TBOTAN
+from tests.helpers import ROOT, TBOTAN, trained_copy
 
 CI_SPEC = ROOT / "jobs" / "ci.yaml"
 
@@ -54,16 +51,7 @@ def run(ci_store, tmp_path_factory):
     configuration written as extended XYZ (inherent structure as a column), as a LAMMPS dump with its inherent
     structure in a second dump, and as a GlassBench .npz."""
     base = tmp_path_factory.mktemp("predict")
-    store = base / "ci.zarr"
-    shutil.copytree(ci_store, store)
-    spec = load_spec(CI_SPEC)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(spec, store)
-        evaluate(spec, store)
-    finally:
-        torch.set_num_threads(before)
+    spec, store = trained_copy(ci_store, base)
     r = tbotan("export", "model", store, base / "model.pt")
     assert r.returncode == 0, r.stderr
     root = zarr.open_group(str(store), mode="r")

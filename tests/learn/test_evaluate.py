@@ -22,7 +22,7 @@ from tbotan.learn.checkpoints import build_model, load_checkpoint, model_shape
 from tbotan.learn.evaluate import EvaluationError, evaluate
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.train import train
-from tests.helpers import torchrun
+from tests.helpers import torchrun, trained_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_SPEC = ROOT / "jobs" / "ci.yaml"
@@ -32,17 +32,7 @@ quiet = lambda line: None  # noqa: E731
 @pytest.fixture(scope="module")
 def trained(ci_store, tmp_path_factory):
     """A copy of the ci store with both seeds trained (4 epochs of the tiny ci model) and evaluated."""
-    store = tmp_path_factory.mktemp("evaluate") / "ci.zarr"
-    shutil.copytree(ci_store, store)
-    spec = load_spec(CI_SPEC)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(spec, store)
-        evaluate(spec, store)
-    finally:
-        torch.set_num_threads(before)
-    return spec, store
+    return trained_copy(ci_store, tmp_path_factory.mktemp("evaluate"))
 
 
 def arrays(store, path="predictions"):
