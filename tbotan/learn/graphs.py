@@ -101,25 +101,50 @@ def load_graphs(
             c = int(c)
             n = int(g["n_edges"][c])
             edges = g["edges"][c, :n].astype(np.int64)
-            inherent, thermal = g["inherent"][c], g["thermal"][c]
-            src, dst = edges[:, 0], edges[:, 1]
-            vec = core.minimum_image(inherent[dst] - inherent[src], box)
-            dist = np.linalg.norm(core.minimum_image(thermal[dst] - thermal[src], box), axis=1, keepdims=True)
             out.append(
-                Graph(
-                    species=torch.from_numpy(g["types"][c].astype(np.int64)),
-                    edges=torch.from_numpy(edges),
-                    is_vectors=torch.from_numpy(vec.astype(np.float32)),
-                    thermal_distance=torch.from_numpy(dist.astype(np.float32)),
-                    positions=torch.from_numpy(np.ascontiguousarray(thermal, dtype=np.float64)),
-                    box=box,
-                    node_target=torch.from_numpy(g[target][c, i_t].astype(np.float32)),
-                    edge_target=torch.from_numpy(g["edge_targets"][c, i_t, :n].astype(np.float32)),
+                configuration_graph(
+                    g["types"][c],
+                    g["thermal"][c],
+                    g["inherent"][c],
+                    edges,
+                    box,
+                    node_target=g[target][c, i_t],
+                    edge_target=g["edge_targets"][c, i_t, :n],
                     temperature=label,
                     c=c,
                 )
             )
     return out
+
+
+def configuration_graph(
+    types, thermal, inherent, edges, box: float, node_target=None, edge_target=None, temperature=float("nan"), c=0
+) -> Graph:
+    """The graph of one configuration: directed ``edges`` (E, 2), each with the minimum-image vector r_k - r_j of
+    the inherent structure and the minimum-image distance |r_k - r_j| of the thermal one, in float32. Targets
+    default to zeros (a configuration whose future is not known: ``tbotan predict``)."""
+    edges = np.asarray(edges, dtype=np.int64)
+    inherent = np.asarray(inherent, dtype=np.float64)
+    thermal = np.ascontiguousarray(thermal, dtype=np.float64)
+    src, dst = edges[:, 0], edges[:, 1]
+    vec = core.minimum_image(inherent[dst] - inherent[src], box)
+    dist = np.linalg.norm(core.minimum_image(thermal[dst] - thermal[src], box), axis=1, keepdims=True)
+    return Graph(
+        species=torch.from_numpy(np.asarray(types).astype(np.int64)),
+        edges=torch.from_numpy(edges),
+        is_vectors=torch.from_numpy(vec.astype(np.float32)),
+        thermal_distance=torch.from_numpy(dist.astype(np.float32)),
+        positions=torch.from_numpy(thermal),
+        box=float(box),
+        node_target=torch.zeros(len(types))
+        if node_target is None
+        else torch.from_numpy(node_target.astype(np.float32)),
+        edge_target=torch.zeros(len(edges))
+        if edge_target is None
+        else torch.from_numpy(edge_target.astype(np.float32)),
+        temperature=temperature,
+        c=c,
+    )
 
 
 def cost_graph(types, thermal, inherent, edges, box: float, temperature: float = 0.8, seed: int = 0) -> Graph:

@@ -22,32 +22,7 @@ import torch
 
 from .. import core
 from ..data.targets import graph_edges
-from .graphs import Graph, edge_features
-
-
-def configuration_graph(types, thermal, inherent, box: float, edges: np.ndarray | None = None) -> Graph:
-    """The graph of a configuration (targets zero: none is known); ``edges`` default: graph_edges(inherent)."""
-    thermal = np.asarray(thermal, dtype=np.float64)
-    inherent = np.asarray(inherent, dtype=np.float64)
-    if edges is None:
-        edges = graph_edges(core.wrap(inherent, box), box)
-    edges = np.asarray(edges, dtype=np.int64)
-    src, dst = edges[:, 0], edges[:, 1]
-    vec = core.minimum_image(inherent[dst] - inherent[src], box)
-    dist = np.linalg.norm(core.minimum_image(thermal[dst] - thermal[src], box), axis=1, keepdims=True)
-    n = len(types)
-    return Graph(
-        species=torch.from_numpy(np.asarray(types, dtype=np.int64)),
-        edges=torch.from_numpy(edges),
-        is_vectors=torch.from_numpy(vec.astype(np.float32)),
-        thermal_distance=torch.from_numpy(dist.astype(np.float32)),
-        positions=torch.from_numpy(core.wrap(thermal, box)),
-        box=float(box),
-        node_target=torch.zeros(n),
-        edge_target=torch.zeros(len(edges)),
-        temperature=float("nan"),
-        c=0,
-    )
+from .graphs import configuration_graph, edge_features
 
 
 @contextlib.contextmanager
@@ -66,7 +41,9 @@ def deterministic():
 def predict(models: dict, variant: str, types, thermal, inherent, box: float, edges=None) -> dict:
     """Every seed's prediction: {"seeds": [s...], "node": (S, N), "edge": (S, E), "t": (S,), "edges": (E, 2)},
     float32 arrays (``edges`` int64)."""
-    g = configuration_graph(types, thermal, inherent, box, edges)
+    if edges is None:
+        edges = graph_edges(core.wrap(np.asarray(inherent, dtype=np.float64), box), box)
+    g = configuration_graph(types, core.wrap(np.asarray(thermal, dtype=np.float64), box), inherent, edges, box)
     x = edge_features(g, variant)
     node, edge, t = [], [], []
     with deterministic(), torch.no_grad():
