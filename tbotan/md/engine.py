@@ -18,6 +18,7 @@ docs/physics.md), so it never serves a ``"double"`` request.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from contextlib import contextmanager
@@ -171,9 +172,16 @@ def resolve_platform(requested: str = "auto") -> str:
 
 
 def default_platform() -> str:
-    """This process's MD platform: ``TBOTAN_PLATFORM`` where set (a worker of a cluster profile), else ``auto``."""
+    """This process's MD platform: ``TBOTAN_PLATFORM`` where set (a worker of a cluster profile), else ``auto``,
+    resolved once per process (every MD context asks; a GPU plugin without a device would otherwise be probed,
+    and fail, each time)."""
     name = os.environ.get(PLATFORM_ENV, "auto")
-    return resolve_platform(name) if name == "auto" else name
+    return _auto_platform() if name == "auto" else name
+
+
+@functools.cache
+def _auto_platform() -> str:
+    return resolve_platform("auto")
 
 
 def choose_platform(
