@@ -10,7 +10,8 @@ predictions per seed:
 spec's first value (a sweep). Every reader and writer of these paths goes through this module.
 
 ``history.json`` holds one entry per epoch with the train and validation means of the loss terms ``TERMS``
-(tbotan.learn.loss: L_MSE, L_Var, L_Corr, L_edge, L_global).
+(tbotan.learn.loss: L_MSE, L_Var, L_Corr, L_edge, L_global), and the validation rho_A that ``plateau_message``
+reads.
 """
 
 from __future__ import annotations
@@ -69,3 +70,22 @@ def predictions_group(spec, variant: str = "both", lambda_g: float | None = None
 def histories(store_path) -> list[Path]:
     """Every ``models/<name>/seed<s>/history.json`` of a store, sorted."""
     return sorted(Path(store_path).glob(f"{MODELS}/*/seed*/{HISTORY}"))
+
+
+PLATEAU_RHO = 0.1  # validation rho_A below this at half the phase before the switch: the run is on the plateau
+
+
+def plateau_message(seed: int, history: list[dict], switch_epoch: int) -> str | None:
+    """A warning when ``history`` has reached half of the phase before the switch and the validation rho_A of its
+    last 5 epochs up to there stayed below PLATEAU_RHO; None otherwise (or before then)."""
+    half = switch_epoch // 2
+    if not half or not history or history[-1]["epoch"] < half:
+        return None
+    around = [h["validation"]["pearson_A"] for h in history if half - 5 < h["epoch"] <= half]
+    if not around or max(around) >= PLATEAU_RHO:
+        return None
+    return (
+        f"seed {seed}: validation rho_A {around[-1]:.2f} at epoch {half}, half-way to the switch (below "
+        f"{PLATEAU_RHO} for its last {len(around)} epochs): the run sits on the plateau, every A particle predicted "
+        f'alike (docs/training.md, "The plateau"); its numbers say little about what the data carry'
+    )

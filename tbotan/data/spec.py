@@ -213,7 +213,9 @@ class Training(_Model):
     scaling: Literal["none", "temperature", "edge_temperature", "centered", "standard", "mobility"] = "none"
     init: Literal["torch", "he"] = "torch"  # torch's default Linear init, or He (variance 2 / fan_in)
     pretrain_epochs: int = Field(0, ge=0)  # the first epochs train on one target alone
-    pretrain_target: Literal["edge", "node"] = "edge"  # which: the edges (BOTAN's recipe) or the nodes (L_MSE)
+    # which: the edges (BOTAN's recipe), or the nodes by L_MSE (node), by each species' deviations from its mean
+    # (deviation) or by the Pearson correlation within each species (pearson); tbotan.learn.loss.species_terms
+    pretrain_target: Literal["edge", "node", "deviation", "pearson"] = "edge"
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs
     # the global chain's input mean_v h^m as it is (raw, the paper), or standardised per step and feature with the
     # training graphs' mean and spread, fixed at the switch epoch (an architecture option, docs/training.md)

@@ -143,19 +143,48 @@ def spatial_correlation(
     return _QuadraticForm.apply(dx, *args) / (dx * dx).sum()
 
 
-def terms(pred_node, md_node, pred_edge, md_edge, pred_t, md_t, positions, box, f_md=None, kernel=pair_block) -> dict:
-    """Every loss term of one graph (tensors); ``f_md`` = F(md, d) may be passed in when cached."""
+def terms(
+    pred_node, md_node, pred_edge, md_edge, pred_t, md_t, positions, box, f_md=None, kernel=pair_block, species=None
+) -> dict:
+    """Every loss term of one graph (tensors); ``f_md`` = F(md, d) may be passed in when cached. With ``species``
+    (0/1 per node) also the two node-phase terms that do not see a species' mean (``deviation``, ``pearson``)."""
     var_md = md_node.var(unbiased=False)
     f_md = spatial_correlation(md_node, positions, box) if f_md is None else f_md
     f_pred = spatial_correlation(pred_node, positions, box, kernel=kernel)
     f_norm = (f_md[0] - f_md[-1]).abs()
-    return {
+    out = {
         "mse": ((pred_node - md_node) ** 2).mean() / var_md,
         "var": (pred_node.var(unbiased=False) - var_md).abs() / var_md,
         "corr": ((f_pred - f_md).abs() / f_norm).sum(),
         "edge": ((pred_edge - md_edge) ** 2).mean() / var_md,
         "global": (pred_t - md_t) ** 2,
     }
+    if species is not None:
+        out.update(species_terms(pred_node, md_node, species))
+    return out
+
+
+def species_terms(pred, md, species) -> dict:
+    """The node terms blind to each species' mean in the graph:
+
+        L_dev  = mean_j ((pred_j - <pred>_s(j)) - (md_j - <md>_s(j)))^2 / Var(md)
+        L_rho  = 1 - sum_s n_s rho_s / N,      rho_s = Pearson(pred, md) over the particles of species s
+
+    A prediction constant within each species scores L_dev = (within-species variance) / Var(md) and L_rho = 1
+    whatever the constants: neither term rewards fitting them, and their gradients have no part along the
+    directions that move a species' prediction as a whole (docs/training.md, "The plateau")."""
+    dev = torch.zeros_like(md)
+    rho = md.new_zeros(())
+    for s in (0, 1):
+        mask = species == s
+        n = int(mask.sum())
+        if n < 2:
+            continue
+        p, m = pred[mask] - pred[mask].mean(), md[mask] - md[mask].mean()
+        dev = dev.index_put((mask.nonzero().squeeze(1),), p - m)
+        norm = (p.square().sum() * m.square().sum()).sqrt()
+        rho = rho + n * (p * m).sum() / norm.clamp_min(1e-30)
+    return {"deviation": dev.square().mean() / md.var(unbiased=False), "pearson": 1.0 - rho / len(md)}
 
 
 def combine(

@@ -30,6 +30,7 @@ from . import loss as loss_mod
 from .distributed import reduce_sum
 from .graphs import Graph, edge_features
 
+NODE_PHASE_TERMS = {"node": "mse", "deviation": "deviation", "pearson": "pearson"}  # pretrain_target -> its term
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
 
@@ -63,6 +64,7 @@ def graph_terms(
         graph.box,
         f_md=graph.f_md(),
         kernel=kernel,
+        species=graph.species,
     )
     return {**terms, "t_pred": out.t.detach(), "u": out.u.detach(), "node": out.node.detach()}
 
@@ -81,10 +83,12 @@ def objective(
 ) -> torch.Tensor:
     """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path),
     unless ``global_on`` (``training.global_start_epoch`` before the switch epoch: then lambda_g L_global counts).
-    While ``pretraining`` (the first ``pretrain_epochs``) only the edge term (``pretrain_target`` edge) or only
-    L_MSE (node) counts; the others enter times 0.0 for the same reason."""
-    if pretraining and settings["pretrain_target"] == "node":
-        return settings["lambda_node"] * t["mse"] + 0.0 * (t["edge"] + t["global"])
+    While ``pretraining`` (the first ``pretrain_epochs``) only the edge term (``pretrain_target`` edge), or one node
+    term counts: L_MSE (node), L_dev (deviation) or L_rho (pearson) (tbotan.learn.loss.species_terms); the others
+    enter times 0.0 for the same reason."""
+    if pretraining and settings["pretrain_target"] in NODE_PHASE_TERMS:
+        own = t[NODE_PHASE_TERMS[settings["pretrain_target"]]]
+        return settings["lambda_node"] * own + 0.0 * (t["edge"] + t["global"])
     if pretraining:
         return settings["lambda_edge"] * t["edge"] + 0.0 * (t["mse"] + t["global"])
     total = loss_mod.combine(

@@ -24,10 +24,14 @@ What one seed does
   global MLP and decoder take part in every backward pass (DDP needs every parameter to get a gradient).
 * Epochs are counted from 1 in progress lines, errors, history and checkpoints (``epoch`` = epochs done);
   epoch e (0-based) is switched on when e >= switch_epoch.
-* After each epoch: the validation loss (tbotan.learn.scoring.validate). Checkpoints are selected on the *full*
-  objective (the loss with every term switched on, whatever the epoch), so a best checkpoint is comparable
-  before and after the switch. History (per-term train and validation means, the temperature head's health,
-  times) goes to ``history.json`` and ``last.pt``.
+* After each epoch: the validation loss and rho_A (tbotan.learn.scoring.validate). ``best.pt`` is the epoch with
+  the highest validation rho_A among the second half of the phase after the switch (``selection_start``): the
+  node prediction is what the model is for, and by then the temperature head has trained for half of that phase.
+  (The objective is no guide: after the switch it falls as L_Var and L_Corr shrink while rho_A falls; the
+  objective's minimum picked checkpoints 0.04-0.06 below the best rho_A, docs/training.md.) A run whose validation
+  rho_A is still below 0.1 half-way to the switch gets a warning (tbotan.data.runs.plateau_message). History
+  (per-term train and validation means, the temperature head's health, times) goes to ``history.json`` and
+  ``last.pt``.
 
 Checkpoints: ``<store>/models/<variant name>/seed<s>/`` (tbotan.data.runs) with ``last.pt`` (every epoch),
 ``best.pt`` (when the validation objective improves) and ``history.json``; each written atomically
@@ -65,7 +69,7 @@ import torch
 import torch.distributed as dist
 
 from ..data import lock
-from ..data.runs import BEST, HISTORY, LAST, TERMS, model_dir, variant_name
+from ..data.runs import BEST, HISTORY, LAST, TERMS, model_dir, plateau_message, variant_name
 from ..data.store import record_spec
 from ..errors import NonFiniteError, StoreLocked, TrainingError
 from . import loss as loss_mod
@@ -129,6 +133,14 @@ def _fmt_time(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+# --- which checkpoint is kept --------------------------------------------------------------------------
+def selection_start(switch_epoch: int, epochs: int) -> int:
+    """Epochs after this one (1-based) compete for ``best.pt``: the second half of the phase after the switch (the
+    temperature head has trained for at least half of it), or the second half of all epochs when there is no
+    switch. Among them the best is the one with the highest validation rho_A."""
+    return switch_epoch + (epochs - switch_epoch) // 2 if switch_epoch < epochs else epochs // 2
+
+
 # --- one seed ------------------------------------------------------------------------------------------
 def _train_seed(
     spec,
@@ -170,7 +182,7 @@ def _train_seed(
         model.set_message_input_units(*message_input_units(model, train_graphs, variant))
     model.checkpoint_steps = t.checkpoint
     opt = torch.optim.Adam(parameter_groups(model, t.global_lr_factor, t.switch_trunk_lr_factor), lr=t.lr)
-    start, best, best_epoch, history = 0, math.inf, None, []
+    start, best, best_epoch, history = 0, -math.inf, None, []
     if last_path.exists():
         ck = load_checkpoint(last_path, map_location=lay.device)
         check_compatible(ck, shape, settings, last_path)
@@ -284,9 +296,15 @@ def _train_seed(
             )
         dt = time.perf_counter() - t0
         epoch_times.append(dt)
-        improved = val["objective"] < best
+        start_window = selection_start(t.switch_epoch, epochs)
+        improved = epoch + 1 > start_window and (
+            best_epoch is None or best_epoch <= start_window or val["pearson_A"] > best
+        )
         if improved:
-            best, best_epoch = val["objective"], epoch + 1
+            best, best_epoch = val["pearson_A"], epoch + 1
+        plateau = plateau_message(seed, history + [{"epoch": epoch + 1, "validation": val}], t.switch_epoch)
+        if plateau and epoch + 1 == t.switch_epoch // 2 and writer:
+            logger.warning(plateau)
         head = temperature_head(t_pred, u_max, switched, model.hidden, group)
         if head["dead"]:
             head["message"] = dead_head_message(head)
@@ -329,7 +347,7 @@ def _train_seed(
         eta = (epochs - epoch - 1) * sum(recent) / len(recent)
         if head["dead"] and epoch + 1 == epochs and writer:
             logger.warning(f"seed {seed}: {head['message']}")
-        phase = " [all terms]" if switched else f" [{t.pretrain_target}s only]" if pretraining else ""
+        phase = " [all terms]" if switched else f" [{t.pretrain_target} only]" if pretraining else ""
         say(
             f"epoch {epoch + 1}/{epochs}{phase} "
             f"loss {train_means['total']:.4g} "

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from tbotan.data.runs import TERMS
+from tbotan.learn import loss
 from tbotan.learn.graphs import load_graphs
 from tbotan.learn.model import TBotan
 from tbotan.learn.recipe import output_units
@@ -89,3 +90,42 @@ def test_temperature_head_dead_or_alive():
     scatter = temperature_head([(p, T) for p, T in zip([0.70, 0.74, 0.74, 0.70], labels)], None, True, 3)
     assert scatter["dead"] and scatter["slope"] == pytest.approx(0.0) and scatter["spread"] > 0.01  # noise, not T
     assert not temperature_head([(0.72, T) for T in labels], None, False, 3)["dead"]  # not switched on yet
+
+
+def test_species_terms_against_numpy_and_blind_to_each_species_mean():
+    rng = np.random.default_rng(3)
+    species = torch.tensor(rng.permutation([0] * 40 + [1] * 10))
+    md = torch.tensor(0.9 + 0.05 * rng.standard_normal(50), dtype=torch.float64)
+    pred = torch.tensor(0.9 + 0.02 * rng.standard_normal(50), dtype=torch.float64)
+    s, m, p = species.numpy(), md.numpy(), pred.numpy()
+    dev = np.zeros(50)
+    rho = 0.0
+    for k in (0, 1):
+        sel = s == k
+        dev[sel] = (p[sel] - p[sel].mean()) - (m[sel] - m[sel].mean())
+        rho += sel.sum() * np.corrcoef(p[sel], m[sel])[0, 1]
+    got = loss.species_terms(pred, md, species)
+    assert float(got["deviation"]) == pytest.approx(np.mean(dev**2) / m.var(), rel=1e-12)
+    assert float(got["pearson"]) == pytest.approx(1 - rho / 50, rel=1e-12)
+    # a constant per species, whatever the constants, scores the same; moving a species as a whole changes nothing
+    for a, b in ((0.0, 0.0), (0.9, 0.7), (-3.0, 5.0)):
+        const = torch.where(species == 0, a, b).double()
+        t = loss.species_terms(const, md, species)
+        within = sum((s == k).sum() * m[s == k].var() for k in (0, 1)) / 50 / m.var()
+        assert float(t["deviation"]) == pytest.approx(within, rel=1e-12) and float(t["pearson"]) == 1.0
+    shifted = loss.species_terms(pred + torch.where(species == 0, 0.3, -0.2).double(), md, species)
+    assert float(shifted["deviation"]) == pytest.approx(float(got["deviation"]), rel=1e-9)
+    # L_MSE = L_dev + the species means' part: the decomposition the node phase's choice rests on
+    mse = float(((pred - md) ** 2).mean() / md.var(unbiased=False))
+    means = sum((s == k).sum() * (p[s == k].mean() - m[s == k].mean()) ** 2 for k in (0, 1)) / 50 / m.var()
+    assert mse == pytest.approx(float(got["deviation"]) + means, rel=1e-12)
+
+
+@pytest.mark.parametrize("target, term", [("node", "mse"), ("deviation", "deviation"), ("pearson", "pearson")])
+def test_the_node_phase_counts_only_its_term(target, term):
+    terms = {k: torch.tensor(float(i + 1), requires_grad=True) for i, k in enumerate(TERMS + ("deviation", "pearson"))}
+    settings = {"pretrain_target": target, "lambda_node": 0.5}
+    total = objective(terms, False, settings, pretraining=True)
+    total.backward()
+    assert float(total.detach()) == 0.5 * float(terms[term].detach())
+    assert terms["edge"].grad is not None and terms["global"].grad is not None  # kept in the graph for DDP

@@ -18,7 +18,7 @@ import torch
 import yaml
 import zarr
 
-from tbotan.data.runs import model_dir
+from tbotan.data.runs import model_dir, plateau_message
 from tbotan.data.spec import load_spec
 from tbotan.data.store import StoreError
 from tbotan.errors import TrainingError
@@ -26,7 +26,7 @@ from tbotan.learn.checkpoints import load_checkpoint
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.model import TBotan
 from tbotan.learn.recipe import learning_rate, output_units
-from tbotan.learn.train import train
+from tbotan.learn.train import selection_start, train
 from tests import helpers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,7 +166,13 @@ def test_train_writes_checkpoints_and_resume_equals_uninterrupted(wide, tmp_path
     assert set(h[0]["train"]) >= {"mse", "var", "corr", "edge", "global", "total"}
     assert {"objective", "pearson_A"} <= set(h[0]["validation"])
     best = load_checkpoint(folder / "best.pt")
-    assert best["epoch"] == b["best_epoch"] and best["best_validation"] == min(e["validation"]["objective"] for e in h)
+    # best: the highest validation rho_A among the epochs after selection_start (the second half after the switch)
+    start = selection_start(spec.training.switch_epoch, 4)
+    competing = [e for e in h if e["epoch"] > start]
+    assert start == 3 and [e["epoch"] for e in competing] == [4]
+    top = max(competing, key=lambda e: e["validation"]["pearson_A"])
+    assert best["epoch"] == b["best_epoch"] == top["epoch"]
+    assert best["best_validation"] == top["validation"]["pearson_A"]
     assert (straight / "models" / "zarr.json").exists()
     assert sorted(n for n, _ in zarr.open_group(str(straight), mode="r").groups()) == ["T0.800", "T2.000", "models"]
     # nothing left to do: no new epoch, same files
@@ -395,3 +401,15 @@ def test_sigterm_ends_training_cleanly_and_it_resumes(wide, tmp_path):
     out = subprocess.run([*cmd, "--epochs", str(epoch + 1)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and "resuming" in out.stdout, out.stdout + out.stderr
     assert load_checkpoint(last)["epoch"] == epoch + 1
+
+
+def test_selection_window_and_plateau_warning():
+    assert selection_start(280, 340) == 310 and selection_start(150, 210) == 180
+    assert selection_start(50, 40) == 20  # no switch within the run: the second half of all epochs
+    flat = [{"epoch": e, "validation": {"pearson_A": 0.05}} for e in range(1, 76)]
+    msg = plateau_message(3, flat, 150)
+    assert msg and "seed 3" in msg and "plateau" in msg and "epoch 75" in msg
+    assert plateau_message(3, flat[:74], 150) is None  # not half-way yet
+    picked_up = flat[:72] + [{"epoch": e, "validation": {"pearson_A": 0.15}} for e in (73, 74, 75)]
+    assert plateau_message(3, picked_up, 150) is None
+    assert plateau_message(3, flat, 0) is None
