@@ -40,6 +40,7 @@ import torch
 import yaml
 import zarr
 
+from tbotan.analysis.ceiling import signal_ceiling
 from tbotan.analysis.embedding import embedding_spread
 from tbotan.core import minimum_image
 from tbotan.data import runs
@@ -49,9 +50,10 @@ from tbotan.learn import diagnostics
 from tbotan.learn.checkpoints import build_model, load_checkpoint
 from tbotan.learn.graphs import edge_features, load_graphs
 from tbotan.learn.scoring import graph_terms
+from tbotan.learn.train import selection_start
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
-from quickstart import prediction_rows  # per seed and T: the test configurations' mean numbers
+from quickstart import bars, escape_epoch, prediction_rows, spread  # the quickstart's numbers and bars
 from record import add_arguments, emit  # prints the result with its command (and writes it where asked)
 
 NODE_FIRST = {"scaling": "centered", "pretrain_epochs": 25, "pretrain_target": "node"}
@@ -77,6 +79,11 @@ RECIPES = {
     "standard_lr1e-3": {"scaling": "standard", "lr": 1e-3},
     "lr1e-3": {"lr": 1e-3},
     "standard_he_cosine": {"scaling": "standard", "init": "he", "schedule": "cosine", "warmup_epochs": 5},
+    # the node phase's loss (docs/training.md, "The plateau"), over the store's spec as it is
+    "node_mse": {"pretrain_target": "node"},
+    "node_mse_lr1e-3": {"pretrain_target": "node", "lr": 1e-3},
+    "node_deviation": {"pretrain_target": "deviation"},
+    "node_pearson": {"pretrain_target": "pearson"},
 }
 
 
@@ -196,8 +203,10 @@ def sb_ratio(root, seed: int) -> dict:
     return out
 
 
-def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probes: list[int], work: Path) -> dict:
-    here = work / f"{name}_seed{seed}"
+def run_one(
+    store: str, spec: dict, name: str, overrides: dict, seed: int, probes: list[int], work: Path, refit: bool = True
+) -> dict:
+    here = work / f"{name}_seed{seed}_{Path(store).stem}"
     copy = here / "store.zarr"
     shutil.copytree(store, copy, ignore=shutil.ignore_patterns(runs.MODELS, runs.PREDICTIONS, "report"))
     spec = {**spec, "training": {**spec["training"], **overrides}}
@@ -229,9 +238,18 @@ def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probe
         r["T_pred_each"] = [round(float(v), 4) for v in tg["t_pred"][:]]
     best_epoch = root[runs.predictions_path("both", seed)].attrs.get("best_epoch")
     history = load_checkpoint(runs.model_dir(copy, load_spec(spec_path), "both", None, seed) / runs.LAST)["history"]
+    rho = [h["validation"]["pearson_A"] for h in history]
+    objective = [h["validation"]["objective"] for h in history]
     return {
         "recipe": name,
+        "store": store,
         "seed": seed,
+        "first_epoch_validation_rho_A_0.2": escape_epoch(history),
+        # the checkpoint kept (best.pt: highest validation rho_A after selection_start) beside the one the old
+        # criterion (lowest validation objective over every epoch) would have kept
+        "best_validation_rho_A_in_window": max(rho[selection_start(spec["training"]["switch_epoch"], len(rho)) :]),
+        "kept_validation_rho_A": rho[best_epoch - 1] if best_epoch else None,
+        "objective_pick_validation_rho_A": rho[min(range(len(rho)), key=lambda i: objective[i])],
         "overrides": overrides,
         "train_s": round(train_s, 1),
         "rows": rows,
@@ -242,39 +260,80 @@ def run_one(store: str, spec: dict, name: str, overrides: dict, seed: int, probe
         },
         "sb_pred_over_md_smallest_q": sb_ratio(root, seed),
         "probes": probed,
-        "head_refit": head_refit(spec_path, copy, seed, train_graphs),
+        "head_refit": head_refit(spec_path, copy, seed, train_graphs) if refit else None,
     }
+
+
+def summary(results: list[dict], training: dict, descriptor: dict) -> dict:
+    """Per recipe, over every (draw, seed): the escape epochs, the test numbers' spread and the quickstart's bars
+    (benchmarks/experiments/quickstart.py ``bars``; ``descriptor``: per store, the descriptor regression's rho by T)."""
+    out = {}
+    for name in dict.fromkeys(r["recipe"] for r in results):
+        mine = [r for r in results if r["recipe"] == name]
+        per_run = [
+            {
+                "escape": r["first_epoch_validation_rho_A_0.2"],
+                "rows": {float(x["T"]): x for x in r["rows"] if x["seed"] == r["seed"]},
+                "descriptor": descriptor[r["store"]],
+            }
+            for r in mine
+        ]
+        stores = list(dict.fromkeys(r["store"] for r in mine))
+        temps = sorted(per_run[0]["rows"])
+        out[name] = {
+            "first_epoch_rho_0.2": [r["escape"] for r in per_run],
+            "bars": bars(per_run, training),
+            "by_T": {
+                f"{T:g}": {
+                    key: spread([[x["rows"][T][key] for x, r in zip(per_run, mine) if r["store"] == s] for s in stores])
+                    for key in ("pearson_node_A", "T_pred")
+                }
+                for T in temps
+            },
+        }
+    return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--store", default="storage/quickstart.zarr")
+    p.add_argument("--store", nargs="+", default=["storage/quickstart.zarr"], help="one or more data draws")
     p.add_argument("--recipes", nargs="+", default=["baseline", "standard"], choices=sorted(RECIPES))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="training fields for every recipe")
     p.add_argument("--probes", type=int, nargs="*", default=[1, 10, 25, 50, 75, 100], help="epochs to probe at")
+    p.add_argument("--no-refit", action="store_true", help="skip the temperature head's refit on the frozen trunk")
     add_arguments(p, "learning")
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
-    root = zarr.open_group(args.store, mode="r")
-    spec = root.attrs["spec"]
+    specs = {s: zarr.open_group(s, mode="r").attrs["spec"] for s in args.store}
+    spec = specs[args.store[0]]
     common = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
-    descriptor = descriptor_rows(root, spec["temperatures"])
+    descriptor = {s: descriptor_rows(zarr.open_group(s, mode="r"), specs[s]["temperatures"]) for s in args.store}
+    regression = {
+        s: {r["T"]: r["descriptor_rho"] for r in signal_ceiling(zarr.open_group(s, mode="r"))} for s in args.store
+    }
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=args.workers) as pool:
         jobs = [
-            pool.submit(run_one, args.store, spec, r, {**RECIPES[r], **common}, s, args.probes, Path(tmp))
+            pool.submit(
+                run_one, store, specs[store], r, {**RECIPES[r], **common}, s, args.probes, Path(tmp), not args.no_refit
+            )
             for r in args.recipes
+            for store in args.store
             for s in args.seeds
         ]
         results = [j.result() for j in jobs]
+    training = {**spec["training"], **common}
     emit(
         "learning",
         {
             "store": args.store,
+            "data_seeds": {s: specs[s]["seed"] for s in args.store},
             "N": spec["N"],
-            "training": {**spec["training"], **common},
+            "training": training,
             "threads_per_training": 1,
             "descriptor_abs_dr_pearson_A": descriptor,
+            "descriptor_regression_pearson_A": regression,
+            "summary": summary(results, training, regression),
             "runs": results,
         },
         args,

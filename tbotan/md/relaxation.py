@@ -87,6 +87,9 @@ def statistical_inefficiency(series: np.ndarray) -> float:
     return max(1.0, float(timeseries.statistical_inefficiency(x)))
 
 
+PLATEAU_SAMPLES = 1000  # energies recorded per equilibration run: 250 per block of the plateau check
+
+
 def energy_plateau(energies: np.ndarray, blocks: int = 4) -> dict:
     """Compare the means of the last two of ``blocks`` blocks of an energy trace: their difference (drift) and its
     standard error sqrt(g s^2 (1/n_a + 1/n_b)). The fluctuations s^2 and the statistical inefficiency g are those of
@@ -183,8 +186,17 @@ def measure_tau_alphas(
     for round_ in range(max_rounds):
         need = min_equilibration * tau - eq_time
         if need > 0:
-            eq = equilibrate(
-                types, x, box, temperature, need, dt=dt, seed=seed + round_, platform=platform, velocities=v
+            eq = equilibrate(  # the energy every ~1/1000 of the run: enough samples per block for its g
+                types,
+                x,
+                box,
+                temperature,
+                need,
+                dt=dt,
+                seed=seed + round_,
+                platform=platform,
+                velocities=v,
+                samples=PLATEAU_SAMPLES,
             )
             x, v, eq_time = eq.positions, eq.velocities, eq_time + need
             eq_energy.extend(eq.potential_energy)
