@@ -84,6 +84,7 @@ RECIPES = {
     "node_mse_lr1e-3": {"pretrain_target": "node", "lr": 1e-3},
     "node_deviation": {"pretrain_target": "deviation"},
     "node_pearson": {"pretrain_target": "pearson"},
+    "node_anchored": {"pretrain_target": "anchored"},
 }
 
 

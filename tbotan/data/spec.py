@@ -214,8 +214,9 @@ class Training(_Model):
     init: Literal["torch", "he"] = "torch"  # torch's default Linear init, or He (variance 2 / fan_in)
     pretrain_epochs: int = Field(0, ge=0)  # the first epochs train on one target alone
     # which: the edges (BOTAN's recipe), or the nodes by L_MSE (node), by each species' deviations from its mean
-    # (deviation) or by the Pearson correlation within each species (pearson); tbotan.learn.loss.species_terms
-    pretrain_target: Literal["edge", "node", "deviation", "pearson"] = "edge"
+    # (deviation), by the Pearson correlation within each species (pearson), or by the deviations with each species'
+    # mean held at the training set's (anchored); tbotan.learn.loss.species_terms
+    pretrain_target: Literal["edge", "node", "deviation", "pearson", "anchored"] = "edge"
     schedule: Literal["constant", "cosine"] = "constant"  # learning rate over the epochs
     # the global chain's input mean_v h^m as it is (raw, the paper), or standardised per step and feature with the
     # training graphs' mean and spread, fixed at the switch epoch (an architecture option, docs/training.md)

@@ -144,10 +144,22 @@ def spatial_correlation(
 
 
 def terms(
-    pred_node, md_node, pred_edge, md_edge, pred_t, md_t, positions, box, f_md=None, kernel=pair_block, species=None
+    pred_node,
+    md_node,
+    pred_edge,
+    md_edge,
+    pred_t,
+    md_t,
+    positions,
+    box,
+    f_md=None,
+    kernel=pair_block,
+    species=None,
+    anchors=None,
 ) -> dict:
     """Every loss term of one graph (tensors); ``f_md`` = F(md, d) may be passed in when cached. With ``species``
-    (0/1 per node) also the two node-phase terms that do not see a species' mean (``deviation``, ``pearson``)."""
+    (0/1 per node) also the node-phase terms that do not chase the graph's own species means (``species_terms``;
+    ``anchors``: the training set's mean C_B per species, for ``anchored``)."""
     var_md = md_node.var(unbiased=False)
     f_md = spatial_correlation(md_node, positions, box) if f_md is None else f_md
     f_pred = spatial_correlation(pred_node, positions, box, kernel=kernel)
@@ -160,19 +172,24 @@ def terms(
         "global": (pred_t - md_t) ** 2,
     }
     if species is not None:
-        out.update(species_terms(pred_node, md_node, species))
+        out.update(species_terms(pred_node, md_node, species, anchors))
     return out
 
 
-def species_terms(pred, md, species) -> dict:
+def species_terms(pred, md, species, anchors=None) -> dict:
     """The node terms blind to each species' mean in the graph:
 
         L_dev  = mean_j ((pred_j - <pred>_s(j)) - (md_j - <md>_s(j)))^2 / Var(md)
         L_rho  = 1 - sum_s n_s rho_s / N,      rho_s = Pearson(pred, md) over the particles of species s
 
-    A prediction constant within each species scores L_dev = (within-species variance) / Var(md) and L_rho = 1
-    whatever the constants: neither term rewards fitting them, and their gradients have no part along the
-    directions that move a species' prediction as a whole (docs/training.md, "The plateau")."""
+        L_anc  = L_dev + sum_s (n_s / N) (<pred>_s - a_s)^2 / Var(md),   a_s: ``anchors[s]``
+
+    L_MSE = L_dev + sum_s (n_s / N) (<pred>_s - <md>_s)^2 / Var(md): its second part asks each graph's species means
+    for the graph's own, which differ from graph to graph with the temperature (no input carries it). A prediction
+    constant within each species scores L_dev = (within-species variance) / Var(md) and L_rho = 1 whatever the
+    constants: neither term rewards fitting them, and their gradients have no part along the directions that move
+    a species' prediction as a whole. L_anc holds each species' mean at the training set's mean ``a_s`` instead of
+    the graph's (docs/training.md, "The plateau")."""
     dev = torch.zeros_like(md)
     rho = md.new_zeros(())
     for s in (0, 1):
@@ -184,7 +201,16 @@ def species_terms(pred, md, species) -> dict:
         dev = dev.index_put((mask.nonzero().squeeze(1),), p - m)
         norm = (p.square().sum() * m.square().sum()).sqrt()
         rho = rho + n * (p * m).sum() / norm.clamp_min(1e-30)
-    return {"deviation": dev.square().mean() / md.var(unbiased=False), "pearson": 1.0 - rho / len(md)}
+    var = md.var(unbiased=False)
+    out = {"deviation": dev.square().mean() / var, "pearson": 1.0 - rho / len(md)}
+    if anchors is not None:
+        means = sum(
+            (species == s).sum() * (pred[species == s].mean() - anchors[s]).square()
+            for s in (0, 1)
+            if (species == s).any()
+        )
+        out["anchored"] = out["deviation"] + means / len(md) / var
+    return out
 
 
 def combine(

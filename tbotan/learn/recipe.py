@@ -80,6 +80,14 @@ def output_units(graphs: list[Graph], scaling: str = "standard", flip_node: bool
     return shift, scale
 
 
+def species_means(graphs: list[Graph]) -> torch.Tensor:
+    """The mean node target of each species (A, B) over the training graphs' nodes (the anchors of L_anc,
+    tbotan.learn.loss.species_terms)."""
+    species = torch.cat([g.species for g in graphs])
+    target = torch.cat([g.node_target.double() for g in graphs])
+    return torch.stack([target[species == s].mean() if (species == s).any() else target.mean() for s in (0, 1)]).float()
+
+
 def edge_input_units(graphs: list[Graph], variant: str):
     """(shift, scale) of the edge features of ``variant`` (``training.edge_input: standardized``, model.py): the IS
     vector unshifted, in units of its root-mean-square component over the training graphs' edges (one scale for

@@ -30,12 +30,23 @@ from . import loss as loss_mod
 from .distributed import reduce_sum
 from .graphs import Graph, edge_features
 
-NODE_PHASE_TERMS = {"node": "mse", "deviation": "deviation", "pearson": "pearson"}  # pretrain_target -> its term
+NODE_PHASE_TERMS = {
+    "node": "mse",
+    "deviation": "deviation",
+    "pearson": "pearson",
+    "anchored": "anchored",
+}  # pretrain_target -> its term
 DEAD_T_HEAD = 0.1  # the temperature head is dead when T_pred follows the labels with a slope below this
 
 
 def graph_terms(
-    model, graph: Graph, variant: str, transform=None, kernel=loss_mod.pair_block, precision: str = "float32"
+    model,
+    graph: Graph,
+    variant: str,
+    transform=None,
+    kernel=loss_mod.pair_block,
+    precision: str = "float32",
+    anchors=None,
 ) -> dict:
     """Every loss term of ``graph`` under ``model`` (tbotan.learn.loss.terms), with the prediction's ``t_pred``, ``u``
     and ``node`` (detached).
@@ -48,6 +59,8 @@ def graph_terms(
         kernel: the pair kernel of L_Corr (tbotan.learn.loss.pair_block, or its compiled form).
         precision: "bfloat16" runs the forward pass under autocast (the outputs come out in float32, and the loss
             is computed in float32); "float32" does not.
+        anchors: the training set's mean node target per species (tbotan.learn.recipe.species_means), for the
+            ``anchored`` term; None leaves that term out.
     """
     feats = edge_features(graph, variant, transform=transform)
     with torch.autocast(feats.device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
@@ -65,6 +78,7 @@ def graph_terms(
         f_md=graph.f_md(),
         kernel=kernel,
         species=graph.species,
+        anchors=anchors,
     )
     return {**terms, "t_pred": out.t.detach(), "u": out.u.detach(), "node": out.node.detach()}
 
@@ -84,7 +98,8 @@ def objective(
     """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path),
     unless ``global_on`` (``training.global_start_epoch`` before the switch epoch: then lambda_g L_global counts).
     While ``pretraining`` (the first ``pretrain_epochs``) only the edge term (``pretrain_target`` edge), or one node
-    term counts: L_MSE (node), L_dev (deviation) or L_rho (pearson) (tbotan.learn.loss.species_terms); the others
+    term counts: L_MSE (node), L_dev (deviation), L_rho (pearson) or L_anc (anchored)
+    (tbotan.learn.loss.species_terms); the others
     enter times 0.0 for the same reason."""
     if pretraining and settings["pretrain_target"] in NODE_PHASE_TERMS:
         own = t[NODE_PHASE_TERMS[settings["pretrain_target"]]]

@@ -98,6 +98,7 @@ from .recipe import (
     parameter_groups,
     ramped,
     run_settings,
+    species_means,
 )
 from .scoring import dead_head_message, graph_terms, objective, temperature_head, validate
 
@@ -211,6 +212,7 @@ def _train_seed(
     forward, kernel = compiled(net, t.compile), compiled(loss_mod.pair_block, t.compile)
 
     n = len(train_graphs)
+    anchors = species_means(train_graphs).to(lay.device)
     per_step = graphs_per_step * W
     wall0 = history[-1]["wall_s"] if history else 0.0
     epoch_times = []
@@ -246,7 +248,7 @@ def _train_seed(
                 g = train_graphs[order[p]]
                 sync = net.no_sync() if group is not None and k < len(work) - 1 else contextlib.nullcontext()
                 with sync:
-                    terms = graph_terms(forward, g, variant, transforms[p], kernel, t.precision)
+                    terms = graph_terms(forward, g, variant, transforms[p], kernel, t.precision, anchors)
                     loss = objective(terms, switched, epoch_settings, pretraining, global_on)
                     if w and not torch.isfinite(loss).item() and bad is None:
                         bad = g

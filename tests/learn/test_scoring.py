@@ -115,15 +115,27 @@ def test_species_terms_against_numpy_and_blind_to_each_species_mean():
         assert float(t["deviation"]) == pytest.approx(within, rel=1e-12) and float(t["pearson"]) == 1.0
     shifted = loss.species_terms(pred + torch.where(species == 0, 0.3, -0.2).double(), md, species)
     assert float(shifted["deviation"]) == pytest.approx(float(got["deviation"]), rel=1e-9)
+    # L_anc: L_dev plus each species' mean against its anchor (0 when the means sit on the anchors)
+    anchors = torch.tensor([0.95, 0.85], dtype=torch.float64)
+    anc = float(loss.species_terms(pred, md, species, anchors)["anchored"])
+    held = sum((s == k).sum() * (p[s == k].mean() - anchors[k].item()) ** 2 for k in (0, 1)) / 50 / m.var()
+    assert anc == pytest.approx(float(got["deviation"]) + held, rel=1e-12)
+    on_anchors = pred - torch.where(species == 0, pred[species == 0].mean() - 0.95, pred[species == 1].mean() - 0.85)
+    assert float(loss.species_terms(on_anchors, md, species, anchors)["anchored"]) == pytest.approx(
+        float(got["deviation"]), rel=1e-9
+    )
     # L_MSE = L_dev + the species means' part: the decomposition the node phase's choice rests on
     mse = float(((pred - md) ** 2).mean() / md.var(unbiased=False))
     means = sum((s == k).sum() * (p[s == k].mean() - m[s == k].mean()) ** 2 for k in (0, 1)) / 50 / m.var()
     assert mse == pytest.approx(float(got["deviation"]) + means, rel=1e-12)
 
 
-@pytest.mark.parametrize("target, term", [("node", "mse"), ("deviation", "deviation"), ("pearson", "pearson")])
+@pytest.mark.parametrize(
+    "target, term", [("node", "mse"), ("deviation", "deviation"), ("pearson", "pearson"), ("anchored", "anchored")]
+)
 def test_the_node_phase_counts_only_its_term(target, term):
-    terms = {k: torch.tensor(float(i + 1), requires_grad=True) for i, k in enumerate(TERMS + ("deviation", "pearson"))}
+    names = TERMS + ("deviation", "pearson", "anchored")
+    terms = {k: torch.tensor(float(i + 1), requires_grad=True) for i, k in enumerate(names)}
     settings = {"pretrain_target": target, "lambda_node": 0.5}
     total = objective(terms, False, settings, pretraining=True)
     total.backward()
