@@ -40,7 +40,7 @@ import torch
 import yaml
 import zarr
 
-from tbotan.analysis.ceiling import signal_ceiling
+from tbotan.analysis.ceiling import ceiling_rows
 from tbotan.analysis.embedding import embedding_spread
 from tbotan.core import minimum_image
 from tbotan.data import runs
@@ -311,7 +311,7 @@ def main() -> None:
     common = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     descriptor = {s: descriptor_rows(zarr.open_group(s, mode="r"), specs[s]["temperatures"]) for s in args.store}
     regression = {
-        s: {r["T"]: r["descriptor_rho"] for r in signal_ceiling(zarr.open_group(s, mode="r"))} for s in args.store
+        s: {r["T"]: r["descriptor_rho"] for r in ceiling_rows(zarr.open_group(s, mode="r"))} for s in args.store
     }
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=args.workers) as pool:
         jobs = [

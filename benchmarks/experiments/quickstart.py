@@ -12,6 +12,7 @@ benchmarks/results/quickstart.json).
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -84,28 +85,117 @@ def prediction_rows(variant_group) -> list[dict]:
     return rows
 
 
+ESCAPE_RHO = 0.2  # the node signal is picked up at the first epoch whose validation rho_A reaches this
+
+
+def escape_epoch(history: list[dict]) -> int | None:
+    """The first epoch whose validation rho_A reaches ESCAPE_RHO (None: never)."""
+    return next((h["epoch"] for h in history if h["validation"]["pearson_A"] >= ESCAPE_RHO), None)
+
+
+def bars(runs_: list[dict], training: dict) -> dict:
+    """Over every run (one data draw x one seed: ``rows`` by T, the draw's ``descriptor`` rho by T, ``escape``):
+    how many meet each bar of the quickstart (docs/quickstart.md, "What it should give"):
+
+    * picked up: validation rho_A reaches 0.2 before 40 % of the phase before the switch;
+    * node: test rho_A >= 0.35 at every training T and above the descriptor regression's there;
+    * temperature: T_pred within 5 % at the training T, and every held-out T strictly between them."""
+    trained = sorted(float(x) for x in training["temperatures"])
+    node_phase = training["switch_epoch"]
+    counts = {"runs": len(runs_), "picked_up": 0, "node": 0, "temperature": 0}
+    for r in runs_:
+        rows, desc = r["rows"], r["descriptor"]
+        counts["picked_up"] += r["escape"] is not None and r["escape"] <= 0.4 * node_phase
+        counts["node"] += all(
+            rows[T]["pearson_node_A"] >= 0.35 and rows[T]["pearson_node_A"] > desc[T] for T in trained
+        )
+        tp = {T: row["T_pred"] for T, row in rows.items()}
+        counts["temperature"] += all(abs(tp[T] - T) <= 0.05 * T for T in trained) and all(
+            tp[trained[0]] < tp[T] < tp[trained[-1]] for T in rows if trained[0] < T < trained[-1]
+        )
+    return counts
+
+
+def spread(values_by_draw: list[list[float]]) -> dict:
+    """Mean over every run, the standard deviation over every run, over the draws' means (between draws) and
+    the mean over draws of the standard deviation over seeds (within a draw)."""
+    every = np.concatenate([np.asarray(v, dtype=float) for v in values_by_draw])
+    means = [np.mean(v) for v in values_by_draw]
+    return {
+        "mean": round(float(every.mean()), 4),
+        "std": round(float(every.std()), 4),
+        "std_between_draws": round(float(np.std(means)), 4),
+        "std_within_draws": round(float(np.mean([np.std(v) for v in values_by_draw])), 4),
+        "runs": len(every),
+        "draws": len(values_by_draw),
+    }
+
+
+def draw_numbers(store: str, variant: str) -> dict:
+    """One data draw (a store made by `tbotan run`): per seed and T its test numbers, the training history's
+    escape epoch, and the ceiling and descriptor regression on the same test configurations."""
+    from tbotan.analysis.ceiling import ceiling_rows
+
+    root = zarr.open_group(store, mode="r")
+    spec = root.attrs["spec"]
+    rows = prediction_rows(root[f"{runs.PREDICTIONS}/{variant}"])
+    ceiling = {r["T"]: r for r in ceiling_rows(root)}
+    per_seed = []
+    for seed in sorted({r["seed"] for r in rows}):
+        history = json.loads((runs.model_folder(store, variant, seed) / runs.HISTORY).read_text())
+        per_seed.append(
+            {
+                "seed": seed,
+                "escape": escape_epoch(history),
+                "rows": {r["T"]: r for r in rows if r["seed"] == seed},
+                "descriptor": {T: c["descriptor_rho"] for T, c in ceiling.items()},
+            }
+        )
+    return {
+        "store": store,
+        "data_seed": spec["seed"],
+        "run_times_s": root.attrs.get("run_times", []),
+        "ceiling": list(ceiling.values()),
+        "seeds": per_seed,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--store", default="storage/quickstart.zarr")
+    p.add_argument("--store", nargs="+", default=["storage/quickstart.zarr"], help="one store per data draw")
     p.add_argument("--variant", default="both")
+    p.add_argument("--displacement", action="store_true", help="also what each best model follows (slow)")
     add_arguments(p, "quickstart")
     args = p.parse_args()
-    root = zarr.open_group(args.store, mode="r")
-    spec = root.attrs["spec"]
-    rows = prediction_rows(root[f"{runs.PREDICTIONS}/{args.variant}"])
-    emit(
-        "quickstart",
-        {
-            "store": args.store,
-            "variant": args.variant,
-            "N": spec["N"],
-            "training": {k: spec["training"][k] for k in ("epochs", "switch_epoch", "seeds", "lr", "hidden", "steps")},
-            "run_times_s": root.attrs.get("run_times", []),
-            "rows": rows,
-            "displacement": displacement_rows(args.store, args.variant, parse_spec(spec)),
-        },
-        args,
-    )
+    draws = [draw_numbers(s, args.variant) for s in args.store]
+    spec = zarr.open_group(args.store[0], mode="r").attrs["spec"]
+    temps = sorted(draws[0]["seeds"][0]["rows"])
+    summary = {}
+    for T in temps:
+        summary[f"{T:g}"] = {
+            "node_rho_A": spread([[s["rows"][T]["pearson_node_A"] for s in d["seeds"]] for d in draws]),
+            "node_rho_A_sem_configurations": round(
+                float(np.mean([s["rows"][T]["pearson_node_A_sem"] for d in draws for s in d["seeds"]])), 4
+            ),
+            "T_pred": spread([[s["rows"][T]["T_pred"] for s in d["seeds"]] for d in draws]),
+            "descriptor_rho_A": spread([[c["descriptor_rho"] for c in d["ceiling"] if c["T"] == T] for d in draws]),
+            "ceiling_rho": spread([[c["ceiling_rho"] for c in d["ceiling"] if c["T"] == T] for d in draws]),
+        }
+    result = {
+        "stores": args.store,
+        "variant": args.variant,
+        "N": spec["N"],
+        "training": {k: spec["training"][k] for k in ("epochs", "switch_epoch", "seeds", "lr", "hidden", "steps")},
+        "summary": summary,
+        "bars": bars([s for d in draws for s in d["seeds"]], spec["training"]),
+        "draws": draws,
+    }
+    if args.displacement:
+        result["displacement"] = [
+            displacement_rows(s, args.variant, parse_spec(d))
+            for s, d in zip(args.store, [zarr.open_group(x, mode="r").attrs["spec"] for x in args.store])
+        ]
+    emit("quickstart", result, args)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,12 @@
     python benchmarks/experiments/signal_ceiling.py [--store storage/quickstart.zarr] [--out FILE]
                                                     [--record | --name NAME]
 
-* Ceiling: C_B from the K iso-configurational runs is a noisy estimate of the true (K -> infinity) field. Split
-  the runs in two halves, correlate the two half-estimates (r), extrapolate to K runs with Spearman-Brown
-  (R = 2r / (1 + r)); no predictor can exceed rho = sqrt(R) against the stored C_B.
+* Ceiling and descriptor regression: tbotan.analysis.ceiling (the report's ``ceiling`` table). C_B from the K
+  iso-configurational runs is a noisy estimate of the true (K -> infinity) field. Split the runs in two halves,
+  correlate the two half-estimates (r), extrapolate to K runs with Spearman-Brown (R = 2r / (1 + r)); no
+  predictor can exceed rho = sqrt(R) against the stored C_B. A ridge regression on fixed structural descriptors,
+  fitted on the train split of the training temperatures, says what a linear model on them reaches. Everything at
+  the observation time at tau_alpha, with means and standard errors over the test configurations.
 * Baselines: Pearson rho (A particles) of C_B with the per-particle potential energy in the inherent and in
   the thermal structure (shifted-force KA LJ in plain NumPy), with the coordination number (r < 1.4 in
   the IS), and with each particle's distance from its inherent-structure position, |r_thermal - r_IS|.
@@ -28,106 +31,57 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from tbotan.analysis import ceiling
 from tbotan.core import minimum_image
-from tbotan.data.targets import bond_breaking, neighbour_pairs
+from tbotan.data.store import group_name, tau_alpha_index, temperatures
+from tbotan.data.targets import neighbour_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
 from record import add_arguments, emit  # prints the result with its command (and writes it where asked)
-
-EPS = np.array([[1.0, 1.5], [1.5, 0.5]])
-SIG = np.array([[1.0, 0.8], [0.8, 0.88]])
-
-
-def pair_energy(types, x, box):
-    """Per-particle potential energy (half of each pair to each particle), shifted-force LJ, rc = 2.5 sigma."""
-    i, j, d = neighbour_pairs(x, box, 2.5)  # both directions
-    s, e = SIG[types[i], types[j]], EPS[types[i], types[j]]
-    rc = 2.5 * s
-    keep = d < rc
-    i, d, s, e, rc = i[keep], d[keep], s[keep], e[keep], rc[keep]
-    u = lambda r: 4 * e * ((s / r) ** 12 - (s / r) ** 6)  # noqa: E731
-    du = lambda r: 4 * e * (-12 * s**12 / r**13 + 6 * s**6 / r**7)  # noqa: E731
-    return 0.5 * np.bincount(i, u(d) - u(rc) - (d - rc) * du(rc), len(types))
 
 
 def rho(x, y):
     return float(np.corrcoef(x, y)[0, 1])
 
 
-SHELLS = np.arange(0.7, 3.01, 0.2)  # radial shells for the structure functions
-
-
-def descriptors(types, thermal, inherent, box) -> np.ndarray:
-    """(N, F) per-particle structural descriptors, none of them learned: radial structure functions (counts of A
-    and of B neighbours per shell, Schoenholz et al. 2016's G) in the IS and in the thermal structure, the
-    particle's distance from its IS position and its energies, and the averages of those three over the particles
-    within 2.0 sigma in the IS (local averages carry more of the dynamics than the particle's own values)."""
-    n = len(types)
-    cols = []
-    for x in (inherent, thermal):
-        i, j, d = neighbour_pairs(x, box, SHELLS[-1])
-        shell = np.digitize(d, SHELLS) - 1
-        for s in (0, 1):
-            keep = (types[j] == s) & (shell >= 0) & (shell < len(SHELLS) - 1)
-            counts = np.zeros((n, len(SHELLS) - 1))
-            np.add.at(counts, (i[keep], shell[keep]), 1.0)
-            cols.append(counts)
-    d = thermal - inherent
-    own = np.stack(
-        [
-            np.linalg.norm(d - box * np.round(d / box), axis=1),
-            pair_energy(types, inherent, box),
-            pair_energy(types, thermal, box),
-        ],
-        axis=1,
-    )
-    i, j, _ = neighbour_pairs(inherent, box, 2.0)
-    local = np.zeros_like(own)
-    np.add.at(local, i, own[j])
-    local /= np.maximum(np.bincount(i, minlength=n), 1)[:, None]
-    return np.concatenate([*cols, own, local, types[:, None].astype(float)], axis=1)
+def baselines(g, chosen) -> dict:
+    """Per test configuration, the Pearson (A particles) of C_B at tau_alpha's time with single descriptors, and
+    the mean and spread of C_B over the A particles; averaged over the configurations."""
+    L, i_t = float(g.attrs["L"]), tau_alpha_index(g.attrs.get("times_tau"))
+    e_is, e_th, coord, disp, mean, std = [], [], [], [], [], []
+    for c in chosen:
+        types, thermal, inherent, cb = g["types"][c], g["thermal"][c], g["inherent"][c], g["cb"][c, i_t]
+        a = types == 0
+        e_is.append(rho(ceiling.pair_energy(types, inherent, L)[a], cb[a]))
+        e_th.append(rho(ceiling.pair_energy(types, thermal, L)[a], cb[a]))
+        i, _, _ = neighbour_pairs(inherent, L, 1.4)
+        coord.append(rho(np.bincount(i, minlength=len(types))[a].astype(float), cb[a]))
+        disp.append(rho(ceiling.is_distance(thermal, inherent, L)[a], cb[a]))
+        mean.append(cb[a].mean())
+        std.append(cb[a].std())
+    return {
+        "rho_energy_inherent": float(np.mean(e_is)),
+        "rho_energy_thermal": float(np.mean(e_th)),
+        "rho_coordination": float(np.mean(coord)),
+        "rho_thermal_to_inherent_distance": float(np.mean(disp)),
+        "cb_mean_A": float(np.mean(mean)),
+        "cb_std_A": float(np.mean(std)),
+    }
 
 
 def ridge_regression(root, train_temperatures) -> dict:
-    """A ridge regression of C_B on ``descriptors`` (A particles), fitted on the train split (0) of the training
-    temperatures, its penalty chosen on the validation split (1); Pearson on each T's test split (2)."""
-
-    def load(T, split):
-        g = root[f"T{T:.3f}"]
-        L = float(g.attrs["L"])
-        xs, ys = [], []
-        for c in np.flatnonzero(g["done"][:] & (g["split"][:] == split)):
-            types = g["types"][c]
-            a = types == 0
-            xs.append(descriptors(types, g["thermal"][c], g["inherent"][c], L)[a])
-            ys.append(g["cb"][c, 0][a])
-        return xs, ys
-
-    train = [load(T, 0) for T in train_temperatures]
-    x = np.concatenate([v for xs, _ in train for v in xs])
-    y = np.concatenate([v for _, ys in train for v in ys])
-    mu, sd = x.mean(0), x.std(0) + 1e-12
-    z = (x - mu) / sd
-    val = [load(T, 1) for T in train_temperatures]
-
-    def fit(alpha):
-        a = np.concatenate([z, np.ones((len(z), 1))], axis=1)
-        return np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ y)
-
-    def predict(w, xs):
-        return [np.concatenate([(v - mu) / sd, np.ones((len(v), 1))], axis=1) @ w for v in xs]
-
-    def score(w, sets):
-        return np.mean([rho(p, t) for xs, ys in sets for p, t in zip(predict(w, xs), ys)])
-
-    alphas = [10.0**k for k in range(-3, 6)]
-    best = max(alphas, key=lambda al: score(fit(al), val))
-    w = fit(best)
-    out = {"alpha": best, "features": int(z.shape[1]), "train_particles": len(y)}
-    for name, g in sorted(root.groups()):
-        if name.startswith("T"):
-            xs, ys = load(float(g.attrs["T"]), 2)
-            out[f"{float(g.attrs['T']):g}"] = float(np.mean([rho(p, t) for p, t in zip(predict(w, xs), ys)]))
+    """tbotan.analysis.ceiling.descriptor_regression of C_B, as this script printed it (alpha, features,
+    train_particles, the mean Pearson per T under "<T:g>"), with the per-configuration values and their standard
+    error under "per_T"."""
+    ridge = ceiling.descriptor_regression(root, train_temperatures)
+    out = {"alpha": ridge["penalty"], "features": ridge["features"], "train_particles": ridge["train_particles"]}
+    out["features_used"] = ridge["features_used"]
+    out["validation_rho"] = {f"{p:g}": v for p, v in ridge["validation_rho"].items()}
+    out["per_T"] = {}
+    for T, d in ridge["T"].items():
+        mean, sem = ceiling.mean_sem(d["rho_each"])
+        out[f"{T:g}"] = mean
+        out["per_T"][f"{T:g}"] = {"mean": mean, "sem": sem, **d}
     return out
 
 
@@ -160,6 +114,8 @@ def temperature_readers(root, train_temperatures) -> dict:
             rows.append([float(g["energy_thermal"][c]), r.mean(), *(np.histogram(r, EDGE_BINS)[0] / len(x))])
         return np.array(rows).reshape(-1, 2 + len(EDGE_BINS) - 1)
 
+    if len(train_temperatures) < 2:
+        return {"skipped": f"one training temperature ({train_temperatures}): no line through the labels"}
     groups = {float(g.attrs["T"]): g for name, g in sorted(root.groups()) if name.startswith("T")}
     split = {s: {T: statistics(groups[T], s) for T in train_temperatures} for s in (0, 1)}
     test = {T: statistics(g, 2) for T, g in groups.items()}
@@ -188,54 +144,18 @@ def main() -> None:
     add_arguments(p, "signal_ceiling")
     args = p.parse_args()
     root = zarr.open_group(args.store, mode="r")
-    rows = []
-    for name, g in sorted(root.groups()):
-        if not name.startswith("T"):
-            continue
-        L, K = float(g.attrs["L"]), g["replica_positions"].shape[1]
-        chosen = np.flatnonzero(g["done"][:] & (g["split"][:] == 2))
-        half, e_is, e_th, coord, disp, mean, std = [], [], [], [], [], [], []
-        for c in chosen:
-            types, thermal, cb = g["types"][c], g["thermal"][c], g["cb"][c, 0]
-            frames = g["replica_positions"][c]
-            a = types == 0
-            first = bond_breaking(types, thermal, frames[: K // 2], L)[0]
-            second = bond_breaking(types, thermal, frames[K // 2 :], L)[0]
-            half.append(rho(first[a], second[a]))
-            e_is.append(rho(pair_energy(types, g["inherent"][c], L)[a], cb[a]))
-            e_th.append(rho(pair_energy(types, thermal, L)[a], cb[a]))
-            i, _, _ = neighbour_pairs(g["inherent"][c], L, 1.4)
-            coord.append(rho(np.bincount(i, minlength=len(types))[a].astype(float), cb[a]))
-            d = thermal - g["inherent"][c]
-            disp.append(rho(np.linalg.norm(d - L * np.round(d / L), axis=1)[a], cb[a]))
-            mean.append(cb[a].mean())
-            std.append(cb[a].std())
-        r = float(np.mean(half))
-        reliability = 2 * r / (1 + r)
-        rows.append(
-            {
-                "T": float(g.attrs["T"]),
-                "test_configurations": len(chosen),
-                "replicas": K,
-                "split_half_r": r,
-                "reliability": reliability,
-                "ceiling_rho": float(np.sqrt(reliability)),
-                "rho_energy_inherent": float(np.mean(e_is)),
-                "rho_energy_thermal": float(np.mean(e_th)),
-                "rho_coordination": float(np.mean(coord)),
-                "rho_thermal_to_inherent_distance": float(np.mean(disp)),
-                "cb_mean_A": float(np.mean(mean)),
-                "cb_std_A": float(np.mean(std)),
-            }
-        )
     trained = root.attrs["spec"]["training"]["temperatures"]
-    ridge = ridge_regression(root, trained)
+    rows = []
+    for row in ceiling.ceiling_rows(root, trained):
+        g = root[group_name(row["T"])]
+        rows.append(row | baselines(g, row["configurations"]))
+    assert [r["T"] for r in rows] == temperatures(root)
     emit(
         "signal_ceiling",
         {
             "store": args.store,
             "rows": rows,
-            "ridge_regression_pearson_A": ridge,
+            "ridge_regression_pearson_A": ridge_regression(root, trained),
             "temperature_readers": temperature_readers(root, trained),
         },
         args,

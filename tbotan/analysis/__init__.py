@@ -3,6 +3,8 @@
 
     fourpoint    S_B(q) and the OZ fit; numpy and scipy only (``tbotan.learn.evaluate`` uses it)
     embedding    health of the global embedding u: units alive, spread across temperatures; numpy only
+    ceiling      what the data allow: split-half reliability of the stored target, a descriptor ridge regression;
+                 numpy and scipy only (SciPy's k-d tree, not vesin, which imports torch)
     results      reads a store's spec, predictions and training histories (through ``tbotan.data.runs``)
     numbers      the numbers behind each figure and the headline table
     figures      draws each figure from its numbers (matplotlib)

@@ -340,3 +340,36 @@ def draw_comparison(n: Numbers):
     axes[1].set_ylabel(r"$T_{pred}$")
     fig.suptitle(n.plot["title"] + " (red bands: not trained on)", fontsize=10)
     return fig
+
+
+def draw_ceiling(n: Numbers):
+    """The network's node rho_A beside the descriptor regression's and the split-half ceiling sqrt(R), vs T:
+    error bars the standard error over the test configurations."""
+    plt = pyplot()
+    rows, trained = n.rows, n.plot["trained"]
+    temps = [r["T"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    for key, label, marker, color in (
+        ("ceiling_rho", r"ceiling $\sqrt{R}$ (split-half)", "_", "k"),
+        ("network_rho_A", "T-BOTAN", "o", "tab:blue"),
+        ("descriptor_rho_A", "descriptor ridge regression", "s", "tab:orange"),
+    ):
+        ax.errorbar(
+            temps,
+            [r[key] for r in rows],
+            [r[key + "_sem"] for r in rows],
+            fmt=marker,
+            ms=14 if marker == "_" else 6,
+            color=color,
+            capsize=3,
+            label=label,
+        )
+    _mark_trained(ax, temps, trained)
+    pad = 0.05 * (max(temps) - min(temps) or 1.0)
+    ax.set_xlim(min(temps) - pad, max(temps) + pad)
+    ax.set_xlabel(T_LABEL)
+    ax.set_ylabel(r"Pearson $\rho$ (A particles)")
+    ax.axhline(0, color="0.8", lw=0.8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -5,6 +5,12 @@ Averages follow the paper: a number per test configuration (Pearson rho, T_pred,
 configurations for each seed; the value shown is the mean over seeds and the error bar the standard deviation
 over seeds (with a single seed, over configurations; ``stat``). S_B(q) of MD is the same for every seed.
 
+Besides that spread, the headline numbers carry their two error bars apart (``spread``): ``<x>_over_seeds``, the
+std over seeds of the per-seed means (NaN with one seed: the training's spread), and ``<x>_sem``, the standard
+error over the test configurations of the per-configuration mean over seeds (NaN with one configuration: the
+spread of this data draw's configurations). Neither is the spread over data draws (other configurations and
+replicas from another spec seed).
+
 Each function returns a ``Numbers``: ``values`` is what ``<stem>.json`` holds beside its provenance, ``rows``
 what ``<stem>.csv`` holds, ``plot`` what only the drawing needs (the training temperatures, a box length, a
 colour range; never written). ``key_numbers`` builds the headline table from them.
@@ -12,6 +18,7 @@ colour range; never written). ``key_numbers`` builds the headline table from the
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +47,24 @@ def stat(per_seed: list[np.ndarray]) -> tuple[float, float]:
     return float(means[0]), float(np.nanstd(per_seed[0]))
 
 
+def sem(values) -> float:
+    """Standard error of the mean of the finite values: std with ddof 1 over sqrt(n); NaN where n < 2."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def spread(per_seed: list[np.ndarray]) -> tuple[float, float]:
+    """(std over seeds of the per-seed means, NaN with one seed; standard error over the test configurations of
+    the per-configuration mean over seeds). Every seed's array holds the same configurations in the same order."""
+    with warnings.catch_warnings():  # all-NaN values (no edge targets, say) give NaN without a word
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = [np.nanmean(x) for x in per_seed]
+        per_configuration = np.nanmean(np.stack([np.asarray(x, dtype=float) for x in per_seed]), axis=0)
+    over_seeds = float(np.std(means)) if len(per_seed) > 1 else float("nan")
+    return over_seeds, sem(per_configuration)
+
+
 def pearson_a(pred: np.ndarray, md: np.ndarray, types: np.ndarray) -> float:
     """Pearson coefficient of ``pred`` and ``md`` over the A particles where both are finite (NaN below 3)."""
     a = (types == 0) & np.isfinite(pred) & np.isfinite(md)
@@ -60,8 +85,30 @@ def pearson_numbers(res: dict, trained: list[float]) -> Numbers:
         }
         for key in ("pearson_node_A", "pearson_node_all", "pearson_edge_all", "pearson_edge_AA"):
             row[key], row[key + "_std"] = stat([res[s]["T"][T][key] for s in seeds])
+        for key in ("pearson_node_A", "pearson_edge_AA"):  # the headline's: both error bars apart
+            row[key + "_over_seeds"], row[key + "_sem"] = spread([res[s]["T"][T][key] for s in seeds])
         rows.append(row)
     return Numbers({"rows": rows}, rows, {"trained": trained})
+
+
+def _xi_sem(curves: np.ndarray, q: np.ndarray, q_fit_max: float, xi_max: float) -> float:
+    """Jackknife standard error over configurations of the OZ xi fitted to the mean of ``curves`` (one S_B(q) per
+    configuration): the fit repeated with each configuration left out; NaN below 2 configurations or where a
+    fit gives no xi."""
+    n = len(curves)
+    if n < 2:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        xis = np.array(
+            [
+                fourpoint.ornstein_zernike(q, np.nanmean(np.delete(curves, i, axis=0), axis=0), q_fit_max, xi_max)["xi"]
+                for i in range(n)
+            ]
+        )
+    if not np.isfinite(xis).all():
+        return float("nan")
+    return float(np.sqrt((n - 1) / n * np.sum((xis - xis.mean()) ** 2)))
 
 
 def sb_numbers(res: dict, trained: list[float], q_fit_max: float) -> tuple[Numbers, Numbers]:
@@ -82,6 +129,14 @@ def sb_numbers(res: dict, trained: list[float], q_fit_max: float) -> tuple[Numbe
         xi_max = np.pi / q[0]  # about L/2: a longer length is not resolved by this box
         fit_md = fourpoint.ornstein_zernike(q, md, q_fit_max, xi_max=xi_max)
         fit_pred = fourpoint.ornstein_zernike(q, pred, q_fit_max, xi_max=xi_max)
+        per_seed_xi = [fourpoint.ornstein_zernike(q, c, q_fit_max, xi_max=xi_max)["xi"] for c in per_seed]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            pred_each = np.nanmean(np.stack([res[s]["T"][T]["sb_pred"] for s in seeds]), axis=0)
+        fit_md["over_seeds"] = float("nan")  # MD: the same for every seed
+        fit_md["sem"] = _xi_sem(first["sb_md"], q, q_fit_max, xi_max)
+        fit_pred["over_seeds"] = float(np.std(per_seed_xi)) if len(seeds) > 1 else float("nan")
+        fit_pred["sem"] = _xi_sem(pred_each, q, q_fit_max, xi_max)
         fits[T] = {"md": fit_md, "prediction": fit_pred}
         curves[T] = {"q": q, "md": md, "md_err": md_err, "prediction": pred, "prediction_err": pred_err}
         for i in range(len(q)):
@@ -105,6 +160,9 @@ def sb_numbers(res: dict, trained: list[float], q_fit_max: float) -> tuple[Numbe
             "xi4_md_err": fits[T]["md"]["xi_err"],
             "xi4_pred": fits[T]["prediction"]["xi"],
             "xi4_pred_err": fits[T]["prediction"]["xi_err"],
+            "xi4_md_sem": fits[T]["md"]["sem"],
+            "xi4_pred_over_seeds": fits[T]["prediction"]["over_seeds"],
+            "xi4_pred_sem": fits[T]["prediction"]["sem"],
             "fit_q_min": fits[T]["md"]["q_min"],
             "fit_q_max": fits[T]["md"]["q_max"],
             "fit_points": fits[T]["md"]["points"],
@@ -125,6 +183,7 @@ def temperature_numbers(res: dict, trained: list[float]) -> tuple[Numbers, Numbe
     for T in temps:
         allp = np.concatenate([res[s]["T"][T]["t_pred"] for s in seeds])
         per_seed_mean, per_seed_std = stat([res[s]["T"][T]["t_pred"] for s in seeds])
+        over_seeds, t_sem = spread([res[s]["T"][T]["t_pred"] for s in seeds])
         ratios[T] = allp / T
         rows.append(
             {
@@ -133,6 +192,8 @@ def temperature_numbers(res: dict, trained: list[float]) -> tuple[Numbers, Numbe
                 "T_pred": float(allp.mean()),
                 "T_pred_std_samples": float(allp.std()),
                 "T_pred_std_seeds": per_seed_std,
+                "T_pred_over_seeds": over_seeds,
+                "T_pred_sem": t_sem,
                 "samples": len(allp),
             }
         )
@@ -299,13 +360,79 @@ def key_numbers(pearson_rows, xi_rows, t_rows, alpha=None) -> list[dict]:
             "test_configurations": r["test_configurations"],
             "pearson_node_A": r["pearson_node_A"],
             "pearson_node_A_std": r["pearson_node_A_std"],
+            "pearson_node_A_over_seeds": r.get("pearson_node_A_over_seeds"),
+            "pearson_node_A_sem": r.get("pearson_node_A_sem"),
             "pearson_edge_AA": r["pearson_edge_AA"],
+            "pearson_edge_AA_over_seeds": r.get("pearson_edge_AA_over_seeds"),
+            "pearson_edge_AA_sem": r.get("pearson_edge_AA_sem"),
             "T_pred": tp[r["T"]]["T_pred"],
             "T_pred_std": tp[r["T"]]["T_pred_std_samples"],
+            "T_pred_over_seeds": tp[r["T"]].get("T_pred_over_seeds"),
+            "T_pred_sem": tp[r["T"]].get("T_pred_sem"),
             "xi4_md": xi[r["T"]]["xi4_md"],
+            "xi4_md_sem": xi[r["T"]].get("xi4_md_sem"),
             "xi4_pred": xi[r["T"]]["xi4_pred"],
+            "xi4_pred_over_seeds": xi[r["T"]].get("xi4_pred_over_seeds"),
+            "xi4_pred_sem": xi[r["T"]].get("xi4_pred_sem"),
             "fs_at_tau": (alpha.get(r["T"]) or {}).get("fs_at_tau"),
+            "fs_sem": _fs_sem(alpha.get(r["T"])),
             "fs_ok": (alpha.get(r["T"]) or {}).get("ok"),
         }
         for r in pearson_rows
     ]
+
+
+def _fs_sem(check: dict | None) -> float | None:
+    """Standard error of F_s^A at tau_alpha over the done configurations (tbotan.data.store.alpha_time_check)."""
+    if not check or "fs_std" not in check:
+        return None
+    n = check["configurations"]
+    return float(check["fs_std"] * np.sqrt(n / (n - 1)) / np.sqrt(n)) if n > 1 else float("nan")
+
+
+def ceiling_numbers(res: dict, ceiling_rows: list[dict], trained: list[float]) -> Numbers:
+    """Per T, what the network reaches beside what the data allow, on the same test configurations: the network's
+    node rho_A (mean over seeds, std over seeds, standard error over configurations), the descriptor ridge
+    regression's and |r_thermal - r_IS|'s rho_A, and the split-half reliability R of the stored target with the
+    ceiling sqrt(R) (tbotan.analysis.ceiling.ceiling_rows, computed from the store alone), and the network's
+    fraction of the ceiling. ``values`` also holds the configurations of each T and whether the network's are
+    the ceiling's."""
+    seeds = sorted(res)
+    ceil = {r["T"]: r for r in ceiling_rows}
+    rows, used = [], {}
+    for T in sorted(res[seeds[0]]["T"]):
+        if T not in ceil:
+            continue
+        per_seed = [res[s]["T"][T]["pearson_node_A"] for s in seeds]
+        mine = [int(c) for c in res[seeds[0]]["T"][T]["configurations"]]
+        c = ceil[T]
+        net = float(np.mean([np.nanmean(x) for x in per_seed]))
+        over_seeds, net_sem = spread(per_seed)
+        used[f"{T:g}"] = c["configurations"]
+        rows.append(
+            {
+                "T": T,
+                "trained": T in trained,
+                "test_configurations": c["test_configurations"],
+                "same_configurations": sorted(mine) == sorted(c["configurations"]),
+                "seeds": len(seeds),
+                "replicas": c["replicas"],
+                "target": c["target"],
+                "network_rho_A": net,
+                "network_rho_A_over_seeds": over_seeds,
+                "network_rho_A_sem": net_sem,
+                "descriptor_rho_A": c["descriptor_rho"],
+                "descriptor_rho_A_sem": c["descriptor_rho_sem"],
+                "is_distance_rho_A": c["is_distance_rho"],
+                "is_distance_rho_A_sem": c["is_distance_rho_sem"],
+                "split_half_r": c["split_half_r"],
+                "split_half_r_sem": c["split_half_r_sem"],
+                "reliability": c["reliability"],
+                "reliability_sem": c["reliability_sem"],
+                "ceiling_rho": c["ceiling_rho"],
+                "ceiling_rho_sem": c["ceiling_rho_sem"],
+                "fraction_of_ceiling": net / c["ceiling_rho"] if c["ceiling_rho"] > 0 else float("nan"),
+                "descriptor_penalty": c["descriptor_penalty"],
+            }
+        )
+    return Numbers({"rows": rows, "configurations": used}, rows, {"trained": trained})

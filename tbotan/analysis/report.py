@@ -5,7 +5,11 @@
 Reads only the store: the spec (root attribute), the data groups, ``models/*/seed*/history.json`` and
 ``predictions/`` (written by ``tbotan evaluate``). Writes ``report/`` beside them: one PNG per figure, and for
 each a JSON (numbers + provenance: store, spec hash, variant, seeds, checkpoints, configurations) and a CSV,
-plus ``key_numbers.json`` and ``index.html`` with every figure and a table of the key numbers.
+plus ``key_numbers.json`` and ``index.html`` with every figure and a table of the key numbers. ``ceiling``
+(JSON, CSV, PNG and a table on the page) puts the network's node rho_A beside the split-half ceiling of the stored
+target and a descriptor regression on the same test configurations (tbotan.analysis.ceiling; computed from the
+store alone, once per report). A training that sat on the plateau (tbotan.data.runs.plateau_message) is named
+in a warning box on the page and in ``warnings`` of key_numbers.json.
 
 This module orchestrates: tbotan.analysis.results reads, tbotan.analysis.numbers computes what each figure
 shows, tbotan.analysis.figures draws it, tbotan.analysis.page lays out index.html. No torch is loaded.
@@ -29,9 +33,10 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from ..data.runs import runs, variant_name
+from ..data.runs import plateau_message, runs, variant_name
 from ..data.store import alpha_time_check, group_name, open_store, software_versions
 from ..errors import ReportError
+from . import ceiling as signal_ceiling
 from . import figures as draw
 from . import numbers as nb
 from .page import index_html
@@ -189,6 +194,30 @@ def _figures(store_path: Path, root, spec, results: dict, main: str, prov: dict)
     return out, (pearson, xi, t_pred, distance)
 
 
+def plateau_warnings(store_path: Path, spec, results: dict) -> list[str]:
+    """``plateau_message`` of every seed of every reported run whose training sat on the plateau, each prefixed
+    with the run's name (e.g. 'both seed 1: validation rho_A 0.03 at epoch 140, ...')."""
+    out = []
+    for name in results:
+        for seed, history in read_histories(store_path, name, sorted(results[name])).items():
+            if not all("pearson_A" in h.get("validation", {}) for h in history):
+                continue  # a history written before validation rho_A was recorded
+            message = plateau_message(seed, history, spec.training.switch_epoch)
+            if message:
+                out.append(f"{name} {message}")
+    return out
+
+
+def ceiling_figure(root, spec, res: dict) -> nb.Numbers:
+    """The ceiling table's numbers (tbotan.analysis.numbers.ceiling_numbers) on the main run's test
+    configurations; the ceiling itself is computed from the store (tbotan.analysis.ceiling.ceiling_rows)."""
+    trained = [float(t) for t in spec.training_temperatures]
+    first = res[sorted(res)[0]]["T"]
+    configurations = {T: [int(c) for c in d["configurations"]] for T, d in first.items()}
+    rows = signal_ceiling.ceiling_rows(root, trained, spec.training.target, configurations)
+    return nb.ceiling_numbers(res, rows, trained)
+
+
 def write_report(store_path, allow_partial: bool = False) -> Path:
     """Make ``report/`` (or ``report_partial/``) in the store; returns the path of its index.html."""
     store_path = Path(store_path)
@@ -214,13 +243,20 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
         for stem, numbers, drawing, _, figure_prov in made:
             write_figure(tmp, stem, drawing(numbers), numbers, figure_prov)
         figures = [(stem, caption) for stem, _, _, caption, _ in made]
+        ceiling = ceiling_figure(root, spec, results[main])
+        write_figure(tmp, "ceiling", draw.draw_ceiling(ceiling), ceiling, prov)
+        warnings = plateau_warnings(store_path, spec, results)
         alpha = {r["T"]: alpha_time_check(root[group_name(r["T"])]) for r in pearson.rows}
         key = nb.key_numbers(pearson.rows, xi.rows, t_pred.rows, alpha)
         health = distance.values["seeds"]
         (tmp / "key_numbers.json").write_text(
-            json.dumps({"provenance": prov, "rows": key, "embedding": health}, indent=1, default=_jsonable)
+            json.dumps(
+                {"provenance": prov, "rows": key, "embedding": health, "warnings": warnings, "data_seed": spec.seed},
+                indent=1,
+                default=_jsonable,
+            )
         )
-        (tmp / "index.html").write_text(index_html(spec, prov, key, figures, missing, health))
+        (tmp / "index.html").write_text(index_html(spec, prov, key, figures, missing, health, ceiling.rows, warnings))
         zarr.open_group(str(tmp), mode="a").attrs.update(
             {  # a Zarr group, so Zarr readers of the store list it
                 "content": "report of this store (PNG, JSON, CSV, index.html), made by `tbotan report`",
@@ -235,8 +271,10 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    for w in warnings:
+        logger.warning(w)
     logger.info(
-        f"report: {target / 'index.html'} ({len(figures)} figures)"
+        f"report: {target / 'index.html'} ({len(figures) + 1} figures)"
         + (" PARTIAL: " + "; ".join(missing) if missing else "")
     )
     return target / "index.html"

@@ -282,27 +282,44 @@ def _print_status(rows) -> None:
 
 
 def later_stages(store_path) -> dict:
-    """Training, evaluation and report state of a store: {"models": [...], "predictions": [...], "report": ...}."""
+    """Training, evaluation and report state of a store: {"models": [...], "predictions": [...], "report": ...,
+    "warnings": [...]}.
+
+    Each model: variant, seed, epochs (of the spec's), best_epoch, best_validation_rho_A (the validation rho_A of
+    the epoch ``best.pt`` holds; ``best_validation`` is the same number), best_validation_objective, the last
+    epoch's temperature_head, and ``plateau``: tbotan.data.runs.plateau_message for the spec's switch epoch (None
+    unless the training sat on the plateau). ``warnings`` gathers those messages, each naming its run and seed."""
     from pathlib import Path
 
     from ..data import runs, store
 
     path = Path(store_path)
     root = store.open_store(path)
-    spec_epochs = (root.attrs.get("spec") or {}).get("training", {}).get("epochs")
-    models = []
+    training = (root.attrs.get("spec") or {}).get("training", {})
+    spec_epochs, switch_epoch = training.get("epochs"), training.get("switch_epoch") or 0
+    models, warnings = [], []
     for hist in runs.histories(path):
         h = json.loads(hist.read_text())
         best = [x for x in h if x.get("best")]
+        rho = best[-1]["validation"].get("pearson_A") if best else None
+        seed = hist.parent.name
+        number = int(seed[4:]) if seed[4:].isdigit() else seed[4:]
+        has_rho = all("pearson_A" in x.get("validation", {}) for x in h)  # histories before it: no check
+        plateau = runs.plateau_message(number, h, switch_epoch) if has_rho else None
+        if plateau:
+            warnings.append(f"{hist.parent.parent.name} {plateau}")
         models.append(
             {
                 "variant": hist.parent.parent.name,
-                "seed": hist.parent.name,
+                "seed": seed,
                 "epochs": len(h),
                 "of": spec_epochs,
                 "best_epoch": best[-1]["epoch"] if best else None,
-                "best_validation": best[-1]["validation"]["objective"] if best else None,
+                "best_validation_rho_A": rho,
+                "best_validation": rho,
+                "best_validation_objective": best[-1]["validation"]["objective"] if best else None,
                 "temperature_head": h[-1].get("temperature_head") if h else None,
+                "plateau": plateau,
             }
         )
     predictions = []
@@ -315,7 +332,7 @@ def later_stages(store_path) -> dict:
         if (path / folder / "index.html").exists():
             report = str(path / folder / "index.html")
             break
-    return {"models": models, "predictions": predictions, "report": report}
+    return {"models": models, "predictions": predictions, "report": report, "warnings": warnings}
 
 
 def cmd_status(args) -> None:
@@ -328,7 +345,10 @@ def cmd_status(args) -> None:
         return
     _print_status(rows)
     for m in later["models"]:
-        best = f"best validation {m['best_validation']:.4g} at epoch {m['best_epoch']}" if m["best_epoch"] else ""
+        rho = m["best_validation_rho_A"]
+        best = (
+            f"best validation rho_A {rho:.3f} at epoch {m['best_epoch']}" if m["best_epoch"] and rho is not None else ""
+        )
         head = m["temperature_head"]
         if head and head["dead"]:
             best += f" | {head['message']}"
@@ -338,6 +358,8 @@ def cmd_status(args) -> None:
         print(f"train    {m['variant']} {m['seed']}: epoch {m['epochs']}/{m['of']} {best}")
     if not later["models"]:
         print("train    nothing trained yet (`tbotan train`)")
+    for w in later["warnings"]:
+        print(f"  ! {w}")
     for p in later["predictions"]:
         state = "complete" if p["complete"] else "INCOMPLETE (rerun `tbotan evaluate`)"
         print(f"evaluate {p['variant']} {p['seed']}: {state}")

@@ -14,9 +14,10 @@ import sys
 import numpy as np
 import pytest
 
-from tbotan.analysis import figures, numbers
+from tbotan.analysis import ceiling, figures, numbers
 from tbotan.analysis.embedding import embedding_health, embedding_spread
 from tbotan.analysis.results import load_results, read_histories, read_spec
+from tbotan.data.runs import model_folder, plateau_message
 from tbotan.data.store import open_store
 from tests.helpers import ROOT, TBOTAN
 
@@ -70,6 +71,105 @@ def test_pearson_numbers_average_per_seed_then_over_seeds_and_over_configuration
     assert one["pearson_node_A_std"] == pytest.approx(np.std(res[0]["T"][0.8]["pearson_node_A"]))
 
 
+def test_the_headline_spreads_are_the_std_over_seeds_and_the_standard_error_over_configurations():
+    res = hand_made()
+    row = numbers.pearson_numbers(res, [0.8]).rows[1]
+    per_seed = [res[s]["T"][2.0]["pearson_node_A"] for s in (0, 1)]
+    per_configuration = (per_seed[0] + per_seed[1]) / 2
+    assert row["pearson_node_A_over_seeds"] == pytest.approx(np.std([x.mean() for x in per_seed]))
+    assert row["pearson_node_A_sem"] == pytest.approx(np.std(per_configuration, ddof=1) / np.sqrt(3))
+    edge = [res[s]["T"][2.0]["pearson_edge_AA"] for s in (0, 1)]
+    assert row["pearson_edge_AA_sem"] == pytest.approx(np.std((edge[0] + edge[1]) / 2, ddof=1) / np.sqrt(3))
+    one = numbers.pearson_numbers({0: res[0]}, [0.8]).rows[1]  # one seed: no spread over seeds
+    assert np.isnan(one["pearson_node_A_over_seeds"])
+    assert one["pearson_node_A_sem"] == pytest.approx(np.std(per_seed[0], ddof=1) / np.sqrt(3))
+    t_row = numbers.temperature_numbers(res, [0.8])[0].rows[0]
+    tp = [res[s]["T"][0.8]["t_pred"] for s in (0, 1)]
+    assert t_row["T_pred_over_seeds"] == pytest.approx(np.std([x.mean() for x in tp]))
+    assert t_row["T_pred_sem"] == pytest.approx(np.std((tp[0] + tp[1]) / 2, ddof=1) / np.sqrt(3))
+    _, xi = numbers.sb_numbers(res, [0.8], q_fit_max=3.0)
+    assert all(np.isnan(r["xi4_md_sem"]) or r["xi4_md_sem"] >= 0 for r in xi.rows)
+    same = hand_made(configurations=4)  # every configuration the same S_B(q): the jackknife sees no scatter
+    for s in same:
+        for d in same[s]["T"].values():
+            d["sb_md"][:] = d["sb_md"][0]
+    _, xi = numbers.sb_numbers(same, [0.8], q_fit_max=3.0)
+    assert [r["xi4_md_sem"] for r in xi.rows] == pytest.approx([0.0, 0.0], abs=1e-9)
+    _, xi = numbers.sb_numbers(hand_made(configurations=1), [0.8], q_fit_max=3.0)
+    assert np.isnan(xi.rows[0]["xi4_md_sem"]) and np.isnan(xi.rows[0]["xi4_pred_sem"])
+
+
+def ceiling_row(T, configurations, rho=0.3, ceiling_rho=0.6) -> dict:
+    """A row of tbotan.analysis.ceiling.ceiling_rows with made-up numbers."""
+    return {
+        "T": T,
+        "trained": T == 0.8,
+        "time": 1.0,
+        "target": "cb",
+        "test_configurations": len(configurations),
+        "configurations": configurations,
+        "replicas": 8,
+        "split_half_r": 0.2,
+        "split_half_r_sem": 0.01,
+        "reliability": 0.33,
+        "reliability_sem": 0.02,
+        "ceiling_rho": ceiling_rho,
+        "ceiling_rho_sem": 0.03,
+        "descriptor_rho": rho,
+        "descriptor_rho_sem": 0.04,
+        "descriptor_penalty": 10.0,
+        "is_distance_rho": -0.2,
+        "is_distance_rho_sem": 0.05,
+    }
+
+
+def test_ceiling_numbers_put_the_network_beside_the_ceiling_on_the_same_configurations():
+    res = hand_made()
+    n = numbers.ceiling_numbers(res, [ceiling_row(0.8, [0, 1, 2]), ceiling_row(2.0, [0, 1, 5])], [0.8])
+    per_seed = [res[s]["T"][0.8]["pearson_node_A"] for s in (0, 1)]
+    row = n.rows[0]
+    assert row["network_rho_A"] == pytest.approx(np.mean([x.mean() for x in per_seed]))
+    assert row["network_rho_A_over_seeds"] == pytest.approx(np.std([x.mean() for x in per_seed]))
+    assert row["network_rho_A_sem"] == pytest.approx(np.std((per_seed[0] + per_seed[1]) / 2, ddof=1) / np.sqrt(3))
+    assert row["fraction_of_ceiling"] == pytest.approx(row["network_rho_A"] / 0.6)
+    assert row["ceiling_rho"] == 0.6 and row["descriptor_rho_A_sem"] == 0.04 and row["reliability"] == 0.33
+    assert row["same_configurations"] and not n.rows[1]["same_configurations"]
+    assert n.values["configurations"] == {"0.8": [0, 1, 2], "2": [0, 1, 5]}
+    page = index_html_of(n.rows)
+    assert "ceiling &radic;R" in page and "(not the network&#39;s)" in page
+
+
+def index_html_of(ceiling_rows, warnings=()):
+    from types import SimpleNamespace
+
+    from tbotan.analysis.page import index_html
+
+    res = hand_made()
+    pearson = numbers.pearson_numbers(res, [0.8])
+    _, xi = numbers.sb_numbers(res, [0.8], q_fit_max=3.0)
+    t_pred, _ = numbers.temperature_numbers(res, [0.8])
+    key = numbers.key_numbers(pearson.rows, xi.rows, t_pred.rows)
+    prov = {"store": "s", "variant": "both", "seeds": [0, 1], "training_temperatures": [0.8], "made": "now"}
+    spec = SimpleNamespace(N=256, seed=7)
+    return index_html(spec, prov, key, [], [], (), ceiling_rows, warnings)
+
+
+def test_the_page_shows_both_error_bars_the_data_draw_and_the_warnings():
+    page = index_html_of([], ["both seed 1: on the plateau"])
+    assert "one data draw (spec seed 7" in page and "spread over draws: README" in page
+    assert "<li>both seed 1: on the plateau</li>" in page and "<b>Warning</b>" in page
+    assert "<h2>ceiling</h2>" not in page
+    key = numbers.key_numbers(
+        numbers.pearson_numbers(hand_made(), [0.8]).rows,
+        numbers.sb_numbers(hand_made(), [0.8], q_fit_max=3.0)[1].rows,
+        numbers.temperature_numbers(hand_made(), [0.8])[0].rows,
+    )
+    r = key[0]
+    cell = f"{r['pearson_node_A']:.3f} &plusmn; {r['pearson_node_A_over_seeds']:.3f} [{r['pearson_node_A_sem']:.3f}]"
+    assert cell in page
+    assert "<b>Warning</b>" not in index_html_of([])
+
+
 def test_temperature_numbers_pool_every_seed_and_normalise_each_histogram_to_one():
     res = hand_made()
     t_pred, ratio = numbers.temperature_numbers(res, [0.8])
@@ -109,6 +209,7 @@ def test_every_figure_is_drawn_from_its_numbers_alone():
         (figures.draw_t_ratio(ratio), 1),
         (figures.draw_distance(numbers.distance_numbers(res, [0.8])), 2),  # the matrix and its colour bar
         (figures.draw_comparison(numbers.comparison_numbers(results, ["both", "thermal"], [0.8], "ablations")), 2),
+        (figures.draw_ceiling(numbers.ceiling_numbers(res, [ceiling_row(0.8, [0, 1, 2])], [0.8])), 1),
     ]
     for fig, axes in made:
         assert len(fig.axes) == axes
@@ -149,7 +250,7 @@ def test_the_report_runs_without_torch_and_writes_the_numbers_it_computes(traine
     assert out.stdout.strip().splitlines()[-1] == "[]", "the report loaded torch or tbotan.learn"
     folder = trained_store / "report"
     stems = ["pearson_vs_T", "sb_q", "xi4_vs_T", "t_pred_vs_T", "t_pred_ratio", "embedding_distance", "cb_maps"]
-    stems.append("loss_both")
+    stems += ["loss_both", "ceiling"]
     expected = {f"{s}.{ext}" for s in stems for ext in ("png", "json", "csv")}
     assert {p.name for p in folder.iterdir()} == expected | {"key_numbers.json", "index.html", "zarr.json"}
 
@@ -172,6 +273,11 @@ def test_the_report_runs_without_torch_and_writes_the_numbers_it_computes(traine
         "cb_maps": numbers.maps_numbers(root, res, trained, spec.evaluation.slab),
         "loss_both": loss,
         "sb_q": sb,
+        "ceiling": numbers.ceiling_numbers(
+            res,
+            ceiling.ceiling_rows(root, trained, "cb", {T: list(d["configurations"]) for T, d in res[0]["T"].items()}),
+            trained,
+        ),
     }
     for stem, n in mine.items():
         data = json.loads((folder / f"{stem}.json").read_text())
@@ -186,4 +292,32 @@ def test_the_report_runs_without_torch_and_writes_the_numbers_it_computes(traine
     assert key["rows"][1]["pearson_node_A"] == pearson.rows[1]["pearson_node_A"]
     assert key["rows"][1]["T_pred"] == t_pred.rows[1]["T_pred"]
     assert [h["seed"] for h in key["embedding"]] == [0, 1]
-    assert "units of u alive" in (folder / "index.html").read_text()
+    page = (folder / "index.html").read_text()
+    assert "units of u alive" in page and "<h2>ceiling</h2>" in page and "one data draw (spec seed 0" in page
+    assert all(r["same_configurations"] for r in mine["ceiling"].rows)
+    assert key["rows"][1]["pearson_node_A_sem"] == pearson.rows[1]["pearson_node_A_sem"]
+    # the plateau warnings: every seed whose history sat on the plateau, named, on the page and in the JSON
+    histories = read_histories(trained_store, "both", [0, 1])
+    expected = [f"both {m}" for s, h in histories.items() if (m := plateau_message(s, h, spec.training.switch_epoch))]
+    assert key["warnings"] == expected
+    assert ("<b>Warning</b>" in page) == bool(expected)
+
+
+def test_the_report_warns_about_the_seed_on_the_plateau_and_only_it(trained_store, tmp_path):
+    from tbotan.analysis.report import write_report
+
+    store = tmp_path / "plateau.zarr"
+    shutil.copytree(trained_store, store)
+    spec = read_spec(open_store(store))
+    half = spec.training.switch_epoch // 2
+    for seed, rho in ((0, 0.02), (1, 0.5)):  # the real histories, validation rho_A up to half-way set
+        path = model_folder(store, "both", seed) / "history.json"
+        history = json.loads(path.read_text())
+        for h in history:
+            if h["epoch"] <= half:
+                h["validation"]["pearson_A"] = rho
+        path.write_text(json.dumps(history))
+    page = write_report(store).read_text()
+    warnings = json.loads((store / "report" / "key_numbers.json").read_text())["warnings"]
+    assert len(warnings) == 1 and warnings[0].startswith(f"both seed 0: validation rho_A 0.02 at epoch {half}")
+    assert "both seed 0: validation rho_A 0.02" in page and "both seed 1:" not in page
