@@ -85,6 +85,7 @@ RECIPES = {
     "node_deviation": {"pretrain_target": "deviation"},
     "node_pearson": {"pretrain_target": "pearson"},
     "node_anchored": {"pretrain_target": "anchored"},
+    "node_deviation_frozen": {"pretrain_target": "deviation", "switch_trunk_lr_factor": 0.0},
 }
 
 
