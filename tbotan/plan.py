@@ -91,6 +91,9 @@ def rates_path() -> Path:
 
 
 REFERENCE_RATES = Path(__file__).with_name("reference_rates.json")  # the 2-core machine the README's numbers are from
+# the slowest machine of the same kind measured (2 cores, same VM type): its --calibrate rates relative to the
+# reference's (MD and FIRE per thread, the compiled step, bf16's gain); machines of one kind differ by 2-4x in MD
+SLOWEST_RATES = Path(__file__).with_name("slowest_rates.json")
 
 
 def load_rates(path: str | os.PathLike | None = None) -> Rates:
@@ -106,8 +109,9 @@ def load_rates(path: str | os.PathLike | None = None) -> Rates:
     try:
         data = json.loads(path.read_text())
         rates = Rates(**{k: data[k] for k in Rates.__dataclass_fields__ if k in data})
-        if path == REFERENCE_RATES:
-            rates.machine = f"the reference machine {rates.machine}, not this one: `tbotan plan --calibrate`"
+        if path in (REFERENCE_RATES, SLOWEST_RATES):
+            which = "reference" if path == REFERENCE_RATES else "slowest measured"
+            rates.machine = f"the {which} machine {rates.machine}, not this one: `tbotan plan --calibrate`"
         return rates
     except (json.JSONDecodeError, TypeError) as e:
         raise PlanError(f"{path}: not a rates file ({e}); rerun `tbotan plan --calibrate`") from e
@@ -471,5 +475,10 @@ def describe(p: dict, warnings: bool = True) -> str:
         f"{p['memory']['training_rank_bytes'] / 2**30:.2f} GiB per training rank",
         f"  rates      {p['rates']['machine']}, measured {p['rates']['measured']}",
     ]
+    if "wall_seconds_slowest_machine" in p:
+        lines.append(
+            f"  slowest    {_h(p['wall_seconds_slowest_machine']['total'])} total at the rates of the slowest machine "
+            "of this kind measured (tbotan/slowest_rates.json); `tbotan plan --calibrate` measures this one"
+        )
     lines += [f"WARNING: {w}" for w in p["warnings"]] if warnings else []
     return "\n".join(lines)

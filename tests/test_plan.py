@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,21 @@ def test_cli_plans_refuses_bad_specs_and_reads_rates(tmp_path):
 def test_the_reference_rates_ship_with_the_package():
     r = plan.load_rates(plan.REFERENCE_RATES)
     assert r.md_particle_steps_per_s > 0 and "reference machine" in r.machine
+
+
+def test_an_uncalibrated_plan_gives_the_range_over_machines_of_this_kind(tmp_path):
+    slow, ref = plan.load_rates(plan.SLOWEST_RATES), plan.load_rates(plan.REFERENCE_RATES)
+    assert slow.md_particle_steps_per_s < ref.md_particle_steps_per_s and "slowest measured" in slow.machine
+    env = {**os.environ, "TBOTAN_RATES": str(tmp_path / "not-calibrated.json")}
+    out = subprocess.run(
+        [sys.executable, "-m", "tbotan", "plan", str(ROOT / "jobs" / "quickstart.yaml"), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    p = json.loads(out.stdout)
+    assert p["wall_seconds_slowest_machine"]["total"] > 1.5 * p["wall_seconds"]["total"]
 
 
 def test_missing_or_unreadable_rates_are_a_plan_error_naming_the_calibration(tmp_path):

@@ -173,6 +173,9 @@ def cmd_plan(args) -> None:
     spec = load_spec(args.spec)  # an invalid spec: its validation errors
     profile = load_profile(args.cluster) if args.cluster else None
     p = plan.plan(spec, profile, plan.load_rates(args.rates), workers=args.workers)
+    if args.rates is None and not plan.rates_path().exists():  # not calibrated here: the range over machines
+        slow = plan.plan(spec, profile, plan.load_rates(plan.SLOWEST_RATES), workers=args.workers)
+        p["wall_seconds_slowest_machine"] = slow["wall_seconds"]
     print(json.dumps(p, indent=1, default=float) if args.json else plan.describe(p))
 
 
