@@ -275,7 +275,7 @@ def summary(results: list[dict], training: dict, descriptor: dict) -> dict:
         per_run = [
             {
                 "escape": r["first_epoch_validation_rho_A_0.2"],
-                "rows": {float(x["T"]): x for x in r["rows"] if x["seed"] == r["seed"]},
+                "rows": {float(x["T"]): x for x in r["rows"]},  # the run's own seed's
                 "descriptor": descriptor[r["store"]],
             }
             for r in mine
@@ -294,6 +294,14 @@ def summary(results: list[dict], training: dict, descriptor: dict) -> dict:
             },
         }
     return out
+
+
+def summarised(results: list[dict], training: dict, regression: dict) -> dict:
+    """``summary``, or the error that stopped it (the runs are kept either way: they took the time)."""
+    try:
+        return summary(results, training, regression)
+    except Exception as e:  # noqa: BLE001
+        return {"error": f"{type(e).__name__}: {e}"}
 
 
 def main() -> None:
@@ -335,7 +343,7 @@ def main() -> None:
             "threads_per_training": 1,
             "descriptor_abs_dr_pearson_A": descriptor,
             "descriptor_regression_pearson_A": regression,
-            "summary": summary(results, training, regression),
+            "summary": summarised(results, training, regression),
             "runs": results,
         },
         args,
