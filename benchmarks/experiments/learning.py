@@ -86,6 +86,8 @@ RECIPES = {
     "node_pearson": {"pretrain_target": "pearson"},
     "node_anchored": {"pretrain_target": "anchored"},
     "node_deviation_frozen": {"pretrain_target": "deviation", "switch_trunk_lr_factor": 0.0},
+    "node_deviation_readout": {"pretrain_target": "deviation", "switch_readout": "fit"},
+    "node_anchored_readout": {"pretrain_target": "anchored", "switch_readout": "fit"},
 }
 
 

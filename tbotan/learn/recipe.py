@@ -44,6 +44,7 @@ RECIPE_DEFAULTS = {
     "switch_trunk_lr_factor": 1.0,
     "edge_input": "raw",
     "message_input": "raw",
+    "switch_readout": "keep",
 }
 
 # training.scaling -> per output (node, edge, t): shifted by the training set's mean?, scaled by its spread?
@@ -131,6 +132,49 @@ def global_input_units(model: TBotan, graphs: list[Graph], variant: str):
     shift = x.mean(dim=0)
     floor = 1e-3 * shift.pow(2).mean(dim=1, keepdim=True).sqrt() + 1e-12
     return shift.float(), (x.std(dim=0, unbiased=False) + floor).float()
+
+
+@torch.no_grad()
+def fit_readouts(model: TBotan, graphs: list[Graph], variant: str) -> dict:
+    """``training.switch_readout: fit``: the last Linear layer of the node and of the edge decoder set to the least
+    squares fit of the training graphs' node and (finite) edge targets on the decoder's penultimate features, in
+    the model's output units (a tiny ridge, 1e-8 of the features' mean square, keeps the solve well posed). The
+    trunk and the rest of the decoders are unchanged. Returns per output the mean squared error before and after,
+    in units of the target's variance."""
+    if model.node_decoder is model.edge_decoder:
+        raise ValueError("fitting the readouts needs separate node and edge decoders")
+    feats = {"node": [], "edge": []}
+    hooks = [
+        model.node_decoder[0].register_forward_hook(lambda m, i, o: feats["node"].append(o.double())),
+        model.edge_decoder[0].register_forward_hook(lambda m, i, o: feats["edge"].append(o.double())),
+    ]
+    try:
+        for g in graphs:
+            model(g.species, g.edges, edge_features(g, variant))
+    finally:
+        for h in hooks:
+            h.remove()
+    report = {}
+    for k, (name, layer) in enumerate((("node", model.node_decoder[1]), ("edge", model.edge_decoder[1]))):
+        z = torch.cat(feats[name])
+        y = torch.cat([(g.node_target if name == "node" else g.edge_target).double() for g in graphs])
+        keep = torch.isfinite(y)
+        z, y = z[keep], y[keep]
+        if not len(y):
+            continue
+        y = (y - float(model.output_shift[k])) / float(model.output_scale[k])  # in the decoder's units
+        a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
+        before = a @ torch.cat([layer.weight.double().squeeze(0), layer.bias.double()])
+        ridge = 1e-8 * float(a.square().mean()) * len(a)
+        w = torch.linalg.solve(a.T @ a + ridge * torch.eye(a.shape[1], dtype=a.dtype), a.T @ y)
+        layer.weight.copy_(w[:-1].to(layer.weight.dtype).unsqueeze(0))
+        layer.bias.copy_(w[-1:].to(layer.bias.dtype))
+        var = float(y.var(unbiased=False)) or 1.0
+        report[name] = {
+            "before": float((before - y).square().mean()) / var,
+            "after": float((a @ w - y).square().mean()) / var,
+        }
+    return report
 
 
 # --- the optimiser's steps -----------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ from .model import EDGE_FEATURES
 from .precision import bf16_emulated, resolve_precision
 from .recipe import (
     edge_input_units,
+    fit_readouts,
     global_input_units,
     learning_rate,
     message_input_units,
@@ -221,6 +222,12 @@ def _train_seed(
         switched = epoch >= t.switch_epoch
         pretraining = epoch < t.pretrain_epochs
         global_on = t.global_start_epoch is not None and epoch >= t.global_start_epoch
+        if epoch == t.switch_epoch and t.switch_readout == "fit":
+            fit = fit_readouts(model, train_graphs, variant)
+            say(
+                "readouts fitted by least squares on the training graphs: "
+                + ", ".join(f"{k} mse {v['before']:.3g} -> {v['after']:.3g}" for k, v in fit.items())
+            )
         if epoch == t.switch_epoch and t.global_input == "standardized":
             model.set_global_input_units(*global_input_units(model, train_graphs, variant))
             say(f"global input standardised with the mean and spread of mean_v h^m over {n} training graphs")

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from tbotan.data.spec import SpecError, load_spec
 from tbotan.learn.graphs import edge_features, load_graphs
@@ -14,6 +15,7 @@ from tbotan.learn.model import TBotan
 from tbotan.learn.recipe import (
     RECIPE_DEFAULTS,
     edge_input_units,
+    fit_readouts,
     learning_rate,
     message_input_units,
     output_units,
@@ -22,7 +24,7 @@ from tbotan.learn.recipe import (
     run_settings,
 )
 from tbotan.learn.scoring import objective
-from tests.learn.test_train import recipe, wide  # noqa: F401  (the fixture)
+from tests.learn.test_train import CI_SPEC, recipe, wide  # noqa: F401  (the fixture)
 
 
 def test_output_units_are_the_training_sets_mean_and_spread(wide):  # noqa: F811
@@ -198,3 +200,46 @@ def test_spec_refuses_impossible_recipes(tmp_path):
         path.write_text(text + extra)
         with pytest.raises(SpecError, match=match):
             load_spec(path)
+
+
+def test_fit_readouts_is_the_least_squares_readout(wide):  # noqa: F811
+    _, spec, store = wide
+    graphs = load_graphs(store, [0.8, 2.0], split=0)
+    torch.manual_seed(0)
+    model = TBotan("both", hidden=16, steps=2, decoder_mode="separate")
+    model.set_output_units(*output_units(graphs, "centered"))
+    before = [model(g.species, g.edges, edge_features(g, "both")) for g in graphs]
+    report = fit_readouts(model, graphs, "both")
+    after = [model(g.species, g.edges, edge_features(g, "both")) for g in graphs]
+    # the trunk is untouched: the temperature output (no readout of its own fitted) is the same
+    assert all(torch.equal(a.t, b.t) for a, b in zip(after, before))
+    for name, target in (("node", "node_target"), ("edge", "edge_target")):
+        pred = torch.cat([getattr(o, name) for o in after]).double().detach().numpy()
+        y = torch.cat([getattr(g, target) for g in graphs]).double().numpy()
+        ok = np.isfinite(y)
+        # NumPy: the best affine map of the decoder's features, refit independently with lstsq
+        model_feats = []
+        hook = getattr(model, f"{name}_decoder")[0].register_forward_hook(
+            lambda m, i, o, out=model_feats: out.append(o)
+        )
+        with torch.no_grad():
+            for g in graphs:
+                model(g.species, g.edges, edge_features(g, "both"))
+        hook.remove()
+        z = torch.cat(model_feats).double().numpy()[ok]
+        a = np.c_[z, np.ones(len(z))]
+        w, *_ = np.linalg.lstsq(a, y[ok], rcond=None)
+        best = np.mean((a @ w - y[ok]) ** 2)
+        # to the rounding of the fitted weights to float32 (the features are nearly collinear)
+        assert np.mean((pred[ok] - y[ok]) ** 2) == pytest.approx(best, rel=2e-3)
+        assert report[name]["after"] <= report[name]["before"]
+    with pytest.raises(ValueError, match="separate"):
+        fit_readouts(TBotan("both", hidden=16, steps=2), graphs, "both")
+
+
+def test_switch_readout_fit_needs_separate_decoders(tmp_path):
+    data = yaml.safe_load(CI_SPEC.read_text())
+    data["training"].update(switch_readout="fit", decoder="shared")
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(SpecError, match="switch_readout"):
+        load_spec(tmp_path / "s.yaml")
