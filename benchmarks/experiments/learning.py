@@ -86,8 +86,16 @@ RECIPES = {
     "node_pearson": {"pretrain_target": "pearson"},
     "node_anchored": {"pretrain_target": "anchored"},
     "node_deviation_frozen": {"pretrain_target": "deviation", "switch_trunk_lr_factor": 0.0},
-    "node_deviation_readout": {"pretrain_target": "deviation", "switch_readout": "fit"},
-    "node_anchored_readout": {"pretrain_target": "anchored", "switch_readout": "fit"},
+    "node_deviation_readout": {"pretrain_target": "deviation", "pretrain_readout": "fit"},
+    "node_anchored_readout": {"pretrain_target": "anchored", "pretrain_readout": "fit"},
+    # deviations first, then L_MSE and L_edge (the graphs' means carry the temperature into the trunk), then the switch
+    "deviation_then_mse": {"pretrain_target": "deviation", "pretrain_readout": "fit", "pretrain_epochs": 100},
+    "deviation_then_mse_global": {
+        "pretrain_target": "deviation",
+        "pretrain_readout": "fit",
+        "pretrain_epochs": 100,
+        "global_start_epoch": 100,
+    },
 }
 
 

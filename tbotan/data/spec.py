@@ -240,11 +240,11 @@ class Training(_Model):
     # the trunk's (encoders, edge and node MLPs) step from the switch epoch on, in units of the others' (0 freezes
     # it: L_Var, L_Corr, the edge and global terms then train only the decoders and the global path)
     switch_trunk_lr_factor: float = Field(1.0, ge=0)
-    # at the switch epoch, the node and edge decoders' last Linear layers fitted by least squares to the training
-    # graphs' targets (fit) or kept as they are (keep): after a node phase blind to the species' means (deviation,
-    # pearson) the readout starts the full loss at its optimum instead of sending a large L_MSE and L_edge
-    # gradient into the trunk (docs/training.md, "The plateau"); needs separate decoders
-    switch_readout: Literal["keep", "fit"] = "keep"
+    # when pre-training ends, the node and edge decoders' last Linear layers fitted by least squares to the
+    # training graphs' targets (fit) or kept as they are (keep): after a pre-training blind to the species' means
+    # (deviation, pearson) the readout starts L_MSE and L_edge at their optimum instead of sending a large gradient
+    # into the trunk (docs/training.md, "The plateau"); needs separate decoders
+    pretrain_readout: Literal["keep", "fit"] = "keep"
     warmup_epochs: int = Field(0, ge=0)  # linear warm-up of the learning rate
     compile: Literal["auto", "on", "off"] = "off"  # torch.compile the model (auto: fall back to eager on failure)
     # recompute each message-passing step's activations in the backward pass instead of keeping them: the same
@@ -468,8 +468,8 @@ class JobSpec(_Model):
                     "pre-training must end before the extra terms switch on",
                 )
             )
-        if tr.switch_readout == "fit" and tr.decoder != "separate":
-            bad.append((("switch_readout",), "fit needs `decoder: separate` (one readout per output)"))
+        if tr.pretrain_readout == "fit" and tr.decoder != "separate":
+            bad.append((("pretrain_readout",), "fit needs `decoder: separate` (one readout per output)"))
         if tr.pretrain_epochs and tr.pretrain_target == "edge" and tr.lambda_edge == 0:
             bad.append((("pretrain_epochs",), "pre-trains on the edge targets, but lambda_edge is 0 (no edge term)"))
         if bad:

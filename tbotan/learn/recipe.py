@@ -44,7 +44,7 @@ RECIPE_DEFAULTS = {
     "switch_trunk_lr_factor": 1.0,
     "edge_input": "raw",
     "message_input": "raw",
-    "switch_readout": "keep",
+    "pretrain_readout": "keep",
 }
 
 # training.scaling -> per output (node, edge, t): shifted by the training set's mean?, scaled by its spread?
@@ -136,9 +136,9 @@ def global_input_units(model: TBotan, graphs: list[Graph], variant: str):
 
 @torch.no_grad()
 def fit_readouts(model: TBotan, graphs: list[Graph], variant: str) -> dict:
-    """``training.switch_readout: fit``: the last Linear layer of the node and of the edge decoder set to the least
-    squares fit of the training graphs' node and (finite) edge targets on the decoder's penultimate features, in
-    the model's output units (a tiny ridge, 1e-8 of the features' mean square, keeps the solve well posed). The
+    """``training.pretrain_readout: fit`` (when pre-training ends): the last Linear layer of the node and of the
+    edge decoder set to the least squares fit of the training graphs' node and (finite) edge targets on the
+    decoder's penultimate features, in the model's output units (a tiny ridge, 1e-8 of the features' mean square, keeps the solve well posed). The
     trunk and the rest of the decoders are unchanged. Returns per output the mean squared error before and after,
     in units of the target's variance."""
     if model.node_decoder is model.edge_decoder:

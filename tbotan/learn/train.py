@@ -222,7 +222,7 @@ def _train_seed(
         switched = epoch >= t.switch_epoch
         pretraining = epoch < t.pretrain_epochs
         global_on = t.global_start_epoch is not None and epoch >= t.global_start_epoch
-        if epoch == t.switch_epoch and t.switch_readout == "fit":
+        if t.pretrain_readout == "fit" and t.pretrain_epochs and epoch == t.pretrain_epochs:
             fit = fit_readouts(model, train_graphs, variant)
             say(
                 "readouts fitted by least squares on the training graphs: "

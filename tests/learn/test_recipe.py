@@ -237,9 +237,9 @@ def test_fit_readouts_is_the_least_squares_readout(wide):  # noqa: F811
         fit_readouts(TBotan("both", hidden=16, steps=2), graphs, "both")
 
 
-def test_switch_readout_fit_needs_separate_decoders(tmp_path):
+def test_pretrain_readout_fit_needs_separate_decoders(tmp_path):
     data = yaml.safe_load(CI_SPEC.read_text())
-    data["training"].update(switch_readout="fit", decoder="shared")
+    data["training"].update(pretrain_readout="fit", decoder="shared")
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
-    with pytest.raises(SpecError, match="switch_readout"):
+    with pytest.raises(SpecError, match="pretrain_readout"):
         load_spec(tmp_path / "s.yaml")
