@@ -138,9 +138,9 @@ def global_input_units(model: TBotan, graphs: list[Graph], variant: str):
 def fit_readouts(model: TBotan, graphs: list[Graph], variant: str) -> dict:
     """``training.pretrain_readout: fit`` (when pre-training ends): the last Linear layer of the node and of the
     edge decoder set to the least squares fit of the training graphs' node and (finite) edge targets on the
-    decoder's penultimate features, in the model's output units (a tiny ridge, 1e-8 of the features' mean square, keeps the solve well posed). The
-    trunk and the rest of the decoders are unchanged. Returns per output the mean squared error before and after,
-    in units of the target's variance."""
+    decoder's penultimate features, in the model's output units (a tiny ridge, 1e-8 of the features' mean square,
+    keeps the solve well posed). The trunk and the rest of the decoders are unchanged. Returns per output the mean
+    squared error before and after, in units of the target's variance."""
     if model.node_decoder is model.edge_decoder:
         raise ValueError("fitting the readouts needs separate node and edge decoders")
     feats = {"node": [], "edge": []}
