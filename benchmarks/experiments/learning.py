@@ -87,6 +87,11 @@ RECIPES = {
     "node_anchored": {"pretrain_target": "anchored"},
     "node_deviation_frozen": {"pretrain_target": "deviation", "switch_trunk_lr_factor": 0.0},
     "node_deviation_readout": {"pretrain_target": "deviation", "pretrain_readout": "fit"},
+    "node_deviation_readout_global_std": {
+        "pretrain_target": "deviation",
+        "pretrain_readout": "fit",
+        "global_input": "standardized",
+    },
     "node_anchored_readout": {"pretrain_target": "anchored", "pretrain_readout": "fit"},
     # deviations first, then L_MSE and L_edge (the graphs' means carry the temperature into the trunk), then the switch
     "deviation_then_mse": {"pretrain_target": "deviation", "pretrain_readout": "fit", "pretrain_epochs": 100},
@@ -261,6 +266,7 @@ def run_one(
         # criterion (lowest validation objective over every epoch) would have kept
         "best_validation_rho_A_in_window": max(rho[selection_start(spec["training"]["switch_epoch"], len(rho)) :]),
         "kept_validation_rho_A": rho[best_epoch - 1] if best_epoch else None,
+        "temperature_head_last_epoch": history[-1]["temperature_head"],
         "objective_pick_validation_rho_A": rho[min(range(len(rho)), key=lambda i: objective[i])],
         "overrides": overrides,
         "train_s": round(train_s, 1),
