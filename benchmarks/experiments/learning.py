@@ -87,6 +87,11 @@ RECIPES = {
     "node_anchored": {"pretrain_target": "anchored"},
     "node_deviation_frozen": {"pretrain_target": "deviation", "switch_trunk_lr_factor": 0.0},
     "node_deviation_readout": {"pretrain_target": "deviation", "pretrain_readout": "fit"},
+    "quickstart_candidate": {
+        "pretrain_target": "deviation",
+        "pretrain_readout": "fit",
+        "global_input": "standardized",
+    },
     "node_deviation_readout_global_std": {
         "pretrain_target": "deviation",
         "pretrain_readout": "fit",

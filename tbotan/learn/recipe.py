@@ -177,6 +177,43 @@ def fit_readouts(model: TBotan, graphs: list[Graph], variant: str) -> dict:
     return report
 
 
+@torch.no_grad()
+def fit_temperature_readout(model: TBotan, graphs: list[Graph], variant: str) -> dict:
+    """``training.pretrain_readout: fit`` at the switch epoch: the global decoder's last Linear layer set to the ridge
+    regression of the training graphs' temperature labels on u's penultimate features (the intercept not
+    penalised), the penalty chosen by leave-one-out error over a grid (closed form, n graphs), so that the
+    temperature head starts at the best linear reading of what the global chain sees instead of at a random one.
+    Returns the penalty and the leave-one-out root-mean-square error in temperature units."""
+    feats = []
+    hook = model.global_decoder[0].register_forward_hook(lambda m, i, o: feats.append(o.double()))
+    try:
+        for g in graphs:
+            model(g.species, g.edges, edge_features(g, variant))
+    finally:
+        hook.remove()
+    layer = model.global_decoder[1]
+    shift, scale = float(model.output_shift[2]), float(model.output_scale[2])
+    z = torch.stack([f.reshape(-1) for f in feats])
+    y = (torch.tensor([g.temperature for g in graphs], dtype=torch.float64) - shift) / scale
+    a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
+    free = torch.ones(a.shape[1], dtype=z.dtype)
+    free[-1] = 0.0  # the intercept
+    base = float(z.square().mean()) * len(z) or 1.0
+    best = None
+    for k in range(-6, 5):
+        ridge = base * 10.0**k
+        inv = torch.linalg.inv(a.T @ a + ridge * torch.diag(free))
+        w = inv @ a.T @ y
+        leverage = ((a @ inv) * a).sum(dim=1)
+        loo = float(((a @ w - y) / (1 - leverage).clamp_min(1e-9)).square().mean())
+        if best is None or loo < best[0]:
+            best = (loo, ridge, w)
+    loo, ridge, w = best
+    layer.weight.copy_(w[:-1].to(layer.weight.dtype).unsqueeze(0))
+    layer.bias.copy_(w[-1:].to(layer.bias.dtype))
+    return {"penalty": ridge / base, "loo_rmse": loo**0.5 * abs(scale)}
+
+
 # --- the optimiser's steps -----------------------------------------------------------------------------------
 def parameter_groups(model: TBotan, global_lr_factor: float = 1.0, switch_trunk_lr_factor: float = 1.0) -> list[dict]:
     """Adam's parameter groups: the global path (GlobalMLP and its decoder) at ``global_lr_factor`` times the

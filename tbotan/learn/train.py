@@ -92,6 +92,7 @@ from .precision import bf16_emulated, resolve_precision
 from .recipe import (
     edge_input_units,
     fit_readouts,
+    fit_temperature_readout,
     global_input_units,
     learning_rate,
     message_input_units,
@@ -231,6 +232,12 @@ def _train_seed(
         if epoch == t.switch_epoch and t.global_input == "standardized":
             model.set_global_input_units(*global_input_units(model, train_graphs, variant))
             say(f"global input standardised with the mean and spread of mean_v h^m over {n} training graphs")
+        if epoch == t.switch_epoch and t.pretrain_readout == "fit":
+            fit = fit_temperature_readout(model, train_graphs, variant)
+            say(
+                f"temperature readout fitted by ridge regression on {n} training graphs (penalty {fit['penalty']:.0e}"
+                f" of the features' size, leave-one-out error {fit['loo_rmse']:.3g} in T)"
+            )
         for param_group in opt.param_groups:
             factor = param_group.get("lr_factor", 1.0)
             if param_group.get("trunk") and switched:
