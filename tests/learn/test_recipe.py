@@ -16,6 +16,7 @@ from tbotan.learn.recipe import (
     RECIPE_DEFAULTS,
     edge_input_units,
     fit_readouts,
+    fit_temperature_readout,
     learning_rate,
     message_input_units,
     output_units,
@@ -243,3 +244,38 @@ def test_pretrain_readout_fit_needs_separate_decoders(tmp_path):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(SpecError, match="pretrain_readout"):
         load_spec(tmp_path / "s.yaml")
+
+
+def test_temperature_readout_is_the_leave_one_out_ridge(wide):  # noqa: F811
+    _, spec, store = wide
+    graphs = load_graphs(store, [0.8, 2.0], split=0) + load_graphs(store, [0.8, 2.0], split=1)
+    torch.manual_seed(1)
+    model = TBotan("both", hidden=8, steps=2, decoder_mode="separate")
+    model.set_output_units(*output_units(graphs, "centered"))
+    fit = fit_temperature_readout(model, graphs, "both")
+    feats = []
+    hook = model.global_decoder[0].register_forward_hook(lambda m, i, o: feats.append(o.double().numpy()))
+    with torch.no_grad():
+        t_pred = [float(model(g.species, g.edges, edge_features(g, "both")).t) for g in graphs]
+    hook.remove()
+    z = np.stack([f.reshape(-1) for f in feats])
+    y = np.array([g.temperature for g in graphs])
+    shift, scale = float(model.output_shift[2]), float(model.output_scale[2])
+    a = np.c_[z, np.ones(len(z))]
+    base = np.mean(z**2) * len(z)
+
+    def solve(rows, ridge):  # the ridge fit on some rows (intercept free), in the decoder's units
+        pen = ridge * np.diag([1.0] * z.shape[1] + [0.0])
+        return np.linalg.solve(a[rows].T @ a[rows] + pen, a[rows].T @ ((y[rows] - shift) / scale))
+
+    def loo(ridge):  # brute force: refit without each graph in turn
+        out = [
+            a[i] @ solve([j for j in range(len(y)) if j != i], ridge) - (y[i] - shift) / scale for i in range(len(y))
+        ]
+        return np.mean(np.square(out))
+
+    best = min((10.0**k for k in range(-6, 5)), key=lambda f: loo(base * f))
+    assert fit["penalty"] == pytest.approx(best)
+    assert fit["loo_rmse"] == pytest.approx(np.sqrt(loo(base * best)) * abs(scale), rel=1e-6)
+    want = shift + scale * (a @ solve(list(range(len(y))), base * best))
+    np.testing.assert_allclose(t_pred, want, rtol=0, atol=1e-5)
