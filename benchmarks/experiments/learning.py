@@ -87,6 +87,8 @@ RECIPES = {
     "node_anchored": {"pretrain_target": "anchored"},
     "node_deviation_frozen": {"pretrain_target": "deviation", "switch_trunk_lr_factor": 0.0},
     "node_deviation_readout": {"pretrain_target": "deviation", "pretrain_readout": "fit"},
+    # the quickstart's recipe (jobs/quickstart.yaml) on the paper's network in the quickstart's training time
+    "paper_network": {"hidden": 64, "steps": 7, "epochs": 70, "switch_epoch": 50, "pretrain_epochs": 50},
     "quickstart_candidate": {
         "pretrain_target": "deviation",
         "pretrain_readout": "fit",
