@@ -1,8 +1,8 @@
 """How much of the MD target any predictor can reach on a store, and what fixed structural descriptors reach.
 
-No torch: neighbour pairs come from SciPy's periodic k-d tree, not from vesin (tbotan.data.targets), which imports
-torch when it is installed; C_B is recomputed here from its definition (docs/method.md §3) with those pairs, and
-equals tbotan.data.targets.bond_breaking (tests/analysis/test_ceiling.py).
+No torch: C_B is tbotan.data.targets.bond_breaking with the neighbour pairs from SciPy's periodic k-d tree
+(``neighbour_pairs``) instead of vesin, which imports torch when it is installed; the pairs are the same
+(tests/analysis/test_ceiling.py).
 
 * **Split-half reliability.** The stored target (C_B, or the propensity) of a configuration is the average over
   its K iso-configurational runs, a noisy estimate of the K -> infinity field. The runs are split in two halves of
@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import core
 from ..core import minimum_image
+from ..data import targets
 from ..data.store import group_name, tau_alpha_index, temperatures
 
 EPS = np.array([[1.0, 1.5], [1.5, 0.5]])  # KA epsilon_ab
@@ -64,7 +65,6 @@ def spearman_brown(r: float, factor: float = 2.0) -> float:
 
 
 # --- neighbours and targets, torch-free --------------------------------------------------------------------------
-BOND_RADIUS, BROKEN_RADIUS = 1.3, 1.6  # C_B: bonds r_jk(0) < 1.3 sigma_jk, kept while within 1.6 sigma_jk
 
 
 def neighbour_pairs(positions: np.ndarray, box: float, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -82,34 +82,12 @@ def neighbour_pairs(positions: np.ndarray, box: float, cutoff: float) -> tuple[n
     return i, j, np.linalg.norm(minimum_image(x[j] - x[i], box), axis=1)
 
 
-def bond_breaking(types: np.ndarray, thermal: np.ndarray, frames: np.ndarray, box: float) -> np.ndarray:
-    """C_B^j(t) = < n_j(t|0) / n_j >_iso of the runs ``frames`` (K, n_t, N, 3), shape (n_t, N): as
-    tbotan.data.targets.bond_breaking (docs/method.md §3), with ``neighbour_pairs``."""
-    types = np.asarray(types)
-    i, j, d0 = neighbour_pairs(thermal, box, BOND_RADIUS * core.SIGMA.max())
-    sig = core.pair_sigma(types[i], types[j])
-    bonded = d0 < BOND_RADIUS * sig
-    i, j, sig = i[bonded], j[bonded], sig[bonded]
-    n0 = np.bincount(i, minlength=len(types))
-    d = np.linalg.norm(minimum_image(frames[..., j, :] - frames[..., i, :], box), axis=-1)  # (K, n_t, B)
-    k, n_t = frames.shape[:2]
-    counts = np.zeros((k, n_t, len(types)))
-    np.add.at(counts, (slice(None), slice(None), i), d < BROKEN_RADIUS * sig)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (counts / n0).mean(axis=0)  # NaN for a particle without a bond (tbotan.data.targets refuses it)
-
-
-def propensity(thermal: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """< |r_j(t) - r_j(0)| >_iso, shape (n_t, N) (tbotan.data.targets.propensity)."""
-    return np.linalg.norm(frames - thermal[None, None], axis=-1).mean(axis=0)
-
-
 def _target(name: str, types, thermal, frames, box) -> np.ndarray:
     """The target ``name`` ("cb" or "propensity") of one ensemble ``frames`` (K', n_t, N, 3): shape (n_t, N)."""
     if name == "cb":
-        return bond_breaking(types, thermal, frames, box)
+        return targets.bond_breaking(types, thermal, frames, box, pairs=neighbour_pairs)
     if name == "propensity":
-        return propensity(thermal, frames)
+        return targets.propensity(thermal, frames)
     raise ValueError(f"no split-half for target {name!r} (cb or propensity)")
 
 

@@ -9,7 +9,6 @@ differences of the already-known pairs.
 from __future__ import annotations
 
 import numpy as np
-import vesin
 
 from .. import core
 from ..errors import ConfigurationError
@@ -21,6 +20,8 @@ EDGE_CUTOFF = 2.0  # graph edges: pairs within 2.0 sigma_AA in the inherent stru
 
 def neighbour_pairs(positions: np.ndarray, box: float, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every ordered pair (i, j), i != j, within ``cutoff`` (minimum image), sorted by (i, j); and its distance."""
+    import vesin  # here: vesin loads torch where torch is installed, and the report runs without it
+
     nl = vesin.NeighborList(cutoff=cutoff, full_list=True)
     i, j, d = nl.compute(points=core.wrap(positions, box), box=np.eye(3) * box, periodic=True, quantities="ijd")
     order = np.lexsort((j, i))
@@ -38,10 +39,11 @@ def graph_edges(inherent: np.ndarray, box: float, cutoff: float = EDGE_CUTOFF) -
     return np.stack([i, j], axis=1)
 
 
-def bond_breaking(types: np.ndarray, thermal: np.ndarray, frames: np.ndarray, box: float) -> np.ndarray:
-    """C_B^j(t) = < n_j(t|0) / n_j >_iso for every particle, shape (n_t, N)."""
+def bond_breaking(types: np.ndarray, thermal: np.ndarray, frames: np.ndarray, box: float, pairs=None) -> np.ndarray:
+    """C_B^j(t) = < n_j(t|0) / n_j >_iso for every particle, shape (n_t, N). ``pairs``: the neighbour finder
+    (default ``neighbour_pairs``; tbotan.analysis.ceiling passes a torch-free one that finds the same pairs)."""
     types = np.asarray(types)
-    i, j, d0 = neighbour_pairs(thermal, box, BOND_RADIUS * core.SIGMA.max())
+    i, j, d0 = (pairs or neighbour_pairs)(thermal, box, BOND_RADIUS * core.SIGMA.max())
     sig = core.pair_sigma(types[i], types[j])
     bonded = d0 < BOND_RADIUS * sig
     i, j, sig = i[bonded], j[bonded], sig[bonded]
