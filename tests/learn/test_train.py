@@ -293,6 +293,40 @@ def test_bfloat16_and_message_units_train_and_resume_bit_identically(wide, tmp_p
         train(recipe(spec, precision="float32"), split, seeds=[0], epochs=spec.training.epochs + 1)
 
 
+def test_the_quickstart_recipe_resumes_bit_identically_across_the_readout_fit(wide, tmp_path, caplog):
+    """Deviations to the switch, the readouts fitted there, the trunk frozen after it (jobs/quickstart.yaml's
+    recipe): stopped at the switch and resumed, it ends where the uninterrupted run ends; the trunk did not move
+    after the switch and the readouts did."""
+    _, spec, store = wide
+    spec = recipe(
+        spec,
+        scaling="centered",
+        decoder="separate",
+        pretrain_epochs=2,
+        pretrain_target="deviation",
+        pretrain_readout="fit",
+        switch_trunk_lr_factor=0.0,
+        global_input="standardized",
+    )
+    whole, split = copy(store, tmp_path, "w.zarr"), copy(store, tmp_path, "s.zarr")
+    caplog.set_level(logging.INFO)
+    train(spec, whole, seeds=[0])
+    assert any("readouts fitted by least squares" in m for m in caplog.messages)
+    assert any("temperature readout fitted by ridge regression" in m for m in caplog.messages)
+    at_switch = train(spec, split, seeds=[0], epochs=2)[0]["model"].state_dict()
+    at_switch = {k: v.clone() for k, v in at_switch.items()}
+    train(spec, split, seeds=[0])
+    a = load_checkpoint(model_dir(whole, spec, "both", seed=0) / "last.pt")
+    b = load_checkpoint(model_dir(split, spec, "both", seed=0) / "last.pt")
+    assert_same(a["model"], b["model"])
+    assert_same(a["optimizer"]["state"][0], b["optimizer"]["state"][0])
+    trunk = [k for k in a["model"] if k.startswith(("node_encoder", "edge_encoder", "edge_mlp", "node_mlp"))]
+    assert trunk and all(torch.equal(a["model"][k], at_switch[k]) for k in trunk)
+    assert not torch.equal(a["model"]["node_decoder.1.weight"], at_switch["node_decoder.1.weight"])
+    h = a["history"]
+    assert [e["pretraining"] for e in h] == [True, True, False, False]
+
+
 # --- distributed ------------------------------------------------------------------------------------------
 def test_ddp_two_ranks_one_seed_equals_one_process_with_two_graphs_per_step(wide, tmp_path):
     spec_path, spec, store = wide
