@@ -470,6 +470,8 @@ class JobSpec(_Model):
             )
         if tr.pretrain_readout == "fit" and tr.decoder != "separate":
             bad.append((("pretrain_readout",), "fit needs `decoder: separate` (one readout per output)"))
+        if tr.pretrain_readout == "fit" and not tr.pretrain_epochs:
+            bad.append((("pretrain_readout",), "fit happens when pre-training ends: set pretrain_epochs > 0"))
         if tr.pretrain_epochs and tr.pretrain_target == "edge" and tr.lambda_edge == 0:
             bad.append((("pretrain_epochs",), "pre-trains on the edge targets, but lambda_edge is 0 (no edge term)"))
         if bad:

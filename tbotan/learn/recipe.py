@@ -163,10 +163,11 @@ def fit_readouts(model: TBotan, graphs: list[Graph], variant: str) -> dict:
         if not len(y):
             continue
         y = (y - float(model.output_shift[k])) / float(model.output_scale[k])  # in the decoder's units
-        a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
+        a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], dim=1)
         before = a @ torch.cat([layer.weight.double().squeeze(0), layer.bias.double()])
         ridge = 1e-8 * float(a.square().mean()) * len(a)
-        w = torch.linalg.solve(a.T @ a + ridge * torch.eye(a.shape[1], dtype=a.dtype), a.T @ y)
+        eye = torch.eye(a.shape[1], dtype=a.dtype, device=a.device)
+        w = torch.linalg.solve(a.T @ a + ridge * eye, a.T @ y)
         layer.weight.copy_(w[:-1].to(layer.weight.dtype).unsqueeze(0))
         layer.bias.copy_(w[-1:].to(layer.bias.dtype))
         var = float(y.var(unbiased=False)) or 1.0
@@ -194,9 +195,9 @@ def fit_temperature_readout(model: TBotan, graphs: list[Graph], variant: str) ->
     layer = model.global_decoder[1]
     shift, scale = float(model.output_shift[2]), float(model.output_scale[2])
     z = torch.stack([f.reshape(-1) for f in feats])
-    y = (torch.tensor([g.temperature for g in graphs], dtype=torch.float64) - shift) / scale
-    a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype)], dim=1)
-    free = torch.ones(a.shape[1], dtype=z.dtype)
+    y = (torch.tensor([g.temperature for g in graphs], dtype=torch.float64, device=z.device) - shift) / scale
+    a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], dim=1)
+    free = torch.ones(a.shape[1], dtype=z.dtype, device=z.device)
     free[-1] = 0.0  # the intercept
     base = float(z.square().mean()) * len(z) or 1.0
     best = None

@@ -34,7 +34,7 @@ What one seed does
   ``last.pt``.
 
 Checkpoints: ``<store>/models/<variant name>/seed<s>/`` (tbotan.data.runs) with ``last.pt`` (every epoch),
-``best.pt`` (when the validation objective improves) and ``history.json``; each written atomically
+``best.pt`` (the selected epoch, above) and ``history.json``; each written atomically
 (tbotan.learn.checkpoints), so a kill at any moment leaves the previous complete file. ``models/`` is made a
 (empty) Zarr group so that Zarr readers of the store do not warn about it.
 
