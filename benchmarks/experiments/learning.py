@@ -295,6 +295,7 @@ def summary(results: list[dict], training: dict, descriptor: dict) -> dict:
     out = {}
     for name in dict.fromkeys(r["recipe"] for r in results):
         mine = [r for r in results if r["recipe"] == name]
+        own = {**training, **mine[0]["overrides"]}  # the recipe's own switch epoch and temperatures
         per_run = [
             {
                 "escape": r["first_epoch_validation_rho_A_0.2"],
@@ -307,7 +308,7 @@ def summary(results: list[dict], training: dict, descriptor: dict) -> dict:
         temps = sorted(per_run[0]["rows"])
         out[name] = {
             "first_epoch_rho_0.2": [r["escape"] for r in per_run],
-            "bars": bars(per_run, training),
+            "bars": bars(per_run, own),
             "by_T": {
                 f"{T:g}": {
                     key: spread([[x["rows"][T][key] for x, r in zip(per_run, mine) if r["store"] == s] for s in stores])
