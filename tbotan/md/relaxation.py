@@ -87,7 +87,11 @@ def statistical_inefficiency(series: np.ndarray) -> float:
     return max(1.0, float(timeseries.statistical_inefficiency(x)))
 
 
-PLATEAU_SAMPLES = 1000  # energies recorded per equilibration run: 250 per block of the plateau check
+def plateau_samples(duration: float, dt: float) -> int:
+    """Energies recorded per equilibration run for the plateau check: one every 20 steps (0.1 time units at dt =
+    0.005; closer samples add no information, and make g's estimate from one block unstable), between 100 and
+    1000 (250 per block of the check: enough for its statistical inefficiency)."""
+    return max(100, min(1000, int(round(duration / dt)) // 20))
 
 
 def energy_plateau(energies: np.ndarray, blocks: int = 4) -> dict:
@@ -186,7 +190,7 @@ def measure_tau_alphas(
     for round_ in range(max_rounds):
         need = min_equilibration * tau - eq_time
         if need > 0:
-            eq = equilibrate(  # the energy every ~1/1000 of the run: enough samples per block for its g
+            eq = equilibrate(
                 types,
                 x,
                 box,
@@ -196,7 +200,7 @@ def measure_tau_alphas(
                 seed=seed + round_,
                 platform=platform,
                 velocities=v,
-                samples=PLATEAU_SAMPLES,
+                samples=plateau_samples(need, dt),
             )
             x, v, eq_time = eq.positions, eq.velocities, eq_time + need
             eq_energy.extend(eq.potential_energy)

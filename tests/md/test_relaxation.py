@@ -120,3 +120,11 @@ def test_several_dynamics_share_one_equilibration():
     assert nve["dynamics"] == {"kind": "nve"} and other["dynamics"] == nh
     assert other["mean_potential_energy"] == nve["mean_potential_energy"]
     assert other["fs"] != nve["fs"] and 0 < other["tau_alpha"] < 3.0
+
+
+def test_the_plateau_check_samples_every_20_steps_within_100_and_1000():
+    from tbotan.md.relaxation import plateau_samples
+
+    assert plateau_samples(10.26, 0.005) == 102  # a short equilibration: one energy every 20 steps
+    assert plateau_samples(495.0, 0.005) == 1000  # a long one: 250 per block of the check
+    assert plateau_samples(1.0, 0.005) == 100
