@@ -19,10 +19,23 @@ from .graphs import Graph, edge_features
 
 
 @torch.no_grad()
+def run_with_hooks(model: nn.Module, graphs: list[Graph], variant: str, hooks: dict) -> None:
+    """Every graph through ``model`` with forward hooks ``{module: hook}`` in place, removed afterwards whatever
+    happens (what the hooks record is their business)."""
+    handles = [module.register_forward_hook(hook) for module, hook in hooks.items()]
+    try:
+        for g in graphs:
+            model(g.species, g.edges, edge_features(g, variant))
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
 def dead_units(model: nn.Module, graphs: list[Graph], variant: str) -> dict[str, tuple[int, int]]:
     """{ReLU module name: (units zero on every row of every call, units)} over ``graphs``."""
     peak: dict[str, torch.Tensor] = {}
-    hooks = []
+    hooks = {}
     for name, module in model.named_modules():
         if isinstance(module, nn.ReLU):
 
@@ -30,13 +43,8 @@ def dead_units(model: nn.Module, graphs: list[Graph], variant: str) -> dict[str,
                 top = out.reshape(-1, out.shape[-1]).amax(dim=0)
                 peak[name] = top if name not in peak else torch.maximum(peak[name], top)
 
-            hooks.append(module.register_forward_hook(record))
-    try:
-        for g in graphs:
-            model(g.species, g.edges, edge_features(g, variant))
-    finally:
-        for h in hooks:
-            h.remove()
+            hooks[module] = record
+    run_with_hooks(model, graphs, variant, hooks)
     return {name: (int((p <= 0).sum()), len(p)) for name, p in peak.items()}
 
 

@@ -26,6 +26,7 @@ import math
 
 import torch
 
+from .diagnostics import run_with_hooks
 from .graphs import Graph, edge_features
 from .model import TBotan
 
@@ -144,16 +145,11 @@ def fit_readouts(model: TBotan, graphs: list[Graph], variant: str) -> dict:
     if model.node_decoder is model.edge_decoder:
         raise ValueError("fitting the readouts needs separate node and edge decoders")
     feats = {"node": [], "edge": []}
-    hooks = [
-        model.node_decoder[0].register_forward_hook(lambda m, i, o: feats["node"].append(o.double())),
-        model.edge_decoder[0].register_forward_hook(lambda m, i, o: feats["edge"].append(o.double())),
-    ]
-    try:
-        for g in graphs:
-            model(g.species, g.edges, edge_features(g, variant))
-    finally:
-        for h in hooks:
-            h.remove()
+    hooks = {
+        model.node_decoder[0]: lambda m, i, o: feats["node"].append(o.double()),
+        model.edge_decoder[0]: lambda m, i, o: feats["edge"].append(o.double()),
+    }
+    run_with_hooks(model, graphs, variant, hooks)
     report = {}
     for k, (name, layer) in enumerate((("node", model.node_decoder[1]), ("edge", model.edge_decoder[1]))):
         z = torch.cat(feats[name])
@@ -186,12 +182,7 @@ def fit_temperature_readout(model: TBotan, graphs: list[Graph], variant: str) ->
     temperature head starts at the best linear reading of what the global chain sees instead of at a random one.
     Returns the penalty and the leave-one-out root-mean-square error in temperature units."""
     feats = []
-    hook = model.global_decoder[0].register_forward_hook(lambda m, i, o: feats.append(o.double()))
-    try:
-        for g in graphs:
-            model(g.species, g.edges, edge_features(g, variant))
-    finally:
-        hook.remove()
+    run_with_hooks(model, graphs, variant, {model.global_decoder[0]: lambda m, i, o: feats.append(o.double())})
     layer = model.global_decoder[1]
     shift, scale = float(model.output_shift[2]), float(model.output_scale[2])
     z = torch.stack([f.reshape(-1) for f in feats])
