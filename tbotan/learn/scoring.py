@@ -47,6 +47,7 @@ def graph_terms(
     kernel=loss_mod.pair_block,
     precision: str = "float32",
     anchors=None,
+    species_terms: bool = False,
 ) -> dict:
     """Every loss term of ``graph`` under ``model`` (tbotan.learn.loss.terms), with the prediction's ``t_pred``, ``u``
     and ``node`` (detached).
@@ -61,6 +62,8 @@ def graph_terms(
             is computed in float32); "float32" does not.
         anchors: the training set's mean node target per species (tbotan.learn.recipe.species_means), for the
             ``anchored`` term; None leaves that term out.
+        species_terms: also the node-phase terms blind to the species' means (tbotan.learn.loss.species_terms;
+            only a pre-training on one of them needs them).
     """
     feats = edge_features(graph, variant, transform=transform)
     with torch.autocast(feats.device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
@@ -77,7 +80,7 @@ def graph_terms(
         graph.box,
         f_md=graph.f_md(),
         kernel=kernel,
-        species=graph.species,
+        species=graph.species if species_terms else None,
         anchors=anchors,
     )
     return {**terms, "t_pred": out.t.detach(), "u": out.u.detach(), "node": out.node.detach()}

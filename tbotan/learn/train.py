@@ -214,7 +214,8 @@ def _train_seed(
     forward, kernel = compiled(net, t.compile), compiled(loss_mod.pair_block, t.compile)
 
     n = len(train_graphs)
-    anchors = species_means(train_graphs).to(lay.device)
+    blind = t.pretrain_target in ("deviation", "pearson", "anchored")  # node terms blind to the species' means
+    anchors = species_means(train_graphs).to(lay.device) if t.pretrain_target == "anchored" else None
     per_step = graphs_per_step * W
     wall0 = history[-1]["wall_s"] if history else 0.0
     epoch_times = []
@@ -262,7 +263,9 @@ def _train_seed(
                 g = train_graphs[order[p]]
                 sync = net.no_sync() if group is not None and k < len(work) - 1 else contextlib.nullcontext()
                 with sync:
-                    terms = graph_terms(forward, g, variant, transforms[p], kernel, t.precision, anchors)
+                    terms = graph_terms(
+                        forward, g, variant, transforms[p], kernel, t.precision, anchors, blind and pretraining
+                    )
                     loss = objective(terms, switched, epoch_settings, pretraining, global_on)
                     if w and not torch.isfinite(loss).item() and bad is None:
                         bad = g
