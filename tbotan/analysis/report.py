@@ -200,8 +200,6 @@ def plateau_warnings(store_path: Path, spec, results: dict) -> list[str]:
     out = []
     for name in results:
         for seed, history in read_histories(store_path, name, sorted(results[name])).items():
-            if not all("pearson_A" in h.get("validation", {}) for h in history):
-                continue  # a history written before validation rho_A was recorded
             message = plateau_message(seed, history, spec.training.switch_epoch)
             if message:
                 out.append(f"{name} {message}")

@@ -307,8 +307,7 @@ def later_stages(store_path) -> dict:
         rho = best[-1]["validation"].get("pearson_A") if best else None
         seed = hist.parent.name
         number = int(seed[4:]) if seed[4:].isdigit() else seed[4:]
-        has_rho = all("pearson_A" in x.get("validation", {}) for x in h)  # histories before it: no check
-        plateau = runs.plateau_message(number, h, switch_epoch) if has_rho else None
+        plateau = runs.plateau_message(number, h, switch_epoch)
         if plateau:
             warnings.append(f"{hist.parent.parent.name} {plateau}")
         models.append(

@@ -77,9 +77,12 @@ PLATEAU_RHO = 0.1  # validation rho_A below this at half the phase before the sw
 
 def plateau_message(seed: int, history: list[dict], switch_epoch: int) -> str | None:
     """A warning when ``history`` has reached half of the phase before the switch and the validation rho_A of its
-    last 5 epochs up to there stayed below PLATEAU_RHO; None otherwise (or before then)."""
+    last 5 epochs up to there stayed below PLATEAU_RHO; None otherwise (or before then, or for a history written
+    before the validation rho_A was recorded)."""
     half = switch_epoch // 2
     if not half or not history or history[-1]["epoch"] < half:
+        return None
+    if not all("pearson_A" in h.get("validation", {}) for h in history):
         return None
     around = [h["validation"]["pearson_A"] for h in history if half - 5 < h["epoch"] <= half]
     if not around or max(around) >= PLATEAU_RHO:

@@ -448,3 +448,5 @@ def test_selection_window_and_plateau_warning():
     picked_up = flat[:72] + [{"epoch": e, "validation": {"pearson_A": 0.15}} for e in (73, 74, 75)]
     assert plateau_message(3, picked_up, 150) is None
     assert plateau_message(3, flat, 0) is None
+    old = [{"epoch": e, "validation": {"objective": 1.0}} for e in range(1, 76)]  # before rho_A was recorded
+    assert plateau_message(3, old, 150) is None
