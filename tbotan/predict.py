@@ -93,16 +93,11 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    tmp.replace(path)
-
-
 def write_outputs(paths: dict, conf, inh: dict, pred: dict, record: dict, slab) -> None:
     """The four files of one configuration, ``X.json`` last."""
     from .analysis.figures import pyplot
     from .analysis.prediction_map import draw_prediction_map
+    from .data.store import atomic_write
     from .md import xyz
 
     node = pred["node"].astype(np.float64)
@@ -111,9 +106,10 @@ def write_outputs(paths: dict, conf, inh: dict, pred: dict, record: dict, slab) 
     box = conf.box
     columns = {"cb_pred": cb, "cb_pred_std": cb_std, "inherent": core.wrap(inh["positions"], box)}
     comment = f"model_sha256={record['model_sha256']} t_pred_mean={record['t_pred_mean']!r}"
-    _write(
+    atomic_write(
         paths["xyz"],
         lambda p: xyz.write_columns(p, conf.types, core.wrap(conf.positions, box), box, columns, comment=comment),
+        paths["xyz"].name,
     )
     arrays = {
         "edges": pred["edges"],
@@ -122,7 +118,7 @@ def write_outputs(paths: dict, conf, inh: dict, pred: dict, record: dict, slab) 
         "cb_pred_seeds": pred["node"],
         "seeds": np.array(pred["seeds"], dtype=np.int64),
     }
-    _write(paths["edges"], lambda p: p.write_bytes(_npz_bytes(arrays)))
+    atomic_write(paths["edges"], lambda p: p.write_bytes(_npz_bytes(arrays)), paths["edges"].name)
     fig = draw_prediction_map(
         core.wrap(conf.positions, box),
         conf.types,
@@ -132,9 +128,11 @@ def write_outputs(paths: dict, conf, inh: dict, pred: dict, record: dict, slab) 
         f"{Path(conf.source).name}: predicted C_B, mean of {len(pred['seeds'])} seeds, "
         f"T_pred {record['t_pred_mean']:.3f}",
     )
-    _write(paths["png"], lambda p: fig.savefig(p, dpi=120, format="png", metadata={"Software": None}))
+    atomic_write(
+        paths["png"], lambda p: fig.savefig(p, dpi=120, format="png", metadata={"Software": None}), paths["png"].name
+    )
     pyplot().close(fig)
-    _write(paths["json"], lambda p: p.write_text(json.dumps(record, indent=1) + "\n"))
+    atomic_write(paths["json"], lambda p: p.write_text(json.dumps(record, indent=1) + "\n"), paths["json"].name)
 
 
 def predict_file(model: dict, sha: str, source, options: Options, inherent_file=None) -> dict:

@@ -57,6 +57,24 @@ def writing(path, what: str):
         ) from None
 
 
+def atomic_write(path, write, what: str) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, flushed to disk, then moved into place with
+    ``os.replace``: a kill at any moment leaves the previous complete file (or none), never a half-written one; a
+    full disk or a file-size limit is the one StoreError of ``writing`` naming ``what``, the temporary file
+    removed. Checkpoints, histories and `tbotan predict`'s outputs are written this way."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with writing(path.parent, what):
+        try:
+            write(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, path)
+
+
 def group_name(temperature: float) -> str:
     return f"T{temperature:.3f}"
 

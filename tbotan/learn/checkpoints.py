@@ -6,11 +6,11 @@ they hold rebuilt from its shape.
     model = build_model(ck["shape"]); model.load_state_dict(ck["model"])
 
 Where the files live (``<store>/models/<name>/seed<s>/``) is tbotan.data.runs. Each file is written to a temporary
-file beside it and moved into place with ``os.replace``, so a kill at any moment leaves the previous complete file;
-the write is announced to the store's writer (tbotan.data.store.writing). A checkpoint holds ``format`` (FORMAT),
-``model`` and ``optimizer`` state dicts, ``epoch`` (epochs done), ``best_validation``, ``best_epoch``, ``history``,
-``shape`` (``model_shape``), ``settings`` (tbotan.learn.recipe.run_settings), ``training``, ``seed``, ``variant``
-and ``lambda_g``.
+file beside it and moved into place with ``os.replace``, so a kill at any moment leaves the previous complete file
+(tbotan.data.store.atomic_write, which also turns a full disk into one StoreError). A checkpoint holds ``format``
+(FORMAT), ``model`` and ``optimizer`` state dicts, ``epoch`` (epochs done), ``best_validation``, ``best_epoch``,
+``history``, ``shape`` (``model_shape``), ``settings`` (tbotan.learn.recipe.run_settings), ``training``, ``seed``,
+``variant`` and ``lambda_g``.
 
 A resume is refused when the checkpoint's shape or settings differ from the run's (``check_compatible``); the
 settings a checkpoint older than a recipe field lacks read as that field's default (``RECIPE_DEFAULTS``).
@@ -19,14 +19,13 @@ settings a checkpoint older than a recipe field lacks read as that field's defau
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 import zarr
 
 from ..data.runs import MODELS
-from ..data.store import writing
+from ..data.store import atomic_write
 from ..errors import TrainingError
 from .model import TBotan
 from .recipe import RECIPE_DEFAULTS
@@ -47,28 +46,14 @@ def build_model(shape: dict, init: str = "torch") -> TBotan:
     )
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with writing(path.parent, path.name):
-        try:
-            with open(tmp, "wb") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
-        os.replace(tmp, path)
-
-
 def save_checkpoint(obj, path: Path) -> None:
     """``torch.save`` of ``obj`` to ``path``, atomically."""
-    _atomic(path, lambda f: torch.save(obj, f))
+    atomic_write(path, lambda tmp: torch.save(obj, tmp), path.name)
 
 
 def save_json(obj, path: Path) -> None:
     """``obj`` as indented JSON at ``path``, atomically (``history.json``)."""
-    _atomic(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=1)), path.name)
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
