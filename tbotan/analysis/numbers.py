@@ -26,6 +26,7 @@ import numpy as np
 from ..data.runs import TERMS
 from ..data.store import group_name, tau_alpha_index
 from . import fourpoint
+from .ceiling import mean_sem
 from .embedding import embedding_health
 
 
@@ -47,13 +48,6 @@ def stat(per_seed: list[np.ndarray]) -> tuple[float, float]:
     return float(means[0]), float(np.nanstd(per_seed[0]))
 
 
-def sem(values) -> float:
-    """Standard error of the mean of the finite values: std with ddof 1 over sqrt(n); NaN where n < 2."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    return float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
-
-
 def spread(per_seed: list[np.ndarray]) -> tuple[float, float]:
     """(std over seeds of the per-seed means, NaN with one seed; standard error over the test configurations of
     the per-configuration mean over seeds). Every seed's array holds the same configurations in the same order."""
@@ -62,7 +56,7 @@ def spread(per_seed: list[np.ndarray]) -> tuple[float, float]:
         means = [np.nanmean(x) for x in per_seed]
         per_configuration = np.nanmean(np.stack([np.asarray(x, dtype=float) for x in per_seed]), axis=0)
     over_seeds = float(np.std(means)) if len(per_seed) > 1 else float("nan")
-    return over_seeds, sem(per_configuration)
+    return over_seeds, mean_sem(per_configuration)[1]
 
 
 def pearson_a(pred: np.ndarray, md: np.ndarray, types: np.ndarray) -> float:
