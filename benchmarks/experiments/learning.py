@@ -42,10 +42,8 @@ import zarr
 
 from tbotan.analysis.ceiling import ceiling_rows
 from tbotan.analysis.embedding import embedding_spread
-from tbotan.core import minimum_image
 from tbotan.data import runs
 from tbotan.data.spec import load_spec
-from tbotan.data.store import tau_alpha_index
 from tbotan.learn import diagnostics
 from tbotan.learn.checkpoints import build_model, load_checkpoint
 from tbotan.learn.graphs import edge_features, load_graphs
@@ -201,23 +199,6 @@ def head_refit(spec_path: Path, store: Path, seed: int, train_graphs, epochs: in
     return {"best_refit_epoch": best_epoch, "refit_epochs": epochs, "validation_mse": best, "T_read": reads}
 
 
-def descriptor_rows(root, temperatures) -> dict:
-    """Pearson (A particles) of C_B with |r_thermal - r_IS| on each T's test configurations (mean over them)."""
-    out = {}
-    for T in temperatures:
-        g = root[f"T{T:.3f}"]
-        chosen = np.flatnonzero(g["done"][:] & (g["split"][:] == 2))
-        i_t = tau_alpha_index(g.attrs.get("times_tau"))
-        box = float(g.attrs["L"])
-        rhos = []
-        for c in chosen:
-            a = g["types"][c] == 0
-            dr = np.linalg.norm(minimum_image(g["thermal"][c] - g["inherent"][c], box), axis=1)
-            rhos.append(np.corrcoef(dr[a], g["cb"][c, i_t][a])[0, 1])
-        out[f"{T:g}"] = float(np.mean(rhos))
-    return out
-
-
 def sb_ratio(root, seed: int) -> dict:
     """S_B(q) of the prediction over MD's, at the smallest q bin, per T (mean over the test configurations)."""
     out = {}
@@ -342,10 +323,9 @@ def main() -> None:
     specs = {s: zarr.open_group(s, mode="r").attrs["spec"] for s in args.store}
     spec = specs[args.store[0]]
     common = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
-    descriptor = {s: descriptor_rows(zarr.open_group(s, mode="r"), specs[s]["temperatures"]) for s in args.store}
-    regression = {
-        s: {r["T"]: r["descriptor_rho"] for r in ceiling_rows(zarr.open_group(s, mode="r"))} for s in args.store
-    }
+    ceiling = {s: ceiling_rows(zarr.open_group(s, mode="r")) for s in args.store}  # each store once
+    descriptor = {s: {f"{r['T']:g}": r["is_distance_rho"] for r in rows} for s, rows in ceiling.items()}
+    regression = {s: {r["T"]: r["descriptor_rho"] for r in rows} for s, rows in ceiling.items()}
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(max_workers=args.workers) as pool:
         jobs = [
             pool.submit(
