@@ -498,6 +498,11 @@ def ddp_worker(graph_path: str, out_path: str, backend: str, steps: int) -> None
             "parameters_equal_at_end": at_end == 0.0,
         }
         Path(out_path).write_text(json.dumps(r))
+    # a rank that tore its group down while its peer was still in the last collective aborted at exit under gloo
+    # ("terminate called without an active exception", 2 runs in 17 here): DDP's reducer goes first, then all
+    # ranks meet, then the group goes (tbotan.learn.train ends the same way)
+    net = None  # step() holds it: the DDP wrapper is released here
+    dist.barrier()
     dist.destroy_process_group()
 
 
