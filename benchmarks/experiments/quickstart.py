@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import zarr
 
+from tbotan.analysis.ceiling import mean_sem
 from tbotan.data import runs
 from tbotan.data.spec import parse_spec
 from tbotan.learn.checkpoints import build_model, load_checkpoint, model_shape
@@ -75,7 +76,7 @@ def prediction_rows(variant_group) -> list[dict]:
                     "test_configurations": len(rho),
                     "best_epoch": sg.attrs.get("best_epoch"),
                     "pearson_node_A": float(np.mean(rho)),
-                    "pearson_node_A_sem": float(np.std(rho) / np.sqrt(len(rho))),
+                    "pearson_node_A_sem": mean_sem(rho)[1],  # ddof 1, as the report
                     "pearson_node_all": float(np.mean(tg["pearson_node_all"][:])),
                     "pearson_edge_AA": float(np.mean(tg["pearson_edge_AA"][:])),
                     "T_pred": float(np.mean(tg["t_pred"][:])),

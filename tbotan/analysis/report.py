@@ -235,7 +235,8 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
     target = store_path / ("report_partial" if missing else "report")
     tmp = store_path / f".{target.name}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    # a Zarr group from the start, so Zarr readers of the store list it (a plain folder in a store warns them)
+    report_group = zarr.open_group(str(tmp), mode="w-")
     try:
         made, (pearson, xi, t_pred, distance) = _figures(store_path, root, spec, results, main, prov)
         for stem, numbers, drawing, _, figure_prov in made:
@@ -255,8 +256,8 @@ def write_report(store_path, allow_partial: bool = False) -> Path:
             )
         )
         (tmp / "index.html").write_text(index_html(spec, prov, key, figures, missing, health, ceiling.rows, warnings))
-        zarr.open_group(str(tmp), mode="a").attrs.update(
-            {  # a Zarr group, so Zarr readers of the store list it
+        report_group.attrs.update(
+            {
                 "content": "report of this store (PNG, JSON, CSV, index.html), made by `tbotan report`",
                 "complete": not missing,
             }

@@ -289,7 +289,7 @@ def later_stages(store_path) -> dict:
     "warnings": [...]}.
 
     Each model: variant, seed, epochs (of the spec's), best_epoch, best_validation_rho_A (the validation rho_A of
-    the epoch ``best.pt`` holds; ``best_validation`` is the same number), best_validation_objective, the last
+    the epoch ``best.pt`` holds), best_validation_objective, the last
     epoch's temperature_head, and ``plateau``: tbotan.data.runs.plateau_message for the spec's switch epoch (None
     unless the training sat on the plateau). ``warnings`` gathers those messages, each naming its run and seed."""
     from pathlib import Path
@@ -318,7 +318,6 @@ def later_stages(store_path) -> dict:
                 "of": spec_epochs,
                 "best_epoch": best[-1]["epoch"] if best else None,
                 "best_validation_rho_A": rho,
-                "best_validation": rho,
                 "best_validation_objective": best[-1]["validation"]["objective"] if best else None,
                 "temperature_head": h[-1].get("temperature_head") if h else None,
                 "plateau": plateau,
