@@ -230,9 +230,7 @@ class Training(_Model):
     # the epoch the global (temperature) term starts counting, if before the switch epoch (default: at the switch,
     # docs/method.md §5); the node-first or edge-first pre-training epochs still train on their one target alone
     global_start_epoch: Union[int, None] = Field(None, ge=0)
-    # the global path's learning rate, in units of lr (0 freezes it: with pretrain_readout fit the temperature head
-    # is then the ridge fit of the switch epoch on the untrained GlobalMLP's features)
-    global_lr_factor: float = Field(1.0, ge=0)
+    global_lr_factor: float = Field(1.0, gt=0)  # the global path's learning rate, in units of lr
     # the learning rate from the switch epoch on, in units of the schedule's: L_Var and L_Corr then reshape a trunk
     # that has learned C_B (docs/training.md measures what the full step does to the node signal)
     switch_lr_factor: float = Field(1.0, gt=0)
