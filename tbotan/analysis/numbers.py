@@ -42,10 +42,12 @@ class Numbers:
 
 def stat(per_seed: list[np.ndarray]) -> tuple[float, float]:
     """Mean over seeds of the per-seed mean, and the spread: std over seeds (one seed: over configurations)."""
-    means = np.array([np.nanmean(x) for x in per_seed])
-    if len(per_seed) > 1:
-        return float(np.mean(means)), float(np.std(means))
-    return float(means[0]), float(np.nanstd(per_seed[0]))
+    with warnings.catch_warnings():  # all-NaN values (no edge targets, say) give NaN without a word, as in spread
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.array([np.nanmean(x) for x in per_seed])
+        if len(per_seed) > 1:
+            return float(np.mean(means)), float(np.std(means))
+        return float(means[0]), float(np.nanstd(per_seed[0]))
 
 
 def spread(per_seed: list[np.ndarray]) -> tuple[float, float]:
