@@ -289,9 +289,9 @@ def later_stages(store_path) -> dict:
     "warnings": [...]}.
 
     Each model: variant, seed, epochs (of the spec's), best_epoch, best_validation_rho_A (the validation rho_A of
-    the epoch ``best.pt`` holds), best_validation_objective, the last
-    epoch's temperature_head, and ``plateau``: tbotan.data.runs.plateau_message for the spec's switch epoch (None
-    unless the training sat on the plateau). ``warnings`` gathers those messages, each naming its run and seed."""
+    the epoch ``best.pt`` holds), best_validation_objective, the last epoch's temperature_head, and ``plateau``:
+    tbotan.data.runs.plateau_message for the spec's switch epoch (None unless the training sat on the plateau).
+    ``warnings`` gathers those messages, each naming its run and seed."""
     from pathlib import Path
 
     from ..data import runs, store
