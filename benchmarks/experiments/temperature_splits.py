@@ -4,8 +4,10 @@ its validation graphs and its test graphs, per temperature (docs/quickstart.md, 
     python benchmarks/experiments/temperature_splits.py --store D0 D1 D2 [--variant both] [--record | --name NAME]
 
 A head that reads its training graphs right and the test graphs of the same chain off says the trunk carries the
-temperature of configurations it was not fitted on with less precision than the training fit suggests. Prints one
-JSON object: per store and seed, per split and T, the mean T_pred and the T_pred of each configuration.
+temperature of configurations it was not fitted on with less precision than the training fit suggests. Where the
+graphs sit in the global embedding u says which: ``u_position`` is each split's mean u projected on the line from
+the training graphs' mean u at the lowest trained T (0) to that at the highest (1). Prints one JSON object: per
+store and seed, per split and T, the mean T_pred, the T_pred of each configuration and ``u_position``.
 """
 
 from __future__ import annotations
@@ -39,16 +41,24 @@ def read_splits(store: str, variant: str) -> list[dict]:
         model = build_model(model_shape(spec, variant))
         model.load_state_dict(load_checkpoint(runs.model_folder(store, variant, seed) / runs.BEST)["model"])
         model.eval()
-        by_split = {}
+        t_pred, u = {}, {}
         with torch.no_grad():
             for s, name in SPLITS.items():
                 for T in temperatures:
-                    each = [float(model(g.species, g.edges, edge_features(g, variant)).t) for g in graphs[s][T]]
-                    if each:
-                        by_split.setdefault(name, {})[f"{T:g}"] = {
-                            "mean": round(float(np.mean(each)), 4),
-                            "each": [round(x, 4) for x in each],
-                        }
+                    outs = [model(g.species, g.edges, edge_features(g, variant)) for g in graphs[s][T]]
+                    if outs:
+                        t_pred[(name, T)] = [float(o.t) for o in outs]
+                        u[(name, T)] = torch.stack([o.u for o in outs]).double().mean(dim=0).numpy()
+        trained = sorted(float(t) for t in spec.training.temperatures)
+        low, high = u[("train", trained[0])], u[("train", trained[-1])]
+        axis = (high - low) / float(np.dot(high - low, high - low))
+        by_split = {}
+        for (name, T), each in t_pred.items():
+            by_split.setdefault(name, {})[f"{T:g}"] = {
+                "mean": round(float(np.mean(each)), 4),
+                "each": [round(x, 4) for x in each],
+                "u_position": round(float(np.dot(u[(name, T)] - low, axis)), 3),
+            }
         out.append({"store": store, "data_seed": spec.seed, "seed": seed, "T_pred": by_split})
     return out
 
