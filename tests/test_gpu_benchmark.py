@@ -4,7 +4,6 @@ an OpenCL driver is installed (POCL runs it on the CPU). Every section's numbers
 import json
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import openmm
@@ -18,16 +17,13 @@ def run_gpu_sh(platform: str, tmp_path: Path) -> dict:
     out = tmp_path / "gpu.json"
     args = ["--platform", platform, "--N", str(N), "--concurrent", "1", "2", "--steps", "200"]
     args += ["--train-steps", "1", "--no-compile", "--out", str(out)]
-    # a short TMPDIR: torch.distributed.run keeps socket files under it, and a path past the 108 bytes of a Unix
-    # socket's name (pytest's tmp_path of a long test name on a machine with many pytest runs) aborts the ranks
-    with tempfile.TemporaryDirectory(prefix="tb") as short:
-        done = subprocess.run(
-            ["bash", str(ROOT / "benchmarks" / "performance" / "gpu.sh"), *args],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "TMPDIR": short},
-            timeout=300,
-        )
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "performance" / "gpu.sh"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        timeout=300,
+    )
     printed = json.loads(done.stdout)  # one JSON object, printed whatever the outcome
     assert done.returncode == (0 if printed["ok"] else 1), done.stderr[-3000:]
     assert printed == json.loads(out.read_text())
