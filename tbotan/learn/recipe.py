@@ -135,6 +135,17 @@ def global_input_units(model: TBotan, graphs: list[Graph], variant: str):
     return shift.float(), (x.std(dim=0, unbiased=False) + floor).float()
 
 
+def _with_intercept(z: torch.Tensor) -> torch.Tensor:
+    """``z`` (rows, features) with a column of ones appended: the design matrix of a readout and its bias."""
+    return torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], dim=1)
+
+
+def _set_readout(layer: torch.nn.Linear, w: torch.Tensor) -> None:
+    """The one-output Linear ``layer`` set to the weights ``w[:-1]`` and the bias ``w[-1]`` of a fit."""
+    layer.weight.copy_(w[:-1].to(layer.weight.dtype).unsqueeze(0))
+    layer.bias.copy_(w[-1:].to(layer.bias.dtype))
+
+
 @torch.no_grad()
 def fit_readouts(model: TBotan, graphs: list[Graph], variant: str) -> dict:
     """``training.pretrain_readout: fit`` (when pre-training ends): the last Linear layer of the node and of the
@@ -159,13 +170,12 @@ def fit_readouts(model: TBotan, graphs: list[Graph], variant: str) -> dict:
         if not len(y):
             continue
         y = (y - float(model.output_shift[k])) / float(model.output_scale[k])  # in the decoder's units
-        a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], dim=1)
+        a = _with_intercept(z)
         before = a @ torch.cat([layer.weight.double().squeeze(0), layer.bias.double()])
         ridge = 1e-8 * float(a.square().mean()) * len(a)
         eye = torch.eye(a.shape[1], dtype=a.dtype, device=a.device)
         w = torch.linalg.solve(a.T @ a + ridge * eye, a.T @ y)
-        layer.weight.copy_(w[:-1].to(layer.weight.dtype).unsqueeze(0))
-        layer.bias.copy_(w[-1:].to(layer.bias.dtype))
+        _set_readout(layer, w)
         var = float(y.var(unbiased=False)) or 1.0
         report[name] = {
             "before": float((before - y).square().mean()) / var,
@@ -187,7 +197,7 @@ def fit_temperature_readout(model: TBotan, graphs: list[Graph], variant: str) ->
     shift, scale = float(model.output_shift[2]), float(model.output_scale[2])
     z = torch.stack([f.reshape(-1) for f in feats])
     y = (torch.tensor([g.temperature for g in graphs], dtype=torch.float64, device=z.device) - shift) / scale
-    a = torch.cat([z, torch.ones(len(z), 1, dtype=z.dtype, device=z.device)], dim=1)
+    a = _with_intercept(z)
     free = torch.ones(a.shape[1], dtype=z.dtype, device=z.device)
     free[-1] = 0.0  # the intercept
     base = float(z.square().mean()) * len(z) or 1.0
@@ -201,8 +211,7 @@ def fit_temperature_readout(model: TBotan, graphs: list[Graph], variant: str) ->
         if best is None or loo < best[0]:
             best = (loo, ridge, w)
     loo, ridge, w = best
-    layer.weight.copy_(w[:-1].to(layer.weight.dtype).unsqueeze(0))
-    layer.bias.copy_(w[-1:].to(layer.bias.dtype))
+    _set_readout(layer, w)
     return {"penalty": ridge / base, "loo_rmse": loo**0.5 * abs(scale)}
 
 
