@@ -8,6 +8,18 @@ temperature of configurations it was not fitted on with less precision than the 
 graphs sit in the global embedding u says which: ``u_position`` is each split's mean u projected on the line from
 the training graphs' mean u at the lowest trained T (0) to that at the highest (1). Prints one JSON object: per
 store and seed, per split and T, the mean T_pred, the T_pred of each configuration and ``u_position``.
+
+Two other readings of the same test configurations say where the head's misses come from:
+
+* ``trunk_ridge`` (per run): a ridge regression of T on the trunk's graph means mean_v h^m of every step (the global
+  chain's whole input), fitted on the run's training graphs, penalty by leave-one-out. A linear reading of what the
+  trunk gives the head; if it misses as the head does, the head is not what limits the temperature.
+* ``thermal_energy`` (per store): T as a straight line in the thermal potential energy per particle
+  (``energy_thermal``), fitted on the same training configurations: what one configuration's structure carries
+  about its temperature through a plain thermometer that the edges' thermal distances can express.
+
+``bars`` counts, for the head, ``trunk_ridge`` and ``thermal_energy``, the runs (draws) whose test T is within 5 % at
+the trained temperatures with the held-out ones strictly between (the quickstart's temperature bar).
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import zarr
 
 from tbotan.analysis.results import read_spec
 from tbotan.data import runs
+from tbotan.data import store as store_schema
 from tbotan.learn.checkpoints import build_model, load_checkpoint, model_shape
 from tbotan.learn.graphs import edge_features, load_graphs
 
@@ -29,6 +42,55 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: rec
 from record import add_arguments, emit
 
 SPLITS = {0: "train", 1: "validation", 2: "test"}
+
+
+def ridge_loo(x: np.ndarray, y: np.ndarray):
+    """A ridge regression of ``y`` on the standardised columns of ``x`` (the intercept not penalised), its penalty
+    the best leave-one-out error over a grid; returns the fitted function of new rows."""
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-12
+
+    def design(rows):
+        return np.hstack([(rows - mu) / sd, np.ones((len(rows), 1))])
+
+    a = design(x)
+    free = np.diag(np.r_[np.ones(x.shape[1]), 0.0])
+    best = None
+    for k in range(-4, 6):
+        inv = np.linalg.inv(a.T @ a + len(x) * 10.0**k * free)
+        w = inv @ a.T @ y
+        loo = np.mean(((a @ w - y) / (1 - ((a @ inv) * a).sum(axis=1))) ** 2)
+        if best is None or loo < best[0]:
+            best = (loo, w)
+    return lambda rows: design(rows) @ best[1]
+
+
+def meets_bar(t_pred: dict[float, float], trained: list[float]) -> bool:
+    """The quickstart's temperature bar (benchmarks/experiments/quickstart.py ``bars``) on one run's mean T_pred."""
+    lo, hi = trained[0], trained[-1]
+    return all(abs(t_pred[T] - T) <= 0.05 * T for T in trained) and all(
+        t_pred[lo] < t_pred[T] < t_pred[hi] for T in t_pred if lo < T < hi
+    )
+
+
+def thermal_energy(store: str) -> dict:
+    """T on the test configurations from a straight line in the thermal potential energy per particle, fitted on the
+    training configurations of the trained temperatures."""
+    root = zarr.open_group(store, mode="r")
+    spec = read_spec(root)
+    trained = sorted(float(t) for t in spec.training.temperatures)
+    energy, split = {}, {}
+    for T in (float(t) for t in spec.temperatures):
+        group = root[store_schema.group_name(T)]
+        energy[T], split[T] = group["energy_thermal"][:], group["split"][:]
+    x = np.concatenate([energy[T][split[T] == 0] for T in trained])
+    y = np.concatenate([np.full(int((split[T] == 0).sum()), T) for T in trained])
+    slope, intercept = np.polyfit(x, y, 1)
+    test = {T: float(np.mean(slope * energy[T][split[T] == 2] + intercept)) for T in energy}
+    return {
+        "store": store,
+        "T_pred_test": {f"{T:g}": round(v, 4) for T, v in test.items()},
+        "meets_bar": meets_bar(test, trained),
+    }
 
 
 def read_splits(store: str, variant: str) -> list[dict]:
@@ -41,7 +103,7 @@ def read_splits(store: str, variant: str) -> list[dict]:
         model = build_model(model_shape(spec, variant))
         model.load_state_dict(load_checkpoint(runs.model_folder(store, variant, seed) / runs.BEST)["model"])
         model.eval()
-        t_pred, u = {}, {}
+        t_pred, u, means = {}, {}, {}
         with torch.no_grad():
             for s, name in SPLITS.items():
                 for T in temperatures:
@@ -49,7 +111,12 @@ def read_splits(store: str, variant: str) -> list[dict]:
                     if outs:
                         t_pred[(name, T)] = [float(o.t) for o in outs]
                         u[(name, T)] = torch.stack([o.u for o in outs]).double().mean(dim=0).numpy()
+                        means[(name, T)] = torch.stack([o.global_inputs.reshape(-1) for o in outs]).double().numpy()
         trained = sorted(float(t) for t in spec.training.temperatures)
+        x = np.vstack([means[("train", T)] for T in trained])
+        y = np.concatenate([np.full(len(means[("train", T)]), T) for T in trained])
+        read = ridge_loo(x, y)
+        ridge = {T: float(np.mean(read(means[("test", T)]))) for T in temperatures if ("test", T) in means}
         low, high = u[("train", trained[0])], u[("train", trained[-1])]
         axis = (high - low) / float(np.dot(high - low, high - low))
         by_split = {}
@@ -59,7 +126,17 @@ def read_splits(store: str, variant: str) -> list[dict]:
                 "each": [round(x, 4) for x in each],
                 "u_position": round(float(np.dot(u[(name, T)] - low, axis)), 3),
             }
-        out.append({"store": store, "data_seed": spec.seed, "seed": seed, "T_pred": by_split})
+        head = {T: float(np.mean(t_pred[("test", T)])) for T in temperatures if ("test", T) in t_pred}
+        out.append(
+            {
+                "store": store,
+                "data_seed": spec.seed,
+                "seed": seed,
+                "T_pred": by_split,
+                "trunk_ridge": {f"{T:g}": round(v, 4) for T, v in ridge.items()},
+                "meets_bar": {"head": meets_bar(head, trained), "trunk_ridge": meets_bar(ridge, trained)},
+            }
+        )
     return out
 
 
@@ -70,7 +147,16 @@ def main() -> None:
     add_arguments(p, "temperature_splits")
     a = p.parse_args()
     torch.set_num_threads(1)
-    emit("temperature_splits", {"runs": [r for s in a.store for r in read_splits(s, a.variant)]}, a)
+    rows = [r for s in a.store for r in read_splits(s, a.variant)]
+    energy = [thermal_energy(s) for s in a.store]
+    bars = {
+        "runs": len(rows),
+        "head": sum(r["meets_bar"]["head"] for r in rows),
+        "trunk_ridge": sum(r["meets_bar"]["trunk_ridge"] for r in rows),
+        "draws": len(energy),
+        "thermal_energy": sum(e["meets_bar"] for e in energy),
+    }
+    emit("temperature_splits", {"bars": bars, "thermal_energy": energy, "runs": rows}, a)
 
 
 if __name__ == "__main__":
