@@ -228,7 +228,7 @@ class Training(_Model):
     # its spread over the training graphs' nodes under the initial network, fixed buffers (tbotan.learn.model)
     message_input: Literal["raw", "standardized"] = "raw"
     # the epoch the global (temperature) term starts counting, if before the switch epoch (default: at the switch,
-    # docs/method.md §5); the node-first or edge-first pre-training epochs still train on their one target alone
+    # docs/method.md §5); it counts beside the pre-training's one target too
     global_start_epoch: Union[int, None] = Field(None, ge=0)
     global_lr_factor: float = Field(1.0, gt=0)  # the global path's learning rate, in units of lr
     # the learning rate from the switch epoch on, in units of the schedule's: L_Var and L_Corr then reshape a trunk

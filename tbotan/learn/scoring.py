@@ -99,16 +99,17 @@ def objective(
     t: dict, switched_on: bool, settings: dict, pretraining: bool = False, global_on: bool = False
 ) -> torch.Tensor:
     """L_all with the schedule; before the switch the global term enters times 0.0 (keeps its gradient path),
-    unless ``global_on`` (``training.global_start_epoch`` before the switch epoch: then lambda_g L_global counts).
-    While ``pretraining`` (the first ``pretrain_epochs``) only the edge term (``pretrain_target`` edge), or one node
-    term counts: L_MSE (node), L_dev (deviation), L_rho (pearson) or L_anc (anchored)
-    (tbotan.learn.loss.species_terms); the others
-    enter times 0.0 for the same reason."""
+    unless ``global_on`` (``training.global_start_epoch`` before the switch epoch: then lambda_g L_global counts,
+    during pre-training too). While ``pretraining`` (the first ``pretrain_epochs``) only the edge term
+    (``pretrain_target`` edge), or one node term counts: L_MSE (node), L_dev (deviation), L_rho (pearson) or L_anc
+    (anchored) (tbotan.learn.loss.species_terms), besides the global term where it is on; the others enter times
+    0.0 for the same reason."""
+    g = settings["lambda_g"] if global_on else 0.0
     if pretraining and settings["pretrain_target"] in NODE_PHASE_TERMS:
         own = t[NODE_PHASE_TERMS[settings["pretrain_target"]]]
-        return settings["lambda_node"] * own + 0.0 * (t["edge"] + t["global"])
+        return settings["lambda_node"] * own + 0.0 * t["edge"] + g * t["global"]
     if pretraining:
-        return settings["lambda_edge"] * t["edge"] + 0.0 * (t["mse"] + t["global"])
+        return settings["lambda_edge"] * t["edge"] + 0.0 * t["mse"] + g * t["global"]
     total = loss_mod.combine(
         t,
         switched_on,
@@ -120,7 +121,7 @@ def objective(
     )
     if switched_on:
         return total
-    return total + (settings["lambda_g"] if global_on else 0.0) * t["global"]
+    return total + g * t["global"]
 
 
 @torch.no_grad()

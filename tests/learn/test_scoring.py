@@ -59,6 +59,12 @@ def test_global_start_epoch_counts_the_global_term_before_the_switch():
     t = {k: torch.tensor(v) for k, v in values.items()}
     s = {"lambda_node": 0.5, "lambda_edge": 0.5, "lambda_g": 0.01, "w_v": 1.0, "w_c": 0.5, "pretrain_target": "edge"}
     assert float(objective(t, False, s, global_on=True)) == pytest.approx(0.5 * 2.0 + 0.5 * 7.0 + 0.01)
+    # during pre-training it counts beside the one pre-training target, with its gradient
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in values.items()}
+    loss = objective(t, False, {**s, "pretrain_target": "node"}, pretraining=True, global_on=True)
+    loss.backward()
+    assert float(loss.detach()) == pytest.approx(0.5 * 2.0 + 0.01)
+    assert t["global"].grad == pytest.approx(0.01) and t["edge"].grad == 0.0 and t["mse"].grad == 0.5
 
 
 def test_validation_is_the_mean_of_each_graphs_terms_with_every_term_on(wide):  # noqa: F811
