@@ -118,6 +118,23 @@ def load_rates(path: str | os.PathLike | None = None) -> Rates:
 
 
 # --- calibration ----------------------------------------------------------------------------------------
+SIMD_FLAGS = ("sse4_1", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")  # what OpenMM's and torch's CPU
+# kernels pick by (OpenMM's CPU platform runs the potential 8 wide with AVX, 4 wide without)
+
+
+def cpu_description(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
+    """This CPU's model and the SIMD extensions of ``SIMD_FLAGS`` it has (Linux), else what ``platform`` knows."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return _platform.processor() or _platform.machine()
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    model = fields.get("model name", _platform.machine())
+    return f"{model}; {' '.join(f for f in SIMD_FLAGS if f in flags) or 'no SIMD flags listed'}"
+
+
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -241,7 +258,7 @@ def calibrate(path: str | os.PathLike | None = None, log=print) -> Rates:
         compile_s=compile_s,
         rss_base_mb=base,
         bf16_speedup=bf16_speedup,
-        machine=f"{_platform.node()} ({os.cpu_count()} cores, torch {torch.__version__})",
+        machine=f"{_platform.node()} ({os.cpu_count()} cores, {cpu_description()}, torch {torch.__version__})",
         measured=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         gpu=torch.cuda.get_device_name(0) if device == "cuda" else "",
     )

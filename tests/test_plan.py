@@ -155,6 +155,18 @@ def test_missing_or_unreadable_rates_are_a_plan_error_naming_the_calibration(tmp
     assert isinstance(e.value, TbotanError) and isinstance(e.value, ValueError)
 
 
+def test_the_calibration_names_the_cpu_and_its_simd_level(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text(
+        "processor\t: 0\nmodel name\t: Some Xeon\nflags\t\t: fpu sse4_1 avx avx2 fma\n\n"
+        "processor\t: 1\nmodel name\t: Some Xeon\nflags\t\t: fpu sse4_1 avx avx2 fma\n"
+    )
+    assert plan.cpu_description(info) == "Some Xeon; sse4_1 avx avx2 fma"
+    info.write_text("processor\t: 0\nmodel name\t: Old Opteron\nflags\t\t: fpu sse2\n")
+    assert plan.cpu_description(info) == "Old Opteron; no SIMD flags listed"
+    assert plan.cpu_description(tmp_path / "absent")  # not Linux: platform's word for it
+
+
 @pytest.mark.slow
 def test_calibrate_measures_every_rate(tmp_path):
     r = plan.calibrate(tmp_path / "rates.json", log=lambda line: None)
