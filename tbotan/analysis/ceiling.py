@@ -19,6 +19,10 @@ No torch: C_B is tbotan.data.targets.bond_breaking with the neighbour pairs from
   configurations as the network.
 * **One descriptor.** The Pearson of the target with each particle's distance from its inherent-structure
   position, |r_thermal - r_IS| (negative: particles far from their IS position move more).
+* **A thermometer.** For the temperature head: T read off each test configuration's thermal potential energy per
+  particle (``energy_thermal``) by a straight line fitted on the train split of the training temperatures (least
+  squares; needs two or more of them): what one configuration's energy, a function of the thermal distances the
+  network sees, tells of its temperature.
 
 Everything is per test configuration, so a mean and its standard error over configurations (std with ddof 1 over
 sqrt(n); NaN with fewer than 2) are reported. ``ceiling_rows`` gives the table the report shows
@@ -287,6 +291,30 @@ def is_distance_rho(g, configurations, target: str = "cb") -> list[float]:
     return out
 
 
+def energy_thermometer(root, train_temperatures, configurations: dict | None = None) -> dict[float, list[float]]:
+    """Per temperature of the store, T of each test configuration (or of ``configurations[T]``) from the straight
+    line T = a U/N + b fitted on the train split of ``train_temperatures``; {} where fewer than two of them have
+    train configurations with an energy (or the store has no ``energy_thermal``)."""
+    if any("energy_thermal" not in root[group_name(T)] for T in temperatures(root)):
+        return {}
+    x, y = [], []
+    for T in train_temperatures:
+        g = root[group_name(T)]
+        e = g["energy_thermal"][:][split_configurations(g, TRAIN)]
+        e = e[np.isfinite(e)]
+        x.append(e)
+        y.append(np.full(len(e), float(T)))
+    if sum(len(e) > 0 for e in x) < 2:
+        return {}
+    slope, intercept = np.polyfit(np.concatenate(x), np.concatenate(y), 1)
+    out = {}
+    for T in temperatures(root):
+        g = root[group_name(T)]
+        cs = split_configurations(g) if (configurations or {}).get(T) is None else np.asarray(configurations[T])
+        out[T] = [float(slope * e + intercept) for e in g["energy_thermal"][:][np.asarray(cs, dtype=int)]]
+    return out
+
+
 def ceiling_rows(root, train_temperatures=None, target: str = "cb", configurations: dict | None = None) -> list[dict]:
     """Per temperature of the store, on its test configurations (or ``configurations[T]``): the split-half
     reliability and ceiling of the stored ``target`` at tau_alpha's time (``split_half``), the descriptor ridge
@@ -295,12 +323,14 @@ def ceiling_rows(root, train_temperatures=None, target: str = "cb", configuratio
     Each row: T, trained, time (tau_alpha's, in units of tau_alpha), target, test_configurations,
     configurations (their indices), replicas, split_half_r, split_half_r_sem, reliability, reliability_sem,
     ceiling_rho, ceiling_rho_sem, descriptor_rho, descriptor_rho_sem, descriptor_penalty, is_distance_rho,
-    is_distance_rho_sem (means and standard errors over the configurations; NaN where not defined)."""
+    is_distance_rho_sem, energy_T, energy_T_sem (the thermometer's, ``energy_thermometer``) (means and standard
+    errors over the configurations; NaN where not defined)."""
     spec = root.attrs.get("spec") or {}
     if train_temperatures is None:
         train_temperatures = spec.get("training", {}).get("temperatures") or temperatures(root)
     trained = [float(t) for t in train_temperatures]
     ridge = descriptor_regression(root, trained, target, configurations)
+    thermometer = energy_thermometer(root, trained, configurations)
     rows = []
     for T in temperatures(root):
         g = root[group_name(T)]
@@ -309,6 +339,7 @@ def ceiling_rows(root, train_temperatures=None, target: str = "cb", configuratio
         half = split_half(g, cs, target)
         descriptor = mean_sem(ridge["T"][T]["rho_each"]) if ridge else (float("nan"), float("nan"))
         distance = mean_sem(is_distance_rho(g, cs, target))
+        energy_t = mean_sem(thermometer.get(T, []))
         times = g.attrs.get("times_tau") or [1.0]
         rows.append(
             {
@@ -330,6 +361,8 @@ def ceiling_rows(root, train_temperatures=None, target: str = "cb", configuratio
                 "descriptor_penalty": ridge["penalty"] if ridge else None,
                 "is_distance_rho": distance[0],
                 "is_distance_rho_sem": distance[1],
+                "energy_T": energy_t[0],
+                "energy_T_sem": energy_t[1],
             }
         )
     return rows

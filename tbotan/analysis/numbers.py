@@ -391,8 +391,8 @@ def ceiling_numbers(res: dict, ceiling_rows: list[dict], trained: list[float]) -
     node rho_A (mean over seeds, std over seeds, standard error over configurations), the descriptor ridge
     regression's and |r_thermal - r_IS|'s rho_A, and the split-half reliability R of the stored target with the
     ceiling sqrt(R) (tbotan.analysis.ceiling.ceiling_rows, computed from the store alone), and the network's
-    fraction of the ceiling. ``values`` also holds the configurations of each T and whether the network's are
-    the ceiling's."""
+    fraction of the ceiling; and the network's T_pred beside the thermal-energy thermometer's T. ``values`` also
+    holds the configurations of each T and whether the network's are the ceiling's."""
     seeds = sorted(res)
     ceil = {r["T"]: r for r in ceiling_rows}
     rows, used = [], {}
@@ -404,6 +404,8 @@ def ceiling_numbers(res: dict, ceiling_rows: list[dict], trained: list[float]) -
         c = ceil[T]
         net = float(np.mean([np.nanmean(x) for x in per_seed]))
         over_seeds, net_sem = spread(per_seed)
+        t_pred = [res[s]["T"][T]["t_pred"] for s in seeds]
+        t_over_seeds, t_sem = spread(t_pred)
         used[f"{T:g}"] = c["configurations"]
         rows.append(
             {
@@ -429,6 +431,11 @@ def ceiling_numbers(res: dict, ceiling_rows: list[dict], trained: list[float]) -
                 "ceiling_rho_sem": c["ceiling_rho_sem"],
                 "fraction_of_ceiling": net / c["ceiling_rho"] if c["ceiling_rho"] > 0 else float("nan"),
                 "descriptor_penalty": c["descriptor_penalty"],
+                "network_T_pred": float(np.mean([np.nanmean(x) for x in t_pred])),
+                "network_T_pred_over_seeds": t_over_seeds,
+                "network_T_pred_sem": t_sem,
+                "energy_T": c["energy_T"],
+                "energy_T_sem": c["energy_T_sem"],
             }
         )
     return Numbers({"rows": rows, "configurations": used}, rows, {"trained": trained})

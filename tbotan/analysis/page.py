@@ -31,7 +31,8 @@ def ceiling_table(rows) -> str:
     head = (
         "<tr><th>T</th><th>trained</th><th>test configs</th><th>K</th><th>T-BOTAN node &rho;<sub>A</sub></th>"
         "<th>descriptor regression &rho;<sub>A</sub></th><th>|r<sub>thermal</sub> - r<sub>IS</sub>| &rho;<sub>A</sub>"
-        "</th><th>split-half r</th><th>reliability R</th><th>ceiling &radic;R</th><th>T-BOTAN / ceiling</th></tr>"
+        "</th><th>split-half r</th><th>reliability R</th><th>ceiling &radic;R</th><th>T-BOTAN / ceiling</th>"
+        "<th>T-BOTAN T<sub>pred</sub></th><th>T from U/N</th></tr>"
     )
     body = "".join(
         f"<tr><td>{r['T']:g}</td><td>{'yes' if r['trained'] else '<b>no</b>'}</td><td>{r['test_configurations']}"
@@ -42,7 +43,8 @@ def ceiling_table(rows) -> str:
         f"<td>{_errors(r['split_half_r'], None, r['split_half_r_sem'])}</td>"
         f"<td>{_errors(r['reliability'], None, r['reliability_sem'])}</td>"
         f"<td>{_errors(r['ceiling_rho'], None, r['ceiling_rho_sem'])}</td><td>{_num(r['fraction_of_ceiling'], 2)}</td>"
-        "</tr>"
+        f"<td>{_errors(r['network_T_pred'], r['network_T_pred_over_seeds'], r['network_T_pred_sem'])}</td>"
+        f"<td>{_errors(r['energy_T'], None, r['energy_T_sem'])}</td></tr>"
         for r in rows
     )
     target = "C<sub>B</sub>" if rows[0]["target"] == "cb" else html.escape(rows[0]["target"])
@@ -54,8 +56,11 @@ def ceiling_table(rows) -> str:
         f"predictor can correlate with the stored {target} better than &radic;R on average. The descriptor "
         "regression is what a fixed-feature linear model reaches (ridge on radial structure functions, "
         "energies and distances from the inherent structure, fitted on the train split of the training "
-        "temperatures); |r<sub>thermal</sub> - r<sub>IS</sub>| a single descriptor. Values: mean &plusmn; std over "
-        "seeds [standard error over the test configurations; for R and &radic;R carried from r's]. Numbers: "
+        "temperatures); |r<sub>thermal</sub> - r<sub>IS</sub>| a single descriptor. For the temperature head: "
+        "T from U/N is a thermometer, T read off each test configuration's thermal potential energy per particle "
+        "by a straight line fitted on the same training configurations (- with one training temperature). Values: "
+        "mean &plusmn; std over seeds [standard error over the test configurations; for R and &radic;R carried from "
+        "r's]. Numbers: "
         "<a href='ceiling.json'>ceiling.json</a>, <a href='ceiling.csv'>ceiling.csv</a></p>"
         f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{head}{body}</table>"
         "<img src='ceiling.png' style='max-width:100%'>"

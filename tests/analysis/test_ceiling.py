@@ -198,3 +198,24 @@ def test_the_ceiling_rows_gather_the_three_on_the_same_configurations(root):
     assert np.isnan(rows[0]["descriptor_rho_sem"]) and np.isnan(rows[0]["ceiling_rho_sem"])
     only = ceiling.ceiling_rows(root, TRAINED, configurations={2.0: [1]})  # the configurations given are used
     assert only[1]["configurations"] == [1] and only[1]["split_half_r"] == ceiling.split_half(g, [1])["split_half_r"]
+
+
+def test_the_thermometer_reads_t_off_the_energy_by_the_line_through_the_training_configurations(tmp_path):
+    # a store whose energies lie on U/N = 1.5 T - 7 at the training configurations (split 0) of 0.6 and 1.0: the line
+    # recovers T = (U/N + 7) / 1.5 wherever it is read, whatever the split and whether the T was trained
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    energies = {0.6: [-6.1, -6.1, -6.2, -6.0], 0.8: [-5.9, -5.75], 1.0: [-5.5, -5.5, -5.3, -5.8]}
+    splits = {0.6: [0, 0, 2, 2], 0.8: [2, 2], 1.0: [0, 0, 2, 1]}
+    for T in energies:
+        g = root.create_group(ceiling.group_name(T))
+        g.attrs["T"] = T
+        g.create_array("energy_thermal", data=np.array(energies[T]))
+        g.create_array("split", data=np.array(splits[T], dtype=np.int8))
+        g.create_array("done", data=np.ones(len(splits[T]), dtype=bool))
+    out = ceiling.energy_thermometer(root, [0.6, 1.0])
+    expected = {T: [(e + 7.0) / 1.5 for e, s in zip(energies[T], splits[T]) if s == 2] for T in energies}
+    assert out.keys() == expected.keys()
+    for T in expected:
+        assert out[T] == pytest.approx(expected[T], abs=1e-12)
+    assert ceiling.energy_thermometer(root, [0.6, 1.0], {0.8: [1]})[0.8] == pytest.approx([(-5.75 + 7) / 1.5])
+    assert ceiling.energy_thermometer(root, [0.6]) == {}  # one training temperature: no line

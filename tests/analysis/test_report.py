@@ -120,6 +120,8 @@ def ceiling_row(T, configurations, rho=0.3, ceiling_rho=0.6) -> dict:
         "descriptor_penalty": 10.0,
         "is_distance_rho": -0.2,
         "is_distance_rho_sem": 0.05,
+        "energy_T": T + 0.01,
+        "energy_T_sem": 0.006,
     }
 
 
@@ -135,8 +137,13 @@ def test_ceiling_numbers_put_the_network_beside_the_ceiling_on_the_same_configur
     assert row["ceiling_rho"] == 0.6 and row["descriptor_rho_A_sem"] == 0.04 and row["reliability"] == 0.33
     assert row["same_configurations"] and not n.rows[1]["same_configurations"]
     assert n.values["configurations"] == {"0.8": [0, 1, 2], "2": [0, 1, 5]}
+    t_pred = [res[s]["T"][0.8]["t_pred"] for s in (0, 1)]  # the network's T beside the thermometer's
+    assert row["network_T_pred"] == pytest.approx(np.mean([x.mean() for x in t_pred]))
+    assert row["network_T_pred_sem"] == pytest.approx(np.std((t_pred[0] + t_pred[1]) / 2, ddof=1) / np.sqrt(3))
+    assert row["energy_T"] == pytest.approx(0.81) and row["energy_T_sem"] == 0.006
     page = index_html_of(n.rows)
-    assert "ceiling &radic;R" in page and "(not the network&#39;s)" in page
+    assert "ceiling &radic;R" in page and "(not the network&#39;s)" in page and "T from U/N" in page
+    assert "0.810 [0.006]" in page
 
 
 def index_html_of(ceiling_rows, warnings=()):
