@@ -106,10 +106,6 @@ RECIPES = {
         "pretrain_epochs": 100,
         "global_start_epoch": 100,
     },
-    # the quickstart's recipe with the temperature term from the first epoch, beside the deviations: the trunk, frozen
-    # at the switch, is asked to carry T too (temperature_splits.py: a trunk trained on deviations alone does not)
-    "global_from_start": {"global_start_epoch": 0},
-    "global_from_start_x10": {"global_start_epoch": 0, "lambda_g": 0.1},
 }
 
 
