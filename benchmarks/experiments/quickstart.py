@@ -110,11 +110,17 @@ def bars(runs_: list[dict], training: dict) -> dict:
         counts["node"] += all(
             rows[T]["pearson_node_A"] >= 0.35 and rows[T]["pearson_node_A"] > desc[T] for T in trained
         )
-        tp = {T: row["T_pred"] for T, row in rows.items()}
-        counts["temperature"] += all(abs(tp[T] - T) <= 0.05 * T for T in trained) and all(
-            tp[trained[0]] < tp[T] < tp[trained[-1]] for T in rows if trained[0] < T < trained[-1]
-        )
+        counts["temperature"] += temperature_bar({T: row["T_pred"] for T, row in rows.items()}, trained)
     return counts
+
+
+def temperature_bar(t_pred: dict, trained: list[float]) -> bool:
+    """The temperature bar on one run's mean T_pred per T: within 5 % at the training temperatures (sorted), and
+    every held-out T between them read strictly between their readings."""
+    lo, hi = trained[0], trained[-1]
+    return all(abs(t_pred[T] - T) <= 0.05 * T for T in trained) and all(
+        t_pred[lo] < t_pred[T] < t_pred[hi] for T in t_pred if lo < T < hi
+    )
 
 
 def spread(values_by_draw: list[list[float]]) -> dict:

@@ -39,6 +39,7 @@ from tbotan.learn.checkpoints import build_model, load_checkpoint, model_shape
 from tbotan.learn.graphs import edge_features, load_graphs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: record.py
+from quickstart import temperature_bar  # the quickstart's temperature bar
 from record import add_arguments, emit
 
 SPLITS = {0: "train", 1: "validation", 2: "test"}
@@ -64,14 +65,6 @@ def ridge_loo(x: np.ndarray, y: np.ndarray):
     return lambda rows: design(rows) @ best[1]
 
 
-def meets_bar(t_pred: dict[float, float], trained: list[float]) -> bool:
-    """The quickstart's temperature bar (benchmarks/experiments/quickstart.py ``bars``) on one run's mean T_pred."""
-    lo, hi = trained[0], trained[-1]
-    return all(abs(t_pred[T] - T) <= 0.05 * T for T in trained) and all(
-        t_pred[lo] < t_pred[T] < t_pred[hi] for T in t_pred if lo < T < hi
-    )
-
-
 def thermal_energy(store: str) -> dict:
     """T on the test configurations from a straight line in the thermal potential energy per particle, fitted on the
     training configurations of the trained temperatures."""
@@ -89,7 +82,7 @@ def thermal_energy(store: str) -> dict:
     return {
         "store": store,
         "T_pred_test": {f"{T:g}": round(v, 4) for T, v in test.items()},
-        "meets_bar": meets_bar(test, trained),
+        "meets_bar": temperature_bar(test, trained),
     }
 
 
@@ -134,7 +127,7 @@ def read_splits(store: str, variant: str) -> list[dict]:
                 "seed": seed,
                 "T_pred": by_split,
                 "trunk_ridge": {f"{T:g}": round(v, 4) for T, v in ridge.items()},
-                "meets_bar": {"head": meets_bar(head, trained), "trunk_ridge": meets_bar(ridge, trained)},
+                "meets_bar": {"head": temperature_bar(head, trained), "trunk_ridge": temperature_bar(ridge, trained)},
             }
         )
     return out
