@@ -37,9 +37,9 @@ import numpy as np
 import torch
 import zarr
 
+from tbotan.analysis.ceiling import energy_thermometer
 from tbotan.analysis.results import read_spec
 from tbotan.data import runs
-from tbotan.data import store as store_schema
 from tbotan.learn.checkpoints import build_model, load_checkpoint, model_shape
 from tbotan.learn.graphs import edge_features, load_graphs
 
@@ -72,18 +72,10 @@ def ridge_loo(x: np.ndarray, y: np.ndarray):
 
 def thermal_energy(store: str) -> dict:
     """T on the test configurations from a straight line in the thermal potential energy per particle, fitted on the
-    training configurations of the trained temperatures."""
+    training configurations of the trained temperatures (the report's thermometer, tbotan.analysis.ceiling)."""
     root = zarr.open_group(store, mode="r")
-    spec = read_spec(root)
-    trained = sorted(float(t) for t in spec.training.temperatures)
-    energy, split = {}, {}
-    for T in (float(t) for t in spec.temperatures):
-        group = root[store_schema.group_name(T)]
-        energy[T], split[T] = group["energy_thermal"][:], group["split"][:]
-    x = np.concatenate([energy[T][split[T] == 0] for T in trained])
-    y = np.concatenate([np.full(int((split[T] == 0).sum()), T) for T in trained])
-    slope, intercept = np.polyfit(x, y, 1)
-    test = {T: float(np.mean(slope * energy[T][split[T] == 2] + intercept)) for T in energy}
+    trained = sorted(float(t) for t in read_spec(root).training.temperatures)
+    test = {T: float(np.mean(each)) for T, each in energy_thermometer(root, trained).items()}
     return {
         "store": store,
         "T_pred_test": {f"{T:g}": round(v, 4) for T, v in test.items()},
