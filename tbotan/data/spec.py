@@ -325,6 +325,9 @@ class Evaluation(_Model):
     """Evaluation settings (docs/method.md §6); ``slab`` is (low, high) z as fractions of L for the C_B maps."""
 
     sq_q_max: float = Field(10.0, gt=0)  # S_B(q) up to this |q|
+    # every prediction averaged over the 48 axis permutations x reflections of the IS vectors (the augmentation's
+    # group, tbotan.learn.inference.forward): the network is not invariant under them, the physics is
+    symmetrize: bool = False
     oz_fit_q_max: float = Field(2.0, gt=0)  # Ornstein-Zernike fit below this |q|
     slab: list[float] = Field(default_factory=lambda: [11.1 / 15.06, 11.9 / 15.06], min_length=2, max_length=2)
 

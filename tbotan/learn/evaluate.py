@@ -20,7 +20,9 @@ see tbotan.learn.distributed). Each rank writes its items' ``node``/``edge`` chu
 puts its items' numbers into its rows of one table; an all_reduce(SUM) of that table combines them (every row
 is filled by exactly one rank and zero elsewhere, so the sum is exact and the numbers are the same on 1 or P
 ranks). The first rank writes the small arrays and, last, ``complete = True`` with the checkpoint's SHA-256.
-A rerun skips a seed whose predictions are complete for the same checkpoint and recomputes it otherwise.
+A rerun skips a seed whose predictions are complete for the same checkpoint and the same
+``evaluation.symmetrize`` (the predictions averaged over the 48 orientations of the IS vectors, or not;
+tbotan.learn.inference.forward), and recomputes it otherwise.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from ..data.store import group_name, open_store, record_spec
 from ..errors import EvaluationError
 from .checkpoints import build_model, load_checkpoint, model_shape
 from .distributed import reduce_sum, setup
-from .graphs import edge_features, load_graphs
+from .graphs import load_graphs
+from .inference import forward
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +146,7 @@ def evaluate(
                 path in root
                 and root[path].attrs.get("complete")
                 and root[path].attrs.get("checkpoint_sha256") == shas[s]
+                and root[path].attrs.get("symmetrize", False) == spec.evaluation.symmetrize
             )
             if done and not force:
                 if lay.rank == 0:
@@ -182,7 +186,7 @@ def evaluate(
                 graphs[T] = {g.c: g for g in load_graphs(store_path, [T], split=2, target=spec.training.target)}
             g = graphs[T][c].to(lay.device)
             with torch.no_grad():
-                out = models[s](g.species, g.edges, edge_features(g, variant))
+                out = forward(models[s], g, variant, spec.evaluation.symmetrize)
             table[row] = torch.from_numpy(_row(out, g, q_max))
             grp = root[f"{predictions_group(spec, variant, lambda_g, s)}/{group_name(T)}"]
             grp["node"][i] = out.node.float().cpu().numpy()
@@ -217,6 +221,7 @@ def _create(root, store_path, spec, variant, lambda_g, tests, shas, paths, check
                 "best_epoch": ck.get("best_epoch"),
                 "epochs_trained": ck.get("epoch"),
                 "training_temperatures": [float(t) for t in spec.training_temperatures],
+                "symmetrize": spec.evaluation.symmetrize,
             }
         )
         for T, cs in tests.items():

@@ -16,13 +16,32 @@ so the same model and configuration give the same numbers bit for bit on one mac
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import numpy as np
 import torch
 
 from .. import core
 from ..data.targets import graph_edges
-from .graphs import configuration_graph, edge_features
+from .graphs import Graph, configuration_graph, edge_features
+from .model import Output
+
+# the augmentation's group (tbotan.learn.graphs.random_orthogonal): every axis permutation with every reflection
+CUBE_GROUP = tuple(
+    (torch.tensor(perm), torch.tensor(signs))
+    for perm in itertools.permutations(range(3))
+    for signs in itertools.product((-1, 1), repeat=3)
+)
+
+
+def forward(model, graph: Graph, variant: str, symmetrize: bool = False) -> Output:
+    """The model's outputs on ``graph``; with ``symmetrize`` (``evaluation.symmetrize``) each output averaged over
+    the 48 orientations of the IS vectors in ``CUBE_GROUP``. The network reads those vectors, so its prediction
+    depends a little on the frame while the physics does not; the average is the same in every frame."""
+    if not symmetrize:
+        return model(graph.species, graph.edges, edge_features(graph, variant))
+    outs = [model(graph.species, graph.edges, edge_features(graph, variant, transform=t)) for t in CUBE_GROUP]
+    return Output(*(torch.stack([getattr(o, f) for o in outs]).mean(dim=0) for f in Output.__dataclass_fields__))
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """Evaluation (tbotan.learn.evaluate) and the report (tbotan.analysis.report) on a real store of jobs/ci.yaml with
 real trained models. The 2-rank test launches real processes (``python -m torch.distributed.run``, gloo)."""
 
+import dataclasses
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from tbotan.data.spec import load_spec
 from tbotan.learn.checkpoints import build_model, load_checkpoint, model_shape
 from tbotan.learn.evaluate import EvaluationError, evaluate
 from tbotan.learn.graphs import edge_features, load_graphs
+from tbotan.learn.inference import CUBE_GROUP, forward
 from tbotan.learn.train import train
 from tests.helpers import torchrun, trained_copy
 
@@ -260,3 +262,37 @@ def test_ablations_and_lambda_sweep_are_reported(ci_store, tmp_path):
     assert row["pearson_node_A"] == pytest.approx(pearson.mean())
     for stem in ("ablations", "lambda_sweep", "loss_thermal_lambda0.1"):
         assert (folder / f"{stem}.png").exists()
+
+
+def test_symmetrized_predictions_are_the_mean_over_the_48_orientations_and_frame_free(trained, tmp_path):
+    spec, store = trained
+    model = build_model(model_shape(spec, "both"))
+    model.load_state_dict(load_checkpoint(model_dir(store, spec, "both", seed=0) / "best.pt")["model"])
+    model.eval()
+    g = load_graphs(store, [2.0], split=2)[0]
+    assert len({(tuple(p.tolist()), tuple(s.tolist())) for p, s in CUBE_GROUP}) == 48
+    with torch.no_grad():
+        sym = forward(model, g, "both", symmetrize=True)
+        each = [model(g.species, g.edges, edge_features(g, "both", transform=t)) for t in CUBE_GROUP]
+        plain = forward(model, g, "both")
+        # the same configuration seen in another frame (a permutation of the axes with reflections): the average
+        # over the group is the same, the plain prediction is not
+        perm, signs = torch.tensor([2, 0, 1]), torch.tensor([-1, 1, -1])
+        turned = dataclasses.replace(g, is_vectors=g.is_vectors[:, perm] * signs)
+        sym_turned = forward(model, turned, "both", symmetrize=True)
+        plain_turned = forward(model, turned, "both")
+    for field in ("node", "edge", "t", "u"):
+        mean = torch.stack([getattr(o, field) for o in each]).mean(dim=0)
+        torch.testing.assert_close(getattr(sym, field), mean, rtol=0, atol=1e-6)
+        torch.testing.assert_close(getattr(sym_turned, field), getattr(sym, field), rtol=0, atol=1e-5)
+    assert not torch.allclose(plain.node, plain_turned.node, atol=1e-5)
+    torch.testing.assert_close(plain.node, model(g.species, g.edges, edge_features(g, "both")).node)
+    # evaluate with evaluation.symmetrize rewrites the plain predictions and records it; a rerun keeps them
+    copy = tmp_path / "ci.zarr"
+    shutil.copytree(store, copy)
+    sym_spec = spec.model_copy(update={"evaluation": spec.evaluation.model_copy(update={"symmetrize": True})})
+    assert sorted(evaluate(sym_spec, copy)) == list(range(spec.training.seeds))
+    tg = zarr.open_group(str(copy), mode="r")["predictions/both/seed0"]
+    assert tg.attrs["symmetrize"] is True
+    np.testing.assert_allclose(tg["T2.000/node"][0], sym.node.numpy(), rtol=0, atol=1e-6)
+    assert evaluate(sym_spec, copy) == {}
