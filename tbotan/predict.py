@@ -156,7 +156,15 @@ def predict_file(model: dict, sha: str, source, options: Options, inherent_file=
             conf if inherent is None else _with_inherent(conf, inherent), model["density"]
         )
         inh = inherent_structure(conf, inherent, options)
-        pred = predict(build_models(model), model["variant"], conf.types, conf.positions, inh["positions"], conf.box)
+        pred = predict(
+            build_models(model),
+            model["variant"],
+            conf.types,
+            conf.positions,
+            inh["positions"],
+            conf.box,
+            symmetrize=model.get("symmetrize", False),  # as `tbotan evaluate` predicted (files before it: False)
+        )
         t = [float(v) for v in pred["t"]]
         n = len(conf.types)
         record = {

@@ -57,17 +57,18 @@ def deterministic():
         torch.set_num_threads(threads)
 
 
-def predict(models: dict, variant: str, types, thermal, inherent, box: float, edges=None) -> dict:
+def predict(
+    models: dict, variant: str, types, thermal, inherent, box: float, edges=None, symmetrize: bool = False
+) -> dict:
     """Every seed's prediction: {"seeds": [s...], "node": (S, N), "edge": (S, E), "t": (S,), "edges": (E, 2)},
-    float32 arrays (``edges`` int64)."""
+    float32 arrays (``edges`` int64); with ``symmetrize`` each averaged over ``CUBE_GROUP`` (``forward``)."""
     if edges is None:
         edges = graph_edges(core.wrap(np.asarray(inherent, dtype=np.float64), box), box)
     g = configuration_graph(types, core.wrap(np.asarray(thermal, dtype=np.float64), box), inherent, edges, box)
-    x = edge_features(g, variant)
     node, edge, t = [], [], []
     with deterministic(), torch.no_grad():
         for s in sorted(models):
-            out = models[s](g.species, g.edges, x)
+            out = forward(models[s], g, variant, symmetrize)
             node.append(out.node.float().numpy())
             edge.append(out.edge.float().numpy())
             t.append(float(out.t))

@@ -12,7 +12,8 @@ The file is ``torch.save`` of plain dicts, lists, strings, numbers and tensors o
 documented in docs/predict.md: ``format``, ``kind``, ``variant``, ``name``, ``lambda_g``, ``shape``, ``settings``,
 ``training``, ``seeds`` ({seed: state_dict}), ``units`` ({seed: {buffer: list}}), ``best_epoch``,
 ``checkpoint_sha256``, ``training_temperatures``, ``temperatures``, ``N``, ``density``, ``edge_cutoff``,
-``target``, ``time_tau``, ``slab``, ``spec`` (JSON), ``software``, ``export_software``, ``test_numbers``.
+``target``, ``time_tau``, ``slab``, ``symmetrize``, ``spec`` (JSON), ``software``, ``export_software``,
+``test_numbers``.
 
 ``model_from_store`` gives the same dict for a store (built from its checkpoints, nothing written) as
 ``load_model_file`` for a file; ``model_sha256`` is the file's SHA-256, or for a store ``store_sha256``: the SHA-256
@@ -102,6 +103,7 @@ def model_from_store(store_path, spec, variant: str = "both", lambda_g: float | 
         "target": spec.training.target,
         "time_tau": float(times[tau_alpha_index(times)]),
         "slab": [float(v) for v in spec.evaluation.slab],
+        "symmetrize": bool(spec.evaluation.symmetrize),
         "spec": spec.to_json(),
         "software": dict(root.attrs.get("software") or {}),
         "export_software": software_versions(),
