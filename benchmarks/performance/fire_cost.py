@@ -35,7 +35,7 @@ def stage_steps(platform: str) -> dict:
 
 
 def fire_cost(group, configurations: int, steps: int) -> dict:
-    types = group["types"][0] if group["types"].ndim > 1 else group["types"][:]
+    types = group["types"][0]  # (C, N) in every store; the species are the same in each configuration
     box, params = float(group.attrs["L"]), fire.FireParameters()
     quenches = []
     for c in range(configurations):

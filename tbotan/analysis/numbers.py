@@ -402,7 +402,7 @@ def ceiling_numbers(res: dict, ceiling_rows: list[dict], trained: list[float]) -
         per_seed = [res[s]["T"][T]["pearson_node_A"] for s in seeds]
         mine = [int(c) for c in res[seeds[0]]["T"][T]["configurations"]]
         c = ceil[T]
-        net = float(np.mean([np.nanmean(x) for x in per_seed]))
+        net = stat(per_seed)[0]
         over_seeds, net_sem = spread(per_seed)
         t_pred = [res[s]["T"][T]["t_pred"] for s in seeds]
         t_over_seeds, t_sem = spread(t_pred)
@@ -431,7 +431,7 @@ def ceiling_numbers(res: dict, ceiling_rows: list[dict], trained: list[float]) -
                 "ceiling_rho_sem": c["ceiling_rho_sem"],
                 "fraction_of_ceiling": net / c["ceiling_rho"] if c["ceiling_rho"] > 0 else float("nan"),
                 "descriptor_penalty": c["descriptor_penalty"],
-                "network_T_pred": float(np.mean([np.nanmean(x) for x in t_pred])),
+                "network_T_pred": stat(t_pred)[0],
                 "network_T_pred_over_seeds": t_over_seeds,
                 "network_T_pred_sem": t_sem,
                 "energy_T": c["energy_T"],

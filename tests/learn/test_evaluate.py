@@ -22,7 +22,8 @@ from tbotan.data.spec import load_spec
 from tbotan.learn.checkpoints import build_model, load_checkpoint, model_shape
 from tbotan.learn.evaluate import EvaluationError, evaluate
 from tbotan.learn.graphs import edge_features, load_graphs
-from tbotan.learn.inference import CUBE_GROUP, forward
+from tbotan.learn.inference import CUBE_GROUP, forward, predict
+from tbotan.learn.portable import model_from_store
 from tbotan.learn.train import train
 from tests.helpers import torchrun, trained_copy
 
@@ -297,12 +298,11 @@ def test_symmetrized_predictions_are_the_mean_over_the_48_orientations_and_frame
     np.testing.assert_allclose(tg["T2.000/node"][0], sym.node.numpy(), rtol=0, atol=1e-6)
     assert evaluate(sym_spec, copy) == {}
     # `tbotan predict` predicts as evaluate did: the exported model carries the setting, predict() applies it
-    from tbotan.learn.inference import predict
-    from tbotan.learn.portable import model_from_store
-
     assert model_from_store(copy, sym_spec)["symmetrize"] is True
     group = zarr.open_group(str(store), mode="r")["T2.000"]
     c = g.c
-    pred = predict({0: model}, "both", group["types"][c], group["thermal"][c], group["inherent"][c], g.box, None, True)
+    pred = predict(
+        {0: model}, "both", group["types"][c], group["thermal"][c], group["inherent"][c], g.box, symmetrize=True
+    )
     np.testing.assert_allclose(pred["node"][0], sym.node.numpy(), rtol=0, atol=1e-5)
     assert pred["t"][0] == pytest.approx(float(sym.t), abs=1e-5)
